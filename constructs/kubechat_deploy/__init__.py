@@ -1,0 +1,1 @@
+"""KubeChat's cdk8s constructs: the environment-neutral base that the Kustomize overlays build on."""

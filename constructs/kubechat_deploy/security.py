@@ -1,0 +1,30 @@
+"""The Pod Security Standards "restricted" security contexts every KubeChat pod runs with."""
+from __future__ import annotations
+
+from cdk8s_plus_28 import k8s
+
+from .validation import SettingsError
+
+
+def pod_security_context(uid: int, gid: int) -> k8s.PodSecurityContext:
+    for field, value in (("run_as_user", uid), ("run_as_group", gid)):
+        if not isinstance(value, int) or value < 10000:
+            raise SettingsError(field, value, "a non-root UID/GID of 10000 or more")
+    return k8s.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=gid,
+        fs_group=gid,
+        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.SecurityContext:
+    return k8s.SecurityContext(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        privileged=False,
+        capabilities=k8s.Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+    )

@@ -1,0 +1,1 @@
+"""Build tooling for kubechat-deploy: CRD sources, rendering, validation gates."""
