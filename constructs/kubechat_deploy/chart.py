@@ -8,6 +8,7 @@ from constructs import Construct
 
 from .api import ApiProps, KubeChatApi
 from .namespace import KubeChatNamespace
+from .network import KubeChatNetworkPolicies, NetworkProps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,6 +17,8 @@ class KubeChatProps:
 
     api: ApiProps = field(default_factory=ApiProps)
     """The API workload. Default: ApiProps()."""
+    network: NetworkProps = field(default_factory=NetworkProps)
+    """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
 
 
 class KubeChatChart(Chart):
@@ -23,3 +26,4 @@ class KubeChatChart(Chart):
         super().__init__(scope, id, disable_resource_name_hashes=True)
         self.kubechat_namespace = KubeChatNamespace(self, "namespace")
         self.api = KubeChatApi(self, "api", props=props.api)
+        self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api)
