@@ -9,6 +9,7 @@ DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0
 # Kubernetes resource.Quantity: a signed decimal number with an optional binary or decimal suffix.
 QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
 CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$|^[A-Za-z]{3}(-[A-Za-z]{3})?$")
+CRON_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]  # minute hour day-of-month month day-of-week
 CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*$")
 
@@ -67,6 +68,11 @@ def cron(field: str, value: str, *, seconds: bool = False) -> str:
     fields = value.split()
     if len(fields) != expected or not all(CRON_FIELD.match(f) for f in fields):
         raise SettingsError(field, value, allowed)
+    ranges = ([(0, 59)] if seconds else []) + CRON_RANGES
+    for text, (low, high) in zip(fields, ranges):
+        for number in re.findall(r"(?<![/\d])\d+", text):  # values and range ends, not step sizes
+            if not low <= int(number) <= high:
+                raise SettingsError(field, value, f"{allowed}; {number} is outside {low}-{high}")
     return value
 
 

@@ -84,7 +84,8 @@ def load_crds() -> list[dict]:
     """Every CustomResourceDefinition document of every pinned source."""
     crds = []
     for source in load_sources():
-        for doc in yaml.safe_load_all(fetch(source).read_text()):
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        for doc in yaml.load_all(fetch(source).read_text(), Loader=loader):
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 crds.append(doc)
     return crds

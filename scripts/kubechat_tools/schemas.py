@@ -11,11 +11,13 @@ prunes silently, we reject, so typos in custom resources are caught before a syn
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from .crds import load_crds
-from .paths import CACHE
+from .paths import CACHE, CRDS_FILE
 
 
 def _strict(node):
@@ -57,7 +59,14 @@ def kubernetes_schemas(version: str, folder: Path = CACHE / "schemas" / "kuberne
 
 
 def build_schemas(folder: Path = CACHE / "schemas" / "crds") -> Path:
-    """Write <group>/<kind>_<version>.json for every version of every pinned CRD; return the folder."""
+    """Write <group>/<kind>_<version>.json for every version of every pinned CRD; return the folder.
+    Rebuilt only when crds.yaml or this converter changes."""
+    key = hashlib.sha256(CRDS_FILE.read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    stamp = folder / ".complete"
+    if stamp.exists() and stamp.read_text() == key:
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
     for crd in load_crds():
         group = crd["spec"]["group"]
         kind = crd["spec"]["names"]["kind"].lower()
@@ -71,4 +80,5 @@ def build_schemas(folder: Path = CACHE / "schemas" / "crds") -> Path:
             target = folder / group / f"{kind}_{version['name']}.json"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(schema, indent=1, sort_keys=True))
+    stamp.write_text(key)
     return folder

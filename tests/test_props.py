@@ -1,0 +1,50 @@
+"""Bad input is rejected at construction time, naming the field, the value and what is allowed."""
+import pytest
+
+from kubechat_deploy import validation as v
+from kubechat_deploy.api import ApiProps, Resources
+from kubechat_deploy.network import NetworkProps
+
+
+@pytest.mark.parametrize("make, field, value, allowed", [
+    (lambda: ApiProps(replicas=0), "api.replicas", "0", "integer >= 1"),
+    (lambda: ApiProps(name="KubeChat_API"), "api.name", "'KubeChat_API'", "DNS-1123 label"),
+    (lambda: ApiProps(http_port=70000), "api.http_port", "70000", "from 1 to 65535"),
+    (lambda: ApiProps(http_port=9090), "api.metrics_port", "9090", "different from api.http_port"),
+    (lambda: ApiProps(image="ghcr.io/kubechat/kubechat-api:latest"), "api.image", "latest", "without tag"),
+    (lambda: Resources(cpu_request="lots"), "resources.cpu_request", "'lots'", "Kubernetes quantity"),
+    (lambda: Resources(memory_limit="512MB"), "resources.memory_limit", "'512MB'", "Kubernetes quantity"),
+    (lambda: NetworkProps(ingress_namespace="Ingress NGINX"), "network.ingress_namespace", "Ingress NGINX", "DNS-1123"),
+])
+def test_invalid_props_name_field_value_and_allowed(make, field, value, allowed):
+    with pytest.raises(v.SettingsError) as error:
+        make()
+    message = str(error.value)
+    assert message.startswith(field + ":"), message
+    assert value in message and allowed in message, message
+
+
+@pytest.mark.parametrize("schedule, seconds", [("0 3 * * *", False), ("@daily", False), ("*/15 * * * 1-5", False),
+                                               ("0 0 3 * * *", True)])
+def test_valid_cron_schedules_are_accepted(schedule, seconds):
+    assert v.cron("schedule", schedule, seconds=seconds) == schedule
+
+
+@pytest.mark.parametrize("schedule, seconds", [("0 3 * *", False), ("0 0 3 * * *", False), ("0 3 * * *", True),
+                                               ("every day", False), ("61 * * * *", False),
+                                               ("0 24 * * *", False), ("0 0 0 * *", False), ("0 60 3 * * *", True)])
+def test_invalid_cron_schedules_are_rejected(schedule, seconds):
+    with pytest.raises(v.SettingsError, match="schedule: invalid value .* allowed: a cron expression of"):
+        v.cron("schedule", schedule, seconds=seconds)
+
+
+@pytest.mark.parametrize("good", ["100m", "0.5", "1", "512Mi", "2Gi", "1e3"])
+def test_valid_quantities_are_accepted(good):
+    assert v.quantity("q", good) == good
+
+
+def test_dns_subdomain_rejects_malformed_names():
+    assert v.dns_subdomain("host", "chat.example.com") == "chat.example.com"
+    for bad in ("-chat.example.com", "chat..example.com", "Chat.example.com", "chat_example.com", "a" * 254):
+        with pytest.raises(v.SettingsError, match="host: invalid value"):
+            v.dns_subdomain("host", bad)

@@ -1,0 +1,78 @@
+"""The render pipeline: dist/ is current and deterministic, and a failed render writes nothing."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def render(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), *args],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+def tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fresh_render(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("render") / "dist"
+    result = render("--dist", str(dist))
+    assert result.returncode == 0, result.stderr
+    return dist
+
+
+def test_committed_dist_matches_a_fresh_render(fresh_render):
+    committed, fresh = tree(ROOT / "dist"), tree(fresh_render)
+    stale = sorted(name for name in committed.keys() | fresh.keys() if committed.get(name) != fresh.get(name))
+    assert not stale, "dist/ is stale; run `make render` and commit. Files that differ:\n  " + "\n  ".join(stale)
+
+
+def test_render_is_byte_identical_across_runs(fresh_render, tmp_path):
+    again = tmp_path / "dist"
+    assert render("--dist", str(again)).returncode == 0
+    assert tree(again) == tree(fresh_render)
+
+
+def test_every_environment_renders_one_file_per_resource(fresh_render):
+    for env in ("dev", "staging", "production"):
+        folder = fresh_render / "rendered" / env
+        for path in folder.glob("*.yaml"):
+            text = path.read_text()
+            assert "\n---" not in text, f"{path.name} holds more than one resource"
+            assert path.name.count("-") >= 1 and path.name == path.name.lower()
+
+
+def test_failed_synth_leaves_dist_untouched_and_names_the_setting(fresh_render, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(fresh_render, dist)
+    before = tree(dist)
+    result = render("--dist", str(dist), "--app", "python tests/fixtures/bad_app.py")
+    assert result.returncode == 1
+    assert "api.replicas: invalid value 0; allowed: an integer >= 1" in result.stderr
+    assert "dist/ was left untouched" in result.stderr
+    assert tree(dist) == before
+    assert not list(tmp_path.glob(".render-*")), "the temporary render folder was left behind"
+
+
+def test_failed_overlay_is_reported_with_its_environment(fresh_render, tmp_path):
+    overlays = tmp_path / "overlays"
+    shutil.copytree(ROOT / "overlays", overlays)
+    kustomization = overlays / "staging" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - path: no-such-patch.yaml\n")
+    dist = tmp_path / "dist"
+    shutil.copytree(fresh_render, dist)
+    before = tree(dist)
+    result = render("--dist", str(dist), "--overlays", str(overlays))
+    assert result.returncode == 1
+    assert "environment 'staging': kustomize build overlays/staging failed" in result.stderr
+    assert "no-such-patch.yaml" in result.stderr
+    assert tree(dist) == before
