@@ -1,13 +1,18 @@
-"""Entry point of `cdk8s synth`: composes KubeChat's charts into the base that overlays build on."""
+"""Entry point of `cdk8s synth`: composes KubeChat's charts into the base that overlays build on
+and the components they opt into."""
 from cdk8s import App
 
-from kubechat_deploy.chart import KubeChatChart, KubeChatProps
+from kubechat_deploy.layout import BASE_CHART
+from kubechat_deploy.chart import ExternalSecretsComponent, KubeChatChart, KubeChatProps, TlsIngressComponent
 
 
 def build_app(props: KubeChatProps | None = None) -> App:
     """Build the App without synthesizing it, so tests can inspect the constructs."""
+    props = props or KubeChatProps()
     app = App()
-    KubeChatChart(app, "kubechat", props=props or KubeChatProps())
+    base = KubeChatChart(app, BASE_CHART, props=props)
+    TlsIngressComponent(app, props=props, base=base)
+    ExternalSecretsComponent(app, props=props, base=base)
     return app
 
 

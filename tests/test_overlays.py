@@ -7,6 +7,7 @@ from conftest import find
 from kubechat_tools.gates import pod_template
 
 NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer"}
 
 
 def images(docs):
@@ -18,6 +19,13 @@ def images(docs):
                 yield doc, c["image"]
 
 
+def generated(docs, kind, name):
+    """A Kustomize-generated object: its name carries a content-hash suffix."""
+    matches = [d for d in docs if d["kind"] == kind and re.fullmatch(rf"{name}-[a-z0-9]{{10}}", d["metadata"]["name"])]
+    assert len(matches) == 1, f"expected one generated {kind} {name}-<hash>, found {len(matches)}"
+    return matches[0]
+
+
 @pytest.mark.parametrize("env", NAMESPACES)
 def test_environment_lives_in_its_own_restricted_namespace(rendered, env):
     docs = rendered[env]
@@ -26,8 +34,25 @@ def test_environment_lives_in_its_own_restricted_namespace(rendered, env):
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["pod-security.kubernetes.io/enforce-version"] == "latest"
     stray = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
-             if d["kind"] != "Namespace" and d["metadata"].get("namespace") != NAMESPACES[env]]
+             if d["kind"] not in CLUSTER_SCOPED and d["metadata"].get("namespace") != NAMESPACES[env]]
     assert stray == [], f"resources outside {NAMESPACES[env]}: {stray}"
+
+
+@pytest.mark.parametrize("env", NAMESPACES)
+def test_cluster_scoped_names_carry_the_environment(rendered, env):
+    for doc in rendered[env]:
+        if doc["kind"] in CLUSTER_SCOPED - {"Namespace"}:
+            assert doc["metadata"]["name"].startswith(NAMESPACES[env] + "-"), doc["metadata"]["name"]
+        if doc["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in doc["metadata"], f"cluster-scoped {doc['kind']} has a namespace"
+
+
+@pytest.mark.parametrize("env", NAMESPACES)
+def test_namespace_has_quota_and_limit_range(rendered, env):
+    quota = find(rendered[env], "ResourceQuota", "kubechat-quota")["spec"]["hard"]
+    assert {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} <= quota.keys()
+    limits = find(rendered[env], "LimitRange", "kubechat-limits")["spec"]["limits"][0]
+    assert limits["type"] == "Container" and "default" in limits and "defaultRequest" in limits
 
 
 def test_production_pins_every_image_by_digest(rendered):
@@ -43,8 +68,9 @@ def test_no_image_is_untagged_or_latest(rendered, env):
 
 
 @pytest.mark.parametrize("env", NAMESPACES)
-def test_version_label_matches_the_api_image_tag(rendered, env):
-    deployment = find(rendered[env], "Deployment", "kubechat-api")
+@pytest.mark.parametrize("workload", ["kubechat-api", "kubechat-web"])
+def test_version_label_matches_the_image_tag(rendered, env, workload):
+    deployment = find(rendered[env], "Deployment", workload)
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     tag = image.split("@")[0].rsplit(":", 1)[1]
     assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == tag
@@ -52,20 +78,17 @@ def test_version_label_matches_the_api_image_tag(rendered, env):
     assert "app.kubernetes.io/version" not in deployment["spec"]["selector"]["matchLabels"]
 
 
-@pytest.mark.parametrize("env, replicas, log_level", [("dev", 1, "debug"), ("staging", 2, "info"),
-                                                     ("production", 3, "info")])
-def test_environment_settings(rendered, env, replicas, log_level):
-    assert find(rendered[env], "Deployment", "kubechat-api")["spec"]["replicas"] == replicas
-    config = find(rendered[env], "ConfigMap", "kubechat-api-config")["data"]
-    assert config == {**config, "KUBECHAT_ENVIRONMENT": env, "LOG_LEVEL": log_level}
+@pytest.mark.parametrize("env, log_level", [("dev", "debug"), ("staging", "info"), ("production", "info")])
+def test_api_configuration_per_environment_rolls_pods_on_change(rendered, env, log_level):
+    config = generated(rendered[env], "ConfigMap", "kubechat-api-config")
+    assert config["data"]["KUBECHAT_ENVIRONMENT"] == env and config["data"]["LOG_LEVEL"] == log_level
+    assert set(config["data"]) >= {"CORS_ALLOWED_ORIGINS", "LOG_LEVEL", "KUBECHAT_ENVIRONMENT"}
+    assert any(k.startswith("FEATURE_") for k in config["data"])
+    # The hashed name is what the Deployment references: new settings mean a new pod template.
+    env_from = find(rendered[env], "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"configMapRef": {"name": config["metadata"]["name"]}} in env_from
 
 
-@pytest.mark.parametrize("env", NAMESPACES)
-def test_api_probes_hit_the_contract_endpoints_on_a_declared_port(rendered, env):
-    container = find(rendered[env], "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    expected = {"startupProbe": "/health/startup", "livenessProbe": "/health/live", "readinessProbe": "/health/ready"}
-    for probe, path in expected.items():
-        action = container[probe]["httpGet"]
-        assert action["path"] == path and action["port"] in ports, f"{probe}: {action}"
-    assert ports == {"http": 8080, "metrics": 9090}
+def test_all_environments_set_the_same_configuration_keys(rendered):
+    keys = {env: set(generated(docs, "ConfigMap", "kubechat-api-config")["data"]) for env, docs in rendered.items()}
+    assert keys["dev"] == keys["staging"] == keys["production"], keys

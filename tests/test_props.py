@@ -2,12 +2,25 @@
 import pytest
 
 from kubechat_deploy import validation as v
-from kubechat_deploy.api import ApiProps, Resources
+from kubechat_deploy.api import ApiProps
+from kubechat_deploy.external_secrets import ExternalSecretsProps
+from kubechat_deploy.ingress import IngressProps
+from kubechat_deploy.namespace import NamespaceProps
+from kubechat_deploy.web import WebProps
+from kubechat_deploy.workload import Resources, Scaling
 from kubechat_deploy.network import NetworkProps
 
 
 @pytest.mark.parametrize("make, field, value, allowed", [
-    (lambda: ApiProps(replicas=0), "api.replicas", "0", "integer >= 1"),
+    (lambda: Scaling(min_replicas=0), "scaling.min_replicas", "0", "integer >= 1"),
+    (lambda: Scaling(min_replicas=4, max_replicas=2), "scaling.max_replicas", "2", ">= scaling.min_replicas (4)"),
+    (lambda: Scaling(cpu_utilization=150), "scaling.cpu_utilization", "150", "from 1 to 100"),
+    (lambda: WebProps(http_port=0), "web.http_port", "0", "from 1 to 65535"),
+    (lambda: IngressProps(host="chat..example.com"), "ingress.host", "chat..example.com", "DNS-1123 subdomain"),
+    (lambda: IngressProps(host="Chat.Example.com"), "ingress.host", "Chat.Example.com", "DNS-1123 subdomain"),
+    (lambda: IngressProps(issuer="letsencrypt"), "ingress.issuer", "'letsencrypt'", "letsencrypt-production"),
+    (lambda: NamespaceProps(quota_requests_memory="8 GB"), "namespace.quota_requests_memory", "8 GB", "quantity"),
+    (lambda: ExternalSecretsProps(refresh_interval="hourly"), "external_secrets.refresh_interval", "hourly", "duration"),
     (lambda: ApiProps(name="KubeChat_API"), "api.name", "'KubeChat_API'", "DNS-1123 label"),
     (lambda: ApiProps(http_port=70000), "api.http_port", "70000", "from 1 to 65535"),
     (lambda: ApiProps(http_port=9090), "api.metrics_port", "9090", "different from api.http_port"),
@@ -48,3 +61,12 @@ def test_dns_subdomain_rejects_malformed_names():
     for bad in ("-chat.example.com", "chat..example.com", "Chat.example.com", "chat_example.com", "a" * 254):
         with pytest.raises(v.SettingsError, match="host: invalid value"):
             v.dns_subdomain("host", bad)
+
+
+def test_a_bad_setting_fails_the_whole_app_before_synth():
+    # GIVEN props with an HPA whose minimum exceeds its maximum
+    from kubechat_deploy.chart import KubeChatProps
+
+    # WHEN the settings are built THEN construction fails, naming the field
+    with pytest.raises(v.SettingsError, match=r"scaling.max_replicas: invalid value 1; allowed: an integer >= "):
+        KubeChatProps(api=ApiProps(scaling=Scaling(min_replicas=3, max_replicas=1)))

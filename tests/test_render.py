@@ -57,7 +57,7 @@ def test_failed_synth_leaves_dist_untouched_and_names_the_setting(fresh_render, 
     before = tree(dist)
     result = render("--dist", str(dist), "--app", "python tests/fixtures/bad_app.py")
     assert result.returncode == 1
-    assert "api.replicas: invalid value 0; allowed: an integer >= 1" in result.stderr
+    assert "scaling.min_replicas: invalid value 0; allowed: an integer >= 1" in result.stderr
     assert "dist/ was left untouched" in result.stderr
     assert tree(dist) == before
     assert not list(tmp_path.glob(".render-*")), "the temporary render folder was left behind"

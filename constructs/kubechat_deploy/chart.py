@@ -1,4 +1,5 @@
-"""The KubeChat chart: composes the application's constructs into one environment-neutral base."""
+"""Composition: the environment-neutral base chart and the charts rendered as Kustomize components
+(opt-in structure that only some environments include)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,23 +8,53 @@ from cdk8s import Chart
 from constructs import Construct
 
 from .api import ApiProps, KubeChatApi
-from .namespace import KubeChatNamespace
+from .layout import BASE_CHART, COMPONENT_PREFIX
+from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
+from .ingress import IngressProps, KubeChatIngress
+from .namespace import KubeChatNamespace, NamespaceProps
 from .network import KubeChatNetworkPolicies, NetworkProps
+from .rbac import ApiRbac
+from .web import KubeChatWeb, WebProps
+
 
 
 @dataclass(frozen=True, kw_only=True)
 class KubeChatProps:
-    """Settings of the whole base; each field's own docstring gives its defaults."""
+    """Settings of everything KubeChat renders; each field's own docstring gives its defaults."""
 
+    namespace: NamespaceProps = field(default_factory=NamespaceProps)
+    """Namespace, quota and limits. Default: NamespaceProps()."""
     api: ApiProps = field(default_factory=ApiProps)
     """The API workload. Default: ApiProps()."""
+    web: WebProps = field(default_factory=WebProps)
+    """The web front end. Default: WebProps()."""
     network: NetworkProps = field(default_factory=NetworkProps)
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
+    ingress: IngressProps = field(default_factory=IngressProps)
+    """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    external_secrets: ExternalSecretsProps = field(default_factory=ExternalSecretsProps)
+    """Secrets from the secret store (component external-secrets). Default: ExternalSecretsProps()."""
 
 
 class KubeChatChart(Chart):
+    """The base every environment builds on."""
+
     def __init__(self, scope: Construct, id: str, *, props: KubeChatProps) -> None:
         super().__init__(scope, id, disable_resource_name_hashes=True)
-        self.kubechat_namespace = KubeChatNamespace(self, "namespace")
+        self.kubechat_namespace = KubeChatNamespace(self, "namespace", props=props.namespace)
         self.api = KubeChatApi(self, "api", props=props.api)
-        self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api)
+        self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
+        self.rbac = ApiRbac(self, "rbac", api=self.api)
+        self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web)
+
+
+class TlsIngressComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "tls-ingress", disable_resource_name_hashes=True)
+        self.ingress = KubeChatIngress(self, "ingress", props=props.ingress, api=base.api, web=base.web)
+
+
+class ExternalSecretsComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "external-secrets", disable_resource_name_hashes=True)
+        self.secrets = KubeChatExternalSecrets(self, "secrets", props=props.external_secrets, api=base.api)

@@ -1,5 +1,5 @@
 """NetworkPolicies: deny everything by default, then allow only the flows KubeChat needs.
-Each allowed flow is one rule here; docs/architecture.md lists them."""
+Each allowed flow is one rule here; docs/architecture.md lists them and tests evaluate them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from constructs import Construct
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .web import KubeChatWeb
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -23,7 +24,7 @@ class NetworkProps:
     monitoring_namespace: str = "monitoring"
     """Namespace of Prometheus (kube-prometheus-stack). Default: monitoring."""
     dns_namespace: str = "kube-system"
-    """Namespace of the cluster DNS pods. Default: kube-system."""
+    """Namespace of the cluster DNS pods (label k8s-app=kube-dns). Default: kube-system."""
     kubernetes_api_ports: tuple[int, ...] = (443, 6443)
     """Ports of the Kubernetes API server (Service and endpoints). Default: (443, 6443)."""
 
@@ -34,43 +35,54 @@ class NetworkProps:
             v.port("network.kubernetes_api_ports", p)
 
 
-def _namespace(name: str) -> k8s.LabelSelector:
-    return k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: name})
+def namespace_peer(name: str) -> k8s.NetworkPolicyPeer:
+    return k8s.NetworkPolicyPeer(namespace_selector=k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: name}))
 
 
-def _ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPort]:
+def pod_peer(selector: dict[str, str]) -> k8s.NetworkPolicyPeer:
+    return k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
+
+
+def ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPort]:
     return [k8s.NetworkPolicyPort(
         port=k8s.IntOrString.from_number(p) if isinstance(p, int) else k8s.IntOrString.from_string(p),
         protocol=protocol) for p in numbers_or_names]
 
 
 class KubeChatNetworkPolicies(Construct):
-    def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi,
+                 web: KubeChatWeb) -> None:
         super().__init__(scope, id)
-        labels = standard_labels("network")
-        meta = lambda name: k8s.ObjectMeta(name=name, labels=labels)  # noqa: E731
+        self.props = props
+        self._labels = standard_labels("network")
         everything = k8s.LabelSelector()
 
-        k8s.KubeNetworkPolicy(self, "default-deny", metadata=meta("default-deny-all"), spec=k8s.NetworkPolicySpec(
-            pod_selector=everything, policy_types=["Ingress", "Egress"]))
-        k8s.KubeNetworkPolicy(self, "dns", metadata=meta("allow-dns-egress"), spec=k8s.NetworkPolicySpec(
-            pod_selector=everything, policy_types=["Egress"],
-            egress=[k8s.NetworkPolicyEgressRule(
-                to=[k8s.NetworkPolicyPeer(namespace_selector=_namespace(props.dns_namespace),
-                                          pod_selector=k8s.LabelSelector(match_labels={"k8s-app": "kube-dns"}))],
-                ports=_ports(53, protocol="UDP") + _ports(53))]))
-        api_pods = k8s.LabelSelector(match_labels=api.deployment.to_json()["spec"]["selector"]["matchLabels"])
-        k8s.KubeNetworkPolicy(self, "api", metadata=meta(api.props.name), spec=k8s.NetworkPolicySpec(
-            pod_selector=api_pods, policy_types=["Ingress", "Egress"],
-            ingress=[
-                k8s.NetworkPolicyIngressRule(
-                    from_=[k8s.NetworkPolicyPeer(namespace_selector=_namespace(props.ingress_namespace))],
-                    ports=_ports(api.http_port_name)),
-                k8s.NetworkPolicyIngressRule(
-                    from_=[k8s.NetworkPolicyPeer(namespace_selector=_namespace(props.monitoring_namespace))],
-                    ports=_ports(api.metrics_port_name)),
-            ],
-            egress=[
-                # The API server's address differs per cluster and is not a pod: allow its ports only.
-                k8s.NetworkPolicyEgressRule(ports=_ports(*props.kubernetes_api_ports)),
-            ]))
+        self.policy("default-deny", "default-deny-all", everything, ingress=[], egress=[])
+        self.policy("dns", "allow-dns-egress", everything, egress=[k8s.NetworkPolicyEgressRule(
+            to=[k8s.NetworkPolicyPeer(namespace_selector=namespace_peer(props.dns_namespace).namespace_selector,
+                                      pod_selector=k8s.LabelSelector(match_labels={"k8s-app": "kube-dns"}))],
+            ports=ports(53, protocol="UDP") + ports(53))])
+        self.policy("api", api.props.name, api.pod_selector,
+                    ingress=[
+                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
+                                                            pod_peer(web.pod_selector)],
+                                                     ports=ports(api.http_port_name)),
+                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.monitoring_namespace)],
+                                                     ports=ports(api.metrics_port_name)),
+                    ],
+                    # The API server is not a pod and its address differs per cluster: allow its ports only.
+                    egress=[k8s.NetworkPolicyEgressRule(ports=ports(*props.kubernetes_api_ports))])
+        self.policy("web", web.props.name, web.pod_selector,
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace)],
+                                                          ports=ports(web.http_port_name))],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)],
+                                                        ports=ports(api.props.http_port))])
+
+    def policy(self, id: str, name: str, pod_selector, *, ingress=None, egress=None) -> k8s.KubeNetworkPolicy:
+        """One NetworkPolicy; a direction is governed only when its rule list is given ([] denies all)."""
+        selector = pod_selector if isinstance(pod_selector, k8s.LabelSelector) else \
+            k8s.LabelSelector(match_labels=pod_selector)
+        types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
+        return k8s.KubeNetworkPolicy(self, id, metadata=k8s.ObjectMeta(name=name, labels=self._labels),
+                                     spec=k8s.NetworkPolicySpec(pod_selector=selector, policy_types=types,
+                                                                ingress=ingress or None, egress=egress or None))

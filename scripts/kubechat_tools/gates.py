@@ -314,6 +314,11 @@ def references_gate(paths: list[Path]) -> list[str]:
                 if "port" in endpoint and not any(endpoint["port"] in {p.get("name") for p in s["spec"].get("ports", [])}
                                                   for s in services):
                     failures.append(f"references: {where}: no selected Service has a port named {endpoint['port']!r}")
+        elif kind == "Certificate":
+            ref = spec.get("issuerRef", {})
+            issuer_ns = "" if ref.get("kind", "Issuer") == "ClusterIssuer" else ns
+            if not exists(ref.get("kind", "Issuer"), issuer_ns, ref.get("name", "")):
+                failures.append(f"references: {where}: issuerRef {ref.get('kind')}/{ref.get('name')} does not exist")
         elif kind == "HorizontalPodAutoscaler":
             ref = spec.get("scaleTargetRef", {})
             if not exists(ref.get("kind", ""), ns, ref.get("name", "")):

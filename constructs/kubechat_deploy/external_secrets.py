@@ -1,0 +1,48 @@
+"""Secrets for staging and production, synced by External Secrets from the organization's secret
+store: nothing secret is rendered. Rendered as the Kustomize component dist/components/external-secrets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constructs import Construct
+
+import imports.external_secrets.io.external_secrets as es
+
+from . import validation as v
+from .api import KubeChatApi
+from .labels import standard_labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalSecretsProps:
+    """Where the secrets come from; overlays patch the remote key per environment."""
+
+    cluster_secret_store: str = "kubechat-secret-store"
+    """Name of the ClusterSecretStore (set up with External Secrets by the platform). Default: kubechat-secret-store."""
+    api_remote_key: str = "kubechat/ENVIRONMENT/api"
+    """Remote key whose properties become the API secret's keys; overlays set kubechat/<env>/api. Default: kubechat/ENVIRONMENT/api."""
+    refresh_interval: str = "1h"
+    """How often External Secrets re-reads the store (rotation latency). Default: 1h."""
+
+    def __post_init__(self) -> None:
+        v.dns_subdomain("external_secrets.cluster_secret_store", self.cluster_secret_store)
+        if not self.api_remote_key or " " in self.api_remote_key:
+            raise v.SettingsError("external_secrets.api_remote_key", self.api_remote_key, "a non-empty key without spaces")
+        if not self.refresh_interval[:-1].isdigit() or self.refresh_interval[-1] not in "smh":
+            raise v.SettingsError("external_secrets.refresh_interval", self.refresh_interval, "a duration like 15m or 1h")
+
+
+class KubeChatExternalSecrets(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi) -> None:
+        super().__init__(scope, id)
+        es.ExternalSecret(self, "api", metadata={"name": api.secret_name, "labels": standard_labels("api")},
+                          spec=es.ExternalSecretSpec(
+                              refresh_interval=props.refresh_interval,
+                              secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                                  kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
+                                  name=props.cluster_secret_store),
+                              target=es.ExternalSecretSpecTarget(
+                                  name=api.secret_name,
+                                  creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                              data_from=[es.ExternalSecretSpecDataFrom(
+                                  extract=es.ExternalSecretSpecDataFromExtract(key=props.api_remote_key))]))

@@ -1,0 +1,113 @@
+"""Public exposure for staging and production: an Ingress (ingress-nginx by default) routing `/` to
+the web front end and `/api` to the API, TLS from cert-manager (Let's Encrypt over ACME HTTP-01),
+HTTPS redirect, security headers and timeouts long enough for streaming chat.
+Rendered as the Kustomize component dist/components/tls-ingress."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+import imports.cert_manager.io.cert_manager as cm
+
+from . import validation as v
+from .api import KubeChatApi
+from .labels import standard_labels
+from .web import KubeChatWeb
+
+LETSENCRYPT = {
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "letsencrypt-production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+                                "base-uri 'self'; form-action 'self'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressProps:
+    """Settings of the public entry point; overlays patch host, issuer and e-mail per environment."""
+
+    host: str = "kubechat.example.com"
+    """Public hostname (overlays set the real one). Default: kubechat.example.com."""
+    ingress_class: str = "nginx"
+    """IngressClass name. Default: nginx (ingress-nginx)."""
+    issuer: str = "letsencrypt-production"
+    """ClusterIssuer of the certificate: letsencrypt-staging or letsencrypt-production. Default: letsencrypt-production."""
+    acme_email: str = "platform@example.com"
+    """Contact for Let's Encrypt expiry notices (overlays set a real one). Default: platform@example.com."""
+    renew_before: str = "720h"
+    """Renew this long before expiry (30 days of a 90-day certificate). Default: 720h."""
+    stream_timeout_seconds: int = 3600
+    """Proxy read/send timeout, so streaming chat responses are not cut. Default: 3600."""
+    max_body_size: str = "10m"
+    """Largest request body (manifests pasted into chat). Default: 10m."""
+
+    def __post_init__(self) -> None:
+        v.dns_subdomain("ingress.host", self.host)
+        v.dns_label("ingress.ingress_class", self.ingress_class)
+        if self.issuer not in LETSENCRYPT:
+            raise v.SettingsError("ingress.issuer", self.issuer, " or ".join(sorted(LETSENCRYPT)))
+        if not isinstance(self.acme_email, str) or "@" not in self.acme_email or " " in self.acme_email:
+            raise v.SettingsError("ingress.acme_email", self.acme_email, "an e-mail address")
+        if not isinstance(self.renew_before, str) or not self.renew_before[:-1].isdigit() or self.renew_before[-1] not in "hm":
+            raise v.SettingsError("ingress.renew_before", self.renew_before, "a duration in hours or minutes, e.g. 720h")
+        v.at_least("ingress.stream_timeout_seconds", self.stream_timeout_seconds, 60)
+        v.quantity("ingress.max_body_size", self.max_body_size.upper().replace("M", "M"))
+
+
+class KubeChatIngress(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: IngressProps, api: KubeChatApi, web: KubeChatWeb) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("ingress")
+        self.name = "kubechat"
+        self.tls_secret_name = "kubechat-tls"
+        self.headers_config_map = "kubechat-security-headers"
+        for issuer, server in sorted(LETSENCRYPT.items()):
+            cm.ClusterIssuer(self, issuer, metadata={"name": issuer, "labels": labels}, spec=cm.ClusterIssuerSpec(
+                acme=cm.ClusterIssuerSpecAcme(
+                    server=server, email=props.acme_email,
+                    private_key_secret_ref=cm.ClusterIssuerSpecAcmePrivateKeySecretRef(name=f"{issuer}-account-key"),
+                    solvers=[cm.ClusterIssuerSpecAcmeSolvers(http01=cm.ClusterIssuerSpecAcmeSolversHttp01(
+                        ingress=cm.ClusterIssuerSpecAcmeSolversHttp01Ingress(ingress_class_name=props.ingress_class)))])))
+        cm.Certificate(self, "certificate", metadata={"name": self.tls_secret_name, "labels": labels},
+                       spec=cm.CertificateSpec(
+                           secret_name=self.tls_secret_name, dns_names=[props.host], renew_before=props.renew_before,
+                           issuer_ref=cm.CertificateSpecIssuerRef(kind="ClusterIssuer", name=props.issuer,
+                                                                   group="cert-manager.io"),
+                           private_key=cm.CertificateSpecPrivateKey(algorithm=cm.CertificateSpecPrivateKeyAlgorithm.ECDSA,
+                                                                    size=256,
+                                                                    rotation_policy=cm.CertificateSpecPrivateKeyRotationPolicy.ALWAYS)))
+        # ingress-nginx adds these response headers (custom-headers annotation; the controller must
+        # allow them in global-allowed-response-headers, see docs/platform.md).
+        k8s.KubeConfigMap(self, "headers", metadata=k8s.ObjectMeta(name=self.headers_config_map, labels=labels),
+                          data=dict(SECURITY_HEADERS))
+        timeout = str(props.stream_timeout_seconds)
+        backend = lambda service, port: k8s.IngressBackend(service=k8s.IngressServiceBackend(  # noqa: E731
+            name=service, port=k8s.ServiceBackendPort(name=port)))
+        k8s.KubeIngress(self, "ingress", metadata=k8s.ObjectMeta(
+            name=self.name, labels=labels,
+            annotations={
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
+                "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
+                "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
+                # Server-sent events must reach the browser as they are written.
+                "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+                "nginx.ingress.kubernetes.io/proxy-body-size": props.max_body_size,
+            }),
+            spec=k8s.IngressSpec(
+                ingress_class_name=props.ingress_class,
+                tls=[k8s.IngressTls(hosts=[props.host], secret_name=self.tls_secret_name)],
+                rules=[k8s.IngressRule(host=props.host, http=k8s.HttpIngressRuleValue(paths=[
+                    k8s.HttpIngressPath(path="/api", path_type="Prefix", backend=backend(api.service_name, api.http_port_name)),
+                    k8s.HttpIngressPath(path="/", path_type="Prefix", backend=backend(web.service_name, web.http_port_name)),
+                ]))]))

@@ -1,0 +1,6 @@
+"""How cdk8s charts map to dist/ (shared by main.py's charts and scripts/render.py, without cdk8s)."""
+
+BASE_CHART = "kubechat"
+"""The chart rendered to dist/base/: the environment-neutral base every overlay builds on."""
+COMPONENT_PREFIX = "component-"
+"""Charts whose id starts with this are rendered to dist/components/<rest of the id>/ as Kustomize components."""

@@ -1,0 +1,55 @@
+"""What an environment requests from the cluster at its minimum scale (the laptop-fit budget)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .gates import pod_template
+
+UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+         "m": 10**-3}
+
+
+def quantity(value) -> float:
+    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value))
+    if not match or match.group(2) not in UNITS:
+        raise ValueError(f"cannot read quantity {value!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+@dataclass
+class Footprint:
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    items: list = field(default_factory=list)
+
+
+def min_replicas(doc: dict, docs: list[dict]) -> int:
+    for hpa in docs:
+        if hpa["kind"] == "HorizontalPodAutoscaler":
+            ref = hpa["spec"]["scaleTargetRef"]
+            if ref["kind"] == doc["kind"] and ref["name"] == doc["metadata"]["name"]:
+                return hpa["spec"].get("minReplicas", 1)
+    if doc["kind"] in ("Job", "CronJob"):
+        return 1
+    return (doc.get("spec") or {}).get("replicas", doc.get("spec", {}).get("instances", 1))
+
+
+def footprint(docs: list[dict]) -> Footprint:
+    """Sum of container requests times minimum replicas, over every long-running workload.
+    Jobs and CronJobs count once (they do not run all the time, but they must fit when they do)."""
+    total = Footprint()
+    for doc in docs:
+        template = pod_template(doc)
+        if template is None:
+            continue
+        cpu = memory = 0.0
+        for container in template["spec"].get("containers", []):
+            requests = (container.get("resources") or {}).get("requests") or {}
+            cpu += quantity(requests.get("cpu", 0)) * 1000
+            memory += quantity(requests.get("memory", 0))
+        replicas = min_replicas(doc, docs)
+        total.cpu_millis += int(round(cpu * replicas))
+        total.memory_bytes += int(memory * replicas)
+        total.items.append((f"{doc['kind']}/{doc['metadata']['name']}", replicas, int(round(cpu)), int(memory)))
+    return total

@@ -1,0 +1,86 @@
+"""Exposure (Ingress + cert-manager TLS in staging and production) and secret handling per environment."""
+import re
+
+import pytest
+import yaml
+
+from conftest import ROOT, find
+
+PUBLIC = {"staging": "staging.kubechat.example.com", "production": "kubechat.example.com"}
+NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_ingress_routes_api_and_web_over_tls_with_streaming_timeouts(rendered, env):
+    docs = rendered[env]
+    ingress = find(docs, "Ingress", "kubechat")
+    spec, annotations = ingress["spec"], ingress["metadata"]["annotations"]
+    rule = spec["rules"][0]
+    assert rule["host"] == PUBLIC[env] and spec["tls"][0]["hosts"] == [PUBLIC[env]]
+    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    assert routes == {"/api": {"name": "kubechat-api", "port": {"name": "http"}},
+                      "/": {"name": "kubechat-web", "port": {"name": "http"}}}
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    namespace, config_map = annotations["nginx.ingress.kubernetes.io/custom-headers"].split("/")
+    assert namespace == NAMESPACES[env]
+    headers = find(docs, "ConfigMap", config_map)["data"]
+    assert {"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"} <= headers.keys()
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_certificate_comes_from_an_acme_cluster_issuer_of_the_same_render(rendered, env):
+    docs = rendered[env]
+    ingress = find(docs, "Ingress", "kubechat")
+    certificate = find(docs, "Certificate", ingress["spec"]["tls"][0]["secretName"])["spec"]
+    assert certificate["secretName"] == ingress["spec"]["tls"][0]["secretName"]
+    assert certificate["dnsNames"] == [PUBLIC[env]]
+    assert re.fullmatch(r"\d+h", certificate["renewBefore"]) and int(certificate["renewBefore"][:-1]) >= 24 * 14
+    issuer = find(docs, "ClusterIssuer", certificate["issuerRef"]["name"])["spec"]["acme"]
+    assert issuer["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert issuer["solvers"][0]["http01"]["ingress"]["ingressClassName"] == ingress["spec"]["ingressClassName"]
+    servers = {d["spec"]["acme"]["server"] for d in docs if d["kind"] == "ClusterIssuer"}
+    assert "https://acme-staging-v02.api.letsencrypt.org/directory" in servers
+
+
+def test_dev_has_no_ingress_or_certificate(rendered):
+    assert not [d for d in rendered["dev"] if d["kind"] in ("Ingress", "Certificate", "ClusterIssuer")]
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_staging_and_production_render_no_secret_and_take_them_from_external_secrets(rendered, env):
+    docs = rendered[env]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"] == []
+    external = find(docs, "ExternalSecret", "kubechat-api-secrets")["spec"]
+    assert external["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "kubechat-secret-store"}
+    assert external["target"]["name"] == "kubechat-api-secrets"
+    assert external["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/api"}}]
+    api = find(docs, "Deployment", "kubechat-api")
+    assert {"secretRef": {"name": "kubechat-api-secrets"}} in api["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert api["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == "kubechat-api-secrets"
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_staging_and_production_sources_hold_no_secret_material(env):
+    for path in sorted((ROOT / "overlays" / env).iterdir()):
+        text = path.read_text()
+        assert "secretGenerator" not in text, f"{path}: generates a Secret"
+        for doc in yaml.safe_load_all(text) if path.suffix == ".yaml" else []:
+            assert not (doc and doc.get("kind") == "Secret"), f"{path}: holds a Secret"
+        assert not re.search(r"(?i)(password|secret|token|key)\s*[=:]\s*\S{8,}", text.replace("secretName", "")
+                             .replace("secret-store", "").replace("key: kubechat/", "")), f"{path}: looks like a credential"
+
+
+def test_dev_secret_is_generated_with_obviously_fake_values_and_rolls_pods(rendered):
+    docs = rendered["dev"]
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert len(secrets) == 1 and re.fullmatch(r"kubechat-api-secrets-[a-z0-9]{10}", secrets[0]["metadata"]["name"])
+    import base64
+
+    values = {k: base64.b64decode(v).decode() for k, v in secrets[0]["data"].items()}
+    assert set(values) == {"DATABASE_URL", "REDIS_URL", "JWT_SIGNING_KEY"}
+    assert all("dev-only" in v for v in values.values())
+    env_from = find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": secrets[0]["metadata"]["name"]}} in env_from

@@ -1,0 +1,95 @@
+"""Which pods may talk to which, evaluated from the rendered NetworkPolicies of every environment."""
+import pytest
+
+from kubechat_tools.netpol import Endpoint, allowed, pods_of
+
+ENVS = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
+INGRESS_CONTROLLER = Endpoint(name="ingress-nginx", namespace="ingress-nginx",
+                              labels={"app.kubernetes.io/name": "ingress-nginx"})
+PROMETHEUS = Endpoint(name="prometheus", namespace="monitoring", labels={"app.kubernetes.io/name": "prometheus"})
+DNS = Endpoint(name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"})
+OTHER_TENANT = Endpoint(name="intruder", namespace="team-a", labels={"app": "intruder"})
+LAPTOP = Endpoint(name="browser via NodePort", ip="192.168.5.1")
+KUBERNETES_API = Endpoint(name="kube-apiserver", ip="10.96.0.1")
+INTERNET = Endpoint(name="example.com", ip="93.184.216.34")
+
+
+def database(namespace):
+    """Where the data tier's pods will run: any pod of the namespace that is neither api nor web."""
+    return Endpoint(name="postgres", namespace=namespace, labels={"cnpg.io/cluster": "kubechat-db"},
+                    ports={"postgresql": 5432})
+
+
+@pytest.fixture(params=list(ENVS))
+def env(request, rendered):
+    docs = rendered[request.param]
+    pods = pods_of(docs)
+    return request.param, docs, pods["kubechat-api"], pods["kubechat-web"]
+
+
+def test_ingress_controller_reaches_web_and_api_on_http_only(env):
+    _, docs, api, web = env
+    assert allowed(docs, INGRESS_CONTROLLER, web, "http")
+    assert allowed(docs, INGRESS_CONTROLLER, api, "http")
+    assert not allowed(docs, INGRESS_CONTROLLER, api, "metrics")
+
+
+def test_web_reaches_the_api_and_nothing_else(env):
+    name, docs, api, web = env
+    assert allowed(docs, web, api, "http")
+    assert not allowed(docs, web, api, "metrics")
+    assert not allowed(docs, web, database(ENVS[name]), 5432), "web must not reach the database"
+    assert not allowed(docs, web, KUBERNETES_API, 443)
+    assert not allowed(docs, web, INTERNET, 443)
+
+
+def test_api_reaches_the_kubernetes_api_but_not_the_internet_on_other_ports(env):
+    _, docs, api, _ = env
+    assert allowed(docs, api, KUBERNETES_API, 443) and allowed(docs, api, KUBERNETES_API, 6443)
+    assert not allowed(docs, api, INTERNET, 80)
+
+
+def test_every_pod_resolves_dns_and_nothing_else_reaches_kube_system(env):
+    _, docs, api, web = env
+    for pod in (api, web):
+        assert allowed(docs, pod, DNS, 53, "UDP") and allowed(docs, pod, DNS, 53, "TCP")
+        assert not allowed(docs, pod, Endpoint(name="etcd", namespace="kube-system", labels={"component": "etcd"}), 2379)
+
+
+def test_prometheus_scrapes_api_metrics(env):
+    _, docs, api, web = env
+    assert allowed(docs, PROMETHEUS, api, "metrics")
+    assert not allowed(docs, PROMETHEUS, web, "http")
+
+
+def test_other_namespaces_cannot_reach_kubechat(env):
+    _, docs, api, web = env
+    assert not allowed(docs, OTHER_TENANT, api, "http")
+    assert not allowed(docs, OTHER_TENANT, web, "http")
+    assert not allowed(docs, api, web, "http"), "nothing calls the front end from inside"
+
+
+def test_nodeports_are_reachable_in_dev_only(rendered):
+    for env_name, namespace in ENVS.items():
+        docs = rendered[env_name]
+        pods = pods_of(docs)
+        expected = env_name == "dev"
+        assert allowed(docs, LAPTOP, pods["kubechat-web"], "http") is expected, env_name
+        assert allowed(docs, LAPTOP, pods["kubechat-api"], "http") is expected, env_name
+        assert not allowed(docs, LAPTOP, pods["kubechat-api"], "metrics")
+        services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+        if expected:
+            assert services["kubechat-web"]["type"] == "NodePort" and services["kubechat-web"]["ports"][0]["nodePort"] == 30001
+            assert services["kubechat-api"]["type"] == "NodePort"
+            assert [p["nodePort"] for p in services["kubechat-api"]["ports"] if p["name"] == "http"] == [30080]
+        else:
+            assert {s["type"] for s in services.values()} == {"ClusterIP"}
+
+
+def test_the_evaluator_itself_denies_by_default_and_allows_without_policies():
+    pod = Endpoint(name="a", namespace="x", labels={"app": "a"}, ports={"http": 80})
+    other = Endpoint(name="b", namespace="x", labels={"app": "b"})
+    assert allowed([], other, pod, "http")
+    deny = [{"kind": "NetworkPolicy", "metadata": {"name": "d", "namespace": "x"},
+             "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}]
+    assert not allowed(deny, other, pod, "http")

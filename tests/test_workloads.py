@@ -1,0 +1,111 @@
+"""The API and web workloads in every environment: probes, security, availability, scale, footprint."""
+import pytest
+
+from conftest import find
+from kubechat_tools.footprint import footprint
+
+ENVS = ("dev", "staging", "production")
+WORKLOADS = {"kubechat-api": {"http": 8080, "metrics": 9090}, "kubechat-web": {"http": 3000}}
+PROBE_PATHS = {"kubechat-api": {"startupProbe": "/health/startup", "livenessProbe": "/health/live",
+                                "readinessProbe": "/health/ready"},
+               "kubechat-web": {"startupProbe": "/api/health", "livenessProbe": "/api/health",
+                                "readinessProbe": "/api/health"}}
+
+
+def pod_spec(docs, name):
+    return find(docs, "Deployment", name)["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_probes_follow_the_contract_and_hit_declared_ports(rendered, env, name):
+    container = pod_spec(rendered[env], name)["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == WORKLOADS[name]
+    for probe, path in PROBE_PATHS[name].items():
+        action = container[probe]["httpGet"]
+        assert action["path"] == path and action["port"] in ports, f"{name} {probe}: {action}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_restricted_security_context_and_writable_dirs_only_where_the_contract_says(rendered, env, name):
+    spec = pod_spec(rendered[env], name)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] >= 10000 and spec["securityContext"]["runAsGroup"] >= 10000
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    container = spec["containers"][0]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    expected = {"/tmp"} | ({"/app/.next/cache"} if name == "kubechat-web" else set())
+    assert mounts == expected
+    assert all("emptyDir" in v for v in spec["volumes"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_api_mounts_a_service_account_token(rendered, env):
+    assert pod_spec(rendered[env], "kubechat-api")["automountServiceAccountToken"] is True
+    assert pod_spec(rendered[env], "kubechat-web")["automountServiceAccountToken"] is False
+    assert find(rendered[env], "ServiceAccount", "kubechat-web")["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_rollouts_never_drop_capacity_and_drain_connections(rendered, env, name):
+    deployment = find(rendered[env], "Deployment", name)
+    assert "replicas" not in deployment["spec"], "the HPA owns replicas; Argo CD would fight it"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spec = deployment["spec"]["template"]["spec"]
+    sleep = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert sleep > 0 and spec["terminationGracePeriodSeconds"] > sleep
+
+
+def test_api_drains_streaming_connections_within_its_grace_period(rendered):
+    spec = pod_spec(rendered["production"], "kubechat-api")
+    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    sleep = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert sleep + int(env["SHUTDOWN_TIMEOUT_SECONDS"]) < spec["terminationGracePeriodSeconds"]
+    assert int(env["SHUTDOWN_TIMEOUT_SECONDS"]) >= 30
+
+
+@pytest.mark.parametrize("name, minimum", [("kubechat-api", 3), ("kubechat-web", 2)])
+def test_production_has_hpa_pdb_and_spread(rendered, name, minimum):
+    docs = rendered["production"]
+    hpa = find(docs, "HorizontalPodAutoscaler", name)["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+    assert hpa["minReplicas"] >= minimum and hpa["maxReplicas"] > hpa["minReplicas"]
+    assert {m["resource"]["name"] for m in hpa["metrics"]} == {"cpu", "memory"}
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
+    pdb = find(docs, "PodDisruptionBudget", name)["spec"]
+    labels = find(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+    assert all(labels[k] == v for k, v in pdb["selector"]["matchLabels"].items())
+    assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pdb["maxUnavailable"] == 1 and hpa["minReplicas"] > 1, "one pod may always be evicted, never all"
+    keys = {c["topologyKey"] for c in pod_spec(docs, name)["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def test_dev_fits_a_laptop(rendered):
+    total = footprint(rendered["dev"])
+    assert total.cpu_millis <= 1000, f"dev requests {total.cpu_millis}m CPU: {total.items}"
+    assert total.memory_bytes <= 2 * 2**30, f"dev requests {total.memory_bytes / 2**20:.0f}Mi: {total.items}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_quota_admits_the_environment_at_its_maximum_scale(rendered, env):
+    from kubechat_tools.footprint import quantity
+
+    docs = rendered[env]
+    quota = find(docs, "ResourceQuota", "kubechat-quota")["spec"]["hard"]
+    cpu = memory = 0.0
+    for name in WORKLOADS:
+        hpa = find(docs, "HorizontalPodAutoscaler", name)["spec"]
+        requests = pod_spec(docs, name)["containers"][0]["resources"]["requests"]
+        # a rolling update adds up to 25% surge pods on top of the maximum
+        pods = hpa["maxReplicas"] + -(-hpa["maxReplicas"] // 4)
+        cpu += quantity(requests["cpu"]) * pods
+        memory += quantity(requests["memory"]) * pods
+    assert cpu <= quantity(quota["requests.cpu"]), f"{env}: {cpu} CPU at max scale > quota {quota['requests.cpu']}"
+    assert memory <= quantity(quota["requests.memory"])
