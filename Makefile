@@ -50,6 +50,7 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	@echo "setup: Go tools into bin/"
 	@mkdir -p bin
 	@cd tools && go build -o ../bin/ $(GO_TOOLS)
+	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
 	@touch $@
 
 setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp ## install every pinned tool (idempotent)

@@ -57,6 +57,8 @@ def test_staging_and_production_render_no_secret_and_take_them_from_external_sec
     assert external["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "kubechat-secret-store"}
     assert external["target"]["name"] == "kubechat-api-secrets"
     assert external["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/api"}}]
+    redis = find(docs, "ExternalSecret", "kubechat-redis")["spec"]
+    assert redis["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/redis"}}]
     api = find(docs, "Deployment", "kubechat-api")
     assert {"secretRef": {"name": "kubechat-api-secrets"}} in api["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert api["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == "kubechat-api-secrets"
@@ -68,19 +70,23 @@ def test_staging_and_production_sources_hold_no_secret_material(env):
         text = path.read_text()
         assert "secretGenerator" not in text, f"{path}: generates a Secret"
         for doc in yaml.safe_load_all(text) if path.suffix == ".yaml" else []:
-            assert not (doc and doc.get("kind") == "Secret"), f"{path}: holds a Secret"
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), f"{path}: holds a Secret"
         assert not re.search(r"(?i)(password|secret|token|key)\s*[=:]\s*\S{8,}", text.replace("secretName", "")
                              .replace("secret-store", "").replace("key: kubechat/", "")), f"{path}: looks like a credential"
 
 
-def test_dev_secret_is_generated_with_obviously_fake_values_and_rolls_pods(rendered):
-    docs = rendered["dev"]
-    secrets = [d for d in docs if d["kind"] == "Secret"]
-    assert len(secrets) == 1 and re.fullmatch(r"kubechat-api-secrets-[a-z0-9]{10}", secrets[0]["metadata"]["name"])
+def test_dev_secrets_are_generated_with_obviously_fake_values_and_roll_pods(rendered):
     import base64
 
-    values = {k: base64.b64decode(v).decode() for k, v in secrets[0]["data"].items()}
-    assert set(values) == {"DATABASE_URL", "REDIS_URL", "JWT_SIGNING_KEY"}
-    assert all("dev-only" in v for v in values.values())
-    env_from = find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-    assert {"secretRef": {"name": secrets[0]["metadata"]["name"]}} in env_from
+    docs = rendered["dev"]
+    secrets = {re.sub(r"-[a-z0-9]{10}$", "", d["metadata"]["name"]): d for d in docs if d["kind"] == "Secret"}
+    assert set(secrets) == {"kubechat-api-secrets", "kubechat-redis"}
+    for secret in secrets.values():
+        assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", secret["metadata"]["name"]), "not generated with a hash suffix"
+        values = [base64.b64decode(v).decode() for v in secret["data"].values()]
+        assert values and all("dev-only" in v for v in values)
+    assert set(secrets["kubechat-api-secrets"]["data"]) == {"JWT_SIGNING_KEY"}
+    api = find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]
+    assert {"secretRef": {"name": secrets["kubechat-api-secrets"]["metadata"]["name"]}} in api["envFrom"]
+    redis_password = next(e for e in api["env"] if e["name"] == "REDIS_PASSWORD")
+    assert redis_password["valueFrom"]["secretKeyRef"]["name"] == secrets["kubechat-redis"]["metadata"]["name"]

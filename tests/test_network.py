@@ -83,7 +83,7 @@ def test_nodeports_are_reachable_in_dev_only(rendered):
             assert services["kubechat-api"]["type"] == "NodePort"
             assert [p["nodePort"] for p in services["kubechat-api"]["ports"] if p["name"] == "http"] == [30080]
         else:
-            assert {s["type"] for s in services.values()} == {"ClusterIP"}
+            assert {s.get("type", "ClusterIP") for s in services.values()} == {"ClusterIP"}
 
 
 def test_the_evaluator_itself_denies_by_default_and_allows_without_policies():

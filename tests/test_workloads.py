@@ -64,7 +64,7 @@ def test_rollouts_never_drop_capacity_and_drain_connections(rendered, env, name)
 
 def test_api_drains_streaming_connections_within_its_grace_period(rendered):
     spec = pod_spec(rendered["production"], "kubechat-api")
-    env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
     sleep = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][-1])
     assert sleep + int(env["SHUTDOWN_TIMEOUT_SECONDS"]) < spec["terminationGracePeriodSeconds"]
     assert int(env["SHUTDOWN_TIMEOUT_SECONDS"]) >= 30

@@ -4,6 +4,7 @@
 package tools
 
 import (
+	_ "github.com/golang-migrate/migrate/v4/cmd/migrate"
 	_ "github.com/yannh/kubeconform/cmd/kubeconform"
 	_ "sigs.k8s.io/kustomize/kustomize/v5"
 )

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from constructs import Construct
 
 from . import validation as v
-from .workload import HttpWorkload, Probes, Resources, Scaling, WorkloadSpec, WritableDir
+from .database import KubeChatDatabase
+from .redis import KubeChatRedis
+from .workload import (HttpWorkload, Probes, Resources, Scaling, WorkloadSpec, WritableDir, env_from_secret,
+                       env_value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +32,8 @@ class ApiProps:
     """HPA bounds and targets. Default: Scaling() (1 to 3 replicas)."""
     run_as_user: int = 10001
     """Non-root UID and GID the container runs as (>= 10000). Default: 10001."""
+    database_pool_size: int = 10
+    """DATABASE_MAX_CONNECTIONS: connections each API pod opens to the pooler. Default: 10."""
     pre_stop_seconds: int = 10
     """Delay before SIGTERM so endpoints and the ingress stop routing to the pod. Default: 10."""
     termination_grace_seconds: int = 75
@@ -41,6 +46,7 @@ class ApiProps:
         v.port("api.metrics_port", self.metrics_port)
         if self.http_port == self.metrics_port:
             raise v.SettingsError("api.metrics_port", self.metrics_port, "a port different from api.http_port")
+        v.at_least("api.database_pool_size", self.database_pool_size, 1)
         v.at_least("api.pre_stop_seconds", self.pre_stop_seconds, 0)
         v.at_least("api.termination_grace_seconds", self.termination_grace_seconds, 1)
 
@@ -50,13 +56,14 @@ class KubeChatApi(Construct):
 
     COMPONENT = "api"
 
-    def __init__(self, scope: Construct, id: str, *, props: ApiProps) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: ApiProps, database: KubeChatDatabase,
+                 redis: KubeChatRedis) -> None:
         super().__init__(scope, id)
         self.props = props
         self.config_map_name = f"{props.name}-config"
         """ConfigMap every overlay generates: LOG_LEVEL, CORS_ALLOWED_ORIGINS, KUBECHAT_ENVIRONMENT, FEATURE_*."""
         self.secret_name = f"{props.name}-secrets"
-        """Secret every overlay provides: DATABASE_URL, REDIS_URL, JWT_SIGNING_KEY."""
+        """Secret every overlay provides: JWT_SIGNING_KEY."""
         self.http_port_name = "http"
         self.metrics_port_name = "metrics"
         self.workload = HttpWorkload(self, "workload", spec=WorkloadSpec(
@@ -70,8 +77,19 @@ class KubeChatApi(Construct):
             resources=props.resources,
             scaling=props.scaling,
             run_as_user=props.run_as_user,
-            env={"HTTP_PORT": str(props.http_port), "METRICS_PORT": str(props.metrics_port),
-                 "SHUTDOWN_TIMEOUT_SECONDS": str(props.termination_grace_seconds - props.pre_stop_seconds - 5)},
+            env=(
+                env_value("HTTP_PORT", str(props.http_port)),
+                env_value("METRICS_PORT", str(props.metrics_port)),
+                env_value("SHUTDOWN_TIMEOUT_SECONDS", str(props.termination_grace_seconds - props.pre_stop_seconds - 5)),
+                # Through PgBouncer (transaction pooling) with the operator-managed owner credentials.
+                env_from_secret("DB_USER", database.app_secret_name, "username"),
+                env_from_secret("DB_PASSWORD", database.app_secret_name, "password"),
+                env_value("DATABASE_URL", f"postgres://$(DB_USER):$(DB_PASSWORD)@{database.pooler_service_name}:"
+                                          f"{database.port}/{database.database}?sslmode=require"),
+                env_value("DATABASE_MAX_CONNECTIONS", str(props.database_pool_size)),
+                env_from_secret("REDIS_PASSWORD", redis.password_secret, redis.password_key),
+                env_value("REDIS_URL", f"redis://:$(REDIS_PASSWORD)@{redis.service_name}:{redis.port}/0"),
+            ),
             config_maps=(self.config_map_name,),
             secrets=(self.secret_name,),
             writable_dirs=(WritableDir(name="tmp", path="/tmp", size_limit="64Mi"),),

@@ -8,6 +8,10 @@ from cdk8s import Chart
 from constructs import Construct
 
 from .api import ApiProps, KubeChatApi
+from .database import DatabaseProps, KubeChatDatabase
+from .migration import KubeChatMigration, MigrationProps
+from .monitoring import MonitoringProps
+from .redis import KubeChatRedis, RedisProps
 from .layout import BASE_CHART, COMPONENT_PREFIX
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
@@ -24,6 +28,14 @@ class KubeChatProps:
 
     namespace: NamespaceProps = field(default_factory=NamespaceProps)
     """Namespace, quota and limits. Default: NamespaceProps()."""
+    monitoring: MonitoringProps = field(default_factory=MonitoringProps)
+    """How Prometheus discovers monitors. Default: MonitoringProps()."""
+    database: DatabaseProps = field(default_factory=DatabaseProps)
+    """PostgreSQL (CloudNativePG) and PgBouncer. Default: DatabaseProps()."""
+    redis: RedisProps = field(default_factory=RedisProps)
+    """Valkey cache. Default: RedisProps()."""
+    migration: MigrationProps = field(default_factory=MigrationProps)
+    """Schema migration Job. Default: MigrationProps()."""
     api: ApiProps = field(default_factory=ApiProps)
     """The API workload. Default: ApiProps()."""
     web: WebProps = field(default_factory=WebProps)
@@ -42,10 +54,14 @@ class KubeChatChart(Chart):
     def __init__(self, scope: Construct, id: str, *, props: KubeChatProps) -> None:
         super().__init__(scope, id, disable_resource_name_hashes=True)
         self.kubechat_namespace = KubeChatNamespace(self, "namespace", props=props.namespace)
-        self.api = KubeChatApi(self, "api", props=props.api)
+        self.database = KubeChatDatabase(self, "database", props=props.database, monitoring=props.monitoring)
+        self.redis = KubeChatRedis(self, "redis", props=props.redis, monitoring=props.monitoring)
+        self.migration = KubeChatMigration(self, "migration", props=props.migration, database=self.database)
+        self.api = KubeChatApi(self, "api", props=props.api, database=self.database, redis=self.redis)
         self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
         self.rbac = ApiRbac(self, "rbac", api=self.api)
-        self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web)
+        self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web,
+                                               database=self.database, redis=self.redis, migration=self.migration)
 
 
 class TlsIngressComponent(Chart):
@@ -57,4 +73,5 @@ class TlsIngressComponent(Chart):
 class ExternalSecretsComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "external-secrets", disable_resource_name_hashes=True)
-        self.secrets = KubeChatExternalSecrets(self, "secrets", props=props.external_secrets, api=base.api)
+        self.secrets = KubeChatExternalSecrets(self, "secrets", props=props.external_secrets, api=base.api,
+                                               redis=base.redis)

@@ -11,6 +11,8 @@ import imports.external_secrets.io.external_secrets as es
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .redis import KubeChatRedis
+from .sync import Wave, wave
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,29 +22,36 @@ class ExternalSecretsProps:
     cluster_secret_store: str = "kubechat-secret-store"
     """Name of the ClusterSecretStore (set up with External Secrets by the platform). Default: kubechat-secret-store."""
     api_remote_key: str = "kubechat/ENVIRONMENT/api"
-    """Remote key whose properties become the API secret's keys; overlays set kubechat/<env>/api. Default: kubechat/ENVIRONMENT/api."""
+    """Remote key whose properties become the API secret's keys (JWT_SIGNING_KEY); overlays set kubechat/<env>/api. Default: kubechat/ENVIRONMENT/api."""
+    redis_remote_key: str = "kubechat/ENVIRONMENT/redis"
+    """Remote key holding the cache password (property `password`); overlays set kubechat/<env>/redis. Default: kubechat/ENVIRONMENT/redis."""
     refresh_interval: str = "1h"
     """How often External Secrets re-reads the store (rotation latency). Default: 1h."""
 
     def __post_init__(self) -> None:
         v.dns_subdomain("external_secrets.cluster_secret_store", self.cluster_secret_store)
-        if not self.api_remote_key or " " in self.api_remote_key:
-            raise v.SettingsError("external_secrets.api_remote_key", self.api_remote_key, "a non-empty key without spaces")
+        for name in ("api_remote_key", "redis_remote_key"):
+            value = getattr(self, name)
+            if not value or " " in value:
+                raise v.SettingsError(f"external_secrets.{name}", value, "a non-empty key without spaces")
         if not self.refresh_interval[:-1].isdigit() or self.refresh_interval[-1] not in "smh":
             raise v.SettingsError("external_secrets.refresh_interval", self.refresh_interval, "a duration like 15m or 1h")
 
 
 class KubeChatExternalSecrets(Construct):
-    def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi,
+                 redis: KubeChatRedis) -> None:
         super().__init__(scope, id)
-        es.ExternalSecret(self, "api", metadata={"name": api.secret_name, "labels": standard_labels("api")},
-                          spec=es.ExternalSecretSpec(
-                              refresh_interval=props.refresh_interval,
-                              secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
-                                  kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
-                                  name=props.cluster_secret_store),
-                              target=es.ExternalSecretSpecTarget(
-                                  name=api.secret_name,
-                                  creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
-                              data_from=[es.ExternalSecretSpecDataFrom(
-                                  extract=es.ExternalSecretSpecDataFromExtract(key=props.api_remote_key))]))
+        for id_, secret, component, remote_key in (("api", api.secret_name, "api", props.api_remote_key),
+                                                   ("redis", redis.password_secret, "redis", props.redis_remote_key)):
+            es.ExternalSecret(self, id_, metadata={"name": secret, "labels": standard_labels(component),
+                                                   "annotations": wave(Wave.CONFIGURATION)},
+                              spec=es.ExternalSecretSpec(
+                                  refresh_interval=props.refresh_interval,
+                                  secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                                      kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
+                                      name=props.cluster_secret_store),
+                                  target=es.ExternalSecretSpecTarget(
+                                      name=secret, creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                                  data_from=[es.ExternalSecretSpecDataFrom(
+                                      extract=es.ExternalSecretSpecDataFromExtract(key=remote_key))]))

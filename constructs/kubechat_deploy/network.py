@@ -9,7 +9,10 @@ from constructs import Construct
 
 from . import validation as v
 from .api import KubeChatApi
+from .database import KubeChatDatabase
 from .labels import standard_labels
+from .migration import KubeChatMigration
+from .redis import KubeChatRedis
 from .web import KubeChatWeb
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -25,11 +28,13 @@ class NetworkProps:
     """Namespace of Prometheus (kube-prometheus-stack). Default: monitoring."""
     dns_namespace: str = "kube-system"
     """Namespace of the cluster DNS pods (label k8s-app=kube-dns). Default: kube-system."""
+    operator_namespace: str = "cnpg-system"
+    """Namespace of the CloudNativePG operator, which manages the database pods. Default: cnpg-system."""
     kubernetes_api_ports: tuple[int, ...] = (443, 6443)
     """Ports of the Kubernetes API server (Service and endpoints). Default: (443, 6443)."""
 
     def __post_init__(self) -> None:
-        for name in ("ingress_namespace", "monitoring_namespace", "dns_namespace"):
+        for name in ("ingress_namespace", "monitoring_namespace", "dns_namespace", "operator_namespace"):
             v.dns_label(f"network.{name}", getattr(self, name))
         for p in self.kubernetes_api_ports:
             v.port("network.kubernetes_api_ports", p)
@@ -50,12 +55,16 @@ def ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPor
 
 
 class KubeChatNetworkPolicies(Construct):
-    def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi,
-                 web: KubeChatWeb) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi, web: KubeChatWeb,
+                 database: KubeChatDatabase, redis: KubeChatRedis, migration: KubeChatMigration) -> None:
         super().__init__(scope, id)
         self.props = props
         self._labels = standard_labels("network")
         everything = k8s.LabelSelector()
+        # The API server is not a pod and its address differs per cluster: allow its ports only.
+        # (443 also carries the database backups to the object store.)
+        kubernetes_api = k8s.NetworkPolicyEgressRule(ports=ports(*props.kubernetes_api_ports))
+        monitoring = namespace_peer(props.monitoring_namespace)
 
         self.policy("default-deny", "default-deny-all", everything, ingress=[], egress=[])
         self.policy("dns", "allow-dns-egress", everything, egress=[k8s.NetworkPolicyEgressRule(
@@ -67,16 +76,40 @@ class KubeChatNetworkPolicies(Construct):
                         k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
                                                             pod_peer(web.pod_selector)],
                                                      ports=ports(api.http_port_name)),
-                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.monitoring_namespace)],
-                                                     ports=ports(api.metrics_port_name)),
+                        k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports(api.metrics_port_name)),
                     ],
-                    # The API server is not a pod and its address differs per cluster: allow its ports only.
-                    egress=[k8s.NetworkPolicyEgressRule(ports=ports(*props.kubernetes_api_ports))])
+                    egress=[
+                        k8s.NetworkPolicyEgressRule(to=[pod_peer(database.pooler_pod_labels)], ports=ports(database.port)),
+                        k8s.NetworkPolicyEgressRule(to=[pod_peer(redis.pod_selector)], ports=ports(redis.port)),
+                        kubernetes_api,
+                    ])
         self.policy("web", web.props.name, web.pod_selector,
                     ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace)],
                                                           ports=ports(web.http_port_name))],
                     egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)],
                                                         ports=ports(api.props.http_port))])
+        instances = pod_peer(database.instance_pod_labels)
+        self.policy("pooler", database.pooler_name, database.pooler_pod_labels,
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[pod_peer(api.pod_selector)], ports=ports(database.port)),
+                             k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics"))],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), kubernetes_api])
+        self.policy("database", database.cluster_name, database.instance_pod_labels,
+                    ingress=[
+                        k8s.NetworkPolicyIngressRule(
+                            from_=[pod_peer(database.pooler_pod_labels), pod_peer(migration.pod_selector), instances],
+                            ports=ports(database.port)),
+                        # The operator checks each instance's status endpoint and connects as superuser.
+                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.operator_namespace)],
+                                                     ports=ports(8000, database.port)),
+                        k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics")),
+                    ],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), kubernetes_api])
+        self.policy("redis", redis.service_name, redis.pod_selector,
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[pod_peer(api.pod_selector)], ports=ports(redis.port)),
+                             k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics"))],
+                    egress=[])
+        self.policy("migration", migration.job_name, migration.pod_selector, ingress=[],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port))])
 
     def policy(self, id: str, name: str, pod_selector, *, ingress=None, egress=None) -> k8s.KubeNetworkPolicy:
         """One NetworkPolicy; a direction is governed only when its rule list is given ([] denies all)."""

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from . import validation as v
 from .api import KubeChatApi
-from .workload import HttpWorkload, Probes, Resources, Scaling, WorkloadSpec, WritableDir
+from .workload import HttpWorkload, Probes, Resources, Scaling, WorkloadSpec, WritableDir, env_value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,13 +60,13 @@ class KubeChatWeb(Construct):
             resources=props.resources,
             scaling=props.scaling,
             run_as_user=props.run_as_user,
-            env={
-                "API_BASE_URL": f"http://{api.service_name}:{api.props.http_port}",
-                "PORT": str(props.http_port),
-                "HOSTNAME": "0.0.0.0",
-                "NEXT_TELEMETRY_DISABLED": "1",
-                "NODE_ENV": "production",
-            },
+            env=(
+                env_value("API_BASE_URL", f"http://{api.service_name}:{api.props.http_port}"),
+                env_value("PORT", str(props.http_port)),
+                env_value("HOSTNAME", "0.0.0.0"),
+                env_value("NEXT_TELEMETRY_DISABLED", "1"),
+                env_value("NODE_ENV", "production"),
+            ),
             writable_dirs=(WritableDir(name="tmp", path="/tmp", size_limit="64Mi"),
                            WritableDir(name="next-cache", path="/app/.next/cache", size_limit="256Mi")),
             kubernetes_api_access=False,

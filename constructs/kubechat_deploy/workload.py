@@ -113,7 +113,8 @@ class WorkloadSpec:
     resources: Resources
     scaling: Scaling
     run_as_user: int
-    env: dict[str, str] = field(default_factory=dict)
+    env: tuple[k8s.EnvVar, ...] = ()
+    """Ordered: a value may refer to an earlier variable as $(NAME)."""
     config_maps: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     writable_dirs: tuple[WritableDir, ...] = ()
@@ -121,6 +122,19 @@ class WorkloadSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     pre_stop_seconds: int = 5
     termination_grace_seconds: int = 30
+
+
+def env_value(name: str, value: str) -> k8s.EnvVar:
+    return k8s.EnvVar(name=name, value=value)
+
+
+def env_from_secret(name: str, secret: str, key: str) -> k8s.EnvVar:
+    return k8s.EnvVar(name=name, value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(name=secret, key=key)))
+
+
+def env_from_config_map(name: str, config_map: str, key: str) -> k8s.EnvVar:
+    return k8s.EnvVar(name=name, value_from=k8s.EnvVarSource(
+        config_map_key_ref=k8s.ConfigMapKeySelector(name=config_map, key=key)))
 
 
 class HttpWorkload(Construct):
@@ -153,7 +167,7 @@ class HttpWorkload(Construct):
             image=spec.image,
             image_pull_policy="IfNotPresent",
             ports=[k8s.ContainerPort(name=n, container_port=p, protocol="TCP") for n, p in spec.ports.items()],
-            env=[k8s.EnvVar(name=k, value=val) for k, val in sorted(spec.env.items())] or None,
+            env=list(spec.env) or None,
             env_from=env_from or None,
             startup_probe=probe(spec.probes.startup, 5, max(1, spec.probes.startup_budget_seconds // 5)),
             liveness_probe=probe(spec.probes.liveness, 10, 3),

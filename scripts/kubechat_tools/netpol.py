@@ -29,10 +29,22 @@ class Endpoint:
         return {NAMESPACE_NAME_LABEL: self.namespace, **self.namespace_labels}
 
 
+# Pods that operators create from custom resources: their labels and named ports.
+OPERATOR_PODS = {
+    "Cluster": lambda d: ({"cnpg.io/cluster": d["metadata"]["name"], "cnpg.io/podRole": "instance"},
+                          {"postgresql": 5432, "metrics": 9187, "status": 8000}),
+    "Pooler": lambda d: ({"cnpg.io/poolerName": d["metadata"]["name"]}, {"pgbouncer": 5432, "metrics": 9127}),
+}
+
+
 def pods_of(docs: list[dict]) -> dict[str, Endpoint]:
-    """One Endpoint per workload of a render, keyed by workload name."""
+    """One Endpoint per workload of a render (operator-made pods included), keyed by object name."""
     pods = {}
     for doc in docs:
+        if doc["kind"] in OPERATOR_PODS and doc["apiVersion"].startswith("postgresql.cnpg.io/"):
+            labels, ports = OPERATOR_PODS[doc["kind"]](doc)
+            pods[doc["metadata"]["name"]] = Endpoint(name=doc["metadata"]["name"], namespace=doc["metadata"]["namespace"],
+                                                     labels=labels, ports=ports)
         template = pod_template(doc)
         if template is None:
             continue

@@ -1,0 +1,4 @@
+BEGIN;
+DROP TABLE IF EXISTS chat_messages;
+DROP TABLE IF EXISTS chat_sessions;
+COMMIT;

@@ -1,0 +1,10 @@
+BEGIN;
+DROP FUNCTION IF EXISTS audit_prune(interval);
+DROP FUNCTION IF EXISTS audit_verify_chain();
+DROP FUNCTION IF EXISTS audit_row_digest(bytea, audit_log);
+DROP TABLE IF EXISTS audit_log;
+DROP FUNCTION IF EXISTS audit_log_reject_change();
+DROP FUNCTION IF EXISTS audit_log_chain();
+DROP TABLE IF EXISTS audit_checkpoints;
+DROP TABLE IF EXISTS audit_settings;
+COMMIT;

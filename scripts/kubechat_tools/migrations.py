@@ -1,0 +1,60 @@
+"""The migrations folder (golang-migrate's NNNN_name.up.sql / .down.sql): load and check it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE = re.compile(r"^(\d{4,})_([a-z0-9_]+)\.(up|down)\.sql$")
+
+
+class MigrationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: Path
+    down: Path
+
+
+def load_migrations(folder: Path) -> list[Migration]:
+    """Every migration in order; raises MigrationError for a missing pair, a gap, a duplicate or a stray file."""
+    found: dict[int, dict] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() or path.name.startswith("."):
+            continue
+        match = FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"migrations/{path.name}: not NNNN_name.up.sql or .down.sql")
+        number, name, direction = int(match.group(1)), match.group(2), match.group(3)
+        entry = found.setdefault(number, {"names": set()})
+        entry["names"].add(name)
+        if len(entry["names"]) > 1:
+            raise MigrationError(f"migrations: version {number} is used twice ({', '.join(sorted(entry['names']))})")
+        entry[direction] = path
+    migrations = []
+    for expected, number in enumerate(sorted(found), start=1):
+        if number != expected:
+            raise MigrationError(f"migrations: gap: version {expected} is missing before {number}")
+        entry = found[number]
+        name = f"{number:04d}_{next(iter(entry['names']))}"
+        for direction in ("up", "down"):
+            if direction not in entry:
+                raise MigrationError(f"migrations: {name} has no .{direction}.sql")
+        migrations.append(Migration(version=number, name=name, up=entry["up"], down=entry["down"]))
+    return migrations
+
+
+def latest_version(folder: Path) -> int:
+    migrations = load_migrations(folder)
+    return migrations[-1].version if migrations else 0
+
+
+def check_target(folder: Path, target: int, where: str) -> None:
+    versions = {m.version for m in load_migrations(folder)}
+    if target != 0 and target not in versions:
+        raise MigrationError(f"{where}: schema version {target} has no migration; allowed: 0 or "
+                             f"{min(versions)}..{max(versions)}")

@@ -1,0 +1,84 @@
+"""A real PostgreSQL server for tests: initdb into a temporary folder, listen on a free loopback
+port, stop and remove everything afterwards. Uses Debian's server binaries (make test installs the
+`postgresql` package when they are missing); the server runs as the `postgres` user when the tests
+run as root, because initdb refuses root."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def server_bin() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not candidates:
+        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
+                           "run `make test` (it installs Debian's postgresql package) or apt-get install postgresql")
+    return Path(candidates[-1]).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        self.bin = server_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="kubechat-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        self.process: subprocess.Popen | None = None
+
+    def _run_as_owner(self, command: list[str], **kwargs) -> subprocess.CompletedProcess:
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        return subprocess.run(prefix + command, check=True, capture_output=True, text=True, **kwargs)
+
+    def start(self, extra_conf: str = "") -> "PostgresServer":
+        if self.as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run_as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                            "--encoding=UTF8", "--locale=C"])
+        conf = (f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
+                f"fsync = off\n{extra_conf}\n")
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(conf)
+        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        self.process = subprocess.Popen(prefix + [str(self.bin / "postgres"), "-D", str(self.data)],
+                                        stdout=subprocess.DEVNULL, stderr=open(self.root / "server.log", "w"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                              capture_output=True).returncode == 0:
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"PostgreSQL did not start: {(self.root / 'server.log').read_text()[-2000:]}")
+
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgres://{user}@127.0.0.1:{self.port}/{database}?sslmode=disable"
+
+    def psql(self, sql: str, database: str = "postgres", user: str = "postgres", check: bool = True) -> str:
+        result = subprocess.run([str(self.bin / "psql") if (self.bin / "psql").exists() else "psql",
+                                 "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                                 "-U", user, "-d", database, "-c", sql], capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.root, ignore_errors=True)

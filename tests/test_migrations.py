@@ -1,0 +1,185 @@
+"""The schema migrations, driven exactly as the migration Job drives them (golang-migrate's CLI)
+against a real PostgreSQL server, and the audit log's guarantees."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from kubechat_tools.migrations import MigrationError, latest_version, load_migrations
+from postgres import PostgresServer
+
+MIGRATE = ROOT / "bin" / "migrate"
+MIGRATIONS = ROOT / "migrations"
+
+
+@pytest.fixture(scope="module")
+def server():
+    pg = PostgresServer().start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def database(server, request):
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40]
+    server.psql(f"DROP DATABASE IF EXISTS {name}")
+    server.psql(f"CREATE DATABASE {name}")
+    return name
+
+
+def migrate(server, database, *args, check=True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(MIGRATE), "-path", str(MIGRATIONS), "-database", server.url(database), *args],
+                            capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def version(server, database) -> str:
+    return server.psql("SELECT version, dirty FROM schema_migrations", database)
+
+
+def seed(server, database) -> None:
+    server.psql("""
+        INSERT INTO users (email, display_name) VALUES ('ada@example.com', 'Ada'), ('bob@example.com', 'Bob');
+        INSERT INTO user_roles (user_id, role) SELECT id, 'operator' FROM users WHERE email = 'ada@example.com';
+        INSERT INTO chat_sessions (user_id, title) SELECT id, 'why is my pod pending' FROM users WHERE email = 'ada@example.com';
+        INSERT INTO chat_messages (chat_session_id, author, content) SELECT id, 'user', 'why?' FROM chat_sessions;
+    """, database)
+
+
+def test_migrations_are_well_formed():
+    migrations = load_migrations(MIGRATIONS)
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert latest_version(MIGRATIONS) == len(migrations)
+    for m in migrations:
+        for sql in (m.up.read_text(), m.down.read_text()):
+            assert sql.strip().startswith(("--", "BEGIN")) and "COMMIT;" in sql, f"{m.name}: not one transaction"
+
+
+def test_all_up_all_down_all_up_again(server, database):
+    latest = latest_version(MIGRATIONS)
+    migrate(server, database, "up")
+    assert version(server, database) == f"{latest}|f"
+    migrate(server, database, "down", "-all")
+    tables = server.psql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'", database)
+    assert tables == "schema_migrations", f"down -all left tables behind: {tables}"
+    migrate(server, database, "up")
+    assert version(server, database) == f"{latest}|f"
+
+
+def test_rerunning_an_up_migration_is_harmless(server, database):
+    migrate(server, database, "up")
+    # Apply every up file again by hand, as a half-finished earlier run might force an operator to.
+    for m in load_migrations(MIGRATIONS):
+        server.psql(m.up.read_text(), database)
+    assert server.psql("SELECT count(*) FROM roles", database) == "4"
+
+
+def test_down_then_up_of_the_latest_migration_keeps_earlier_data(server, database):
+    latest = latest_version(MIGRATIONS)
+    migrate(server, database, "up")
+    seed(server, database)
+    migrate(server, database, "goto", str(latest - 1))
+    assert version(server, database) == f"{latest - 1}|f"
+    migrate(server, database, "goto", str(latest))
+    assert server.psql("SELECT count(*) FROM users", database) == "2"
+    assert server.psql("SELECT count(*) FROM chat_messages", database) == "1"
+
+
+def test_goto_a_version_without_migration_fails(server, database):
+    result = migrate(server, database, "goto", "999", check=False)
+    assert result.returncode != 0
+
+
+def audit(server, database, n: int) -> None:
+    for i in range(n):
+        server.psql(f"INSERT INTO audit_log (action, target, details) VALUES "
+                    f"('kubernetes.scale', 'deployment/web-{i}', '{{\"replicas\": {i}}}')", database)
+
+
+def test_audit_log_rejects_update_delete_and_truncate(server, database):
+    migrate(server, database, "up")
+    audit(server, database, 3)
+    for statement in ("UPDATE audit_log SET action = 'x' WHERE id = 2", "DELETE FROM audit_log WHERE id = 1",
+                      "TRUNCATE audit_log"):
+        error = server.psql(statement, database, check=False)
+        assert "audit_log is append-only" in error, statement
+    assert server.psql("SELECT count(*) FROM audit_log", database) == "3"
+
+
+def test_audit_chain_verifies_when_intact_and_finds_the_first_tampered_row(server, database):
+    migrate(server, database, "up")
+    audit(server, database, 5)
+    assert server.psql("SELECT count(*) FROM audit_verify_chain()", database) == "0"
+    # A superuser disables the trigger and rewrites history.
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;"
+                "UPDATE audit_log SET target = 'deployment/innocent' WHERE id = 3;"
+                "UPDATE audit_log SET action = 'x' WHERE id = 4;"
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only", database)
+    result = server.psql("SELECT broken_id, reason FROM audit_verify_chain()", database)
+    assert result.startswith("3|row_hash does not match"), result
+
+
+def test_audit_chain_detects_a_removed_row(server, database):
+    migrate(server, database, "up")
+    audit(server, database, 4)
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;"
+                "DELETE FROM audit_log WHERE id = 2;"
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only", database)
+    assert server.psql("SELECT broken_id, reason FROM audit_verify_chain()", database).startswith("3|prev_hash")
+
+
+def test_audit_retention_prunes_only_past_the_minimum_and_keeps_the_chain_verifiable(server, database):
+    migrate(server, database, "up")
+    audit(server, database, 3)
+    error = server.psql("SELECT audit_prune(interval '30 days')", database, check=False)
+    assert "shorter than the minimum retention" in error
+    # Age the first two rows past the retention period (as a superuser would only in a test).
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER USER;"
+                "UPDATE audit_log SET occurred_at = now() - interval '500 days' WHERE id <= 2;"
+                "ALTER TABLE audit_log ENABLE TRIGGER USER", database)
+    # Re-chain after the test's own edit so the starting point is an intact chain.
+    server.psql("""
+        ALTER TABLE audit_log DISABLE TRIGGER USER;
+        DO $$ DECLARE r audit_log; prev bytea := '\\x'; BEGIN
+          FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
+            UPDATE audit_log SET prev_hash = prev, row_hash = audit_row_digest(prev, r) WHERE id = r.id;
+            SELECT row_hash INTO prev FROM audit_log WHERE id = r.id;
+          END LOOP; END $$;
+        ALTER TABLE audit_log ENABLE TRIGGER USER;""", database)
+    assert server.psql("SELECT count(*) FROM audit_verify_chain()", database) == "0"
+    assert server.psql("SELECT audit_prune(interval '400 days')", database) == "2"
+    assert server.psql("SELECT count(*) FROM audit_log", database) == "1"
+    assert server.psql("SELECT count(*) FROM audit_verify_chain()", database) == "0"
+    audit(server, database, 1)
+    assert server.psql("SELECT count(*) FROM audit_verify_chain()", database) == "0"
+
+
+def test_operations_record_who_approved(server, database):
+    migrate(server, database, "up")
+    seed(server, database)
+    error = server.psql("""INSERT INTO kubernetes_operations (requested_by, verb, kind, approval_state)
+                           SELECT id, 'scale', 'Deployment', 'approved' FROM users WHERE email = 'ada@example.com'""",
+                        database, check=False)
+    assert "approval_has_approver" in error
+    error = server.psql("""INSERT INTO kubernetes_operations (requested_by, approved_by, approved_at, verb, kind, approval_state)
+                           SELECT id, id, now(), 'delete', 'Pod', 'approved' FROM users WHERE email = 'ada@example.com'""",
+                        database, check=False)
+    assert "no_self_approval" in error
+
+
+@pytest.mark.parametrize("files, message", [
+    (["0001_a.up.sql", "0001_a.down.sql", "0002_b.up.sql"], "0002_b has no .down.sql"),
+    (["0001_a.up.sql", "0001_a.down.sql", "0003_c.up.sql", "0003_c.down.sql"], "gap: version 2 is missing"),
+    (["0001_a.up.sql", "0001_a.down.sql", "0001_b.up.sql", "0001_b.down.sql"], "version 1 is used twice"),
+    (["0001_a.up.sql", "0001_a.down.sql", "notes.sql"], "notes.sql: not NNNN_name.up.sql or .down.sql"),
+])
+def test_malformed_migration_folders_are_rejected(tmp_path, files, message):
+    for name in files:
+        (tmp_path / name).write_text("BEGIN;\nCOMMIT;\n")
+    with pytest.raises(MigrationError, match=re.escape(message)):
+        load_migrations(tmp_path)
