@@ -50,9 +50,11 @@ def test_cluster_scoped_names_carry_the_environment(rendered, env):
 @pytest.mark.parametrize("env", NAMESPACES)
 def test_namespace_has_quota_and_limit_range(rendered, env):
     quota = find(rendered[env], "ResourceQuota", "kubechat-quota")["spec"]["hard"]
-    assert {"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} <= quota.keys()
+    assert {"requests.cpu", "requests.memory", "limits.memory", "requests.storage", "pods"} <= quota.keys()
+    assert "limits.cpu" not in quota, "a CPU-limit quota would force CPU limits onto the database pods"
     limits = find(rendered[env], "LimitRange", "kubechat-limits")["spec"]["limits"][0]
-    assert limits["type"] == "Container" and "default" in limits and "defaultRequest" in limits
+    assert limits["type"] == "Container" and "defaultRequest" in limits
+    assert set(limits["default"]) == {"memory"}
 
 
 def test_production_pins_kubechat_images_by_digest(rendered):

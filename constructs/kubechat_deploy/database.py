@@ -152,7 +152,8 @@ class KubeChatDatabase(Construct):
                           })))
         for id_, name, selector in (("cluster-monitor", props.name, {"cnpg.io/cluster": props.name}),
                                     ("pooler-monitor", self.pooler_name, self.pooler_pod_labels)):
-            mon.PodMonitor(self, id_, metadata={"name": name, "labels": {**labels, **monitoring.discovery_labels}},
+            mon.PodMonitor(self, id_, metadata={"name": name, "labels": {**labels, **monitoring.discovery_labels},
+                                                     "annotations": wave(Wave.DATA)},
                            spec=mon.PodMonitorSpec(
                                selector=mon.PodMonitorSpecSelector(match_labels=selector),
                                pod_metrics_endpoints=[mon.PodMonitorSpecPodMetricsEndpoints(port="metrics")]))

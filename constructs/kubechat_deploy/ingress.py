@@ -14,6 +14,7 @@ import imports.cert_manager.io.cert_manager as cm
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .sync import Wave, wave
 from .web import KubeChatWeb
 
 LETSENCRYPT = {
@@ -72,13 +73,13 @@ class KubeChatIngress(Construct):
         self.tls_secret_name = "kubechat-tls"
         self.headers_config_map = "kubechat-security-headers"
         for issuer, server in sorted(LETSENCRYPT.items()):
-            cm.ClusterIssuer(self, issuer, metadata={"name": issuer, "labels": labels}, spec=cm.ClusterIssuerSpec(
+            cm.ClusterIssuer(self, issuer, metadata={"name": issuer, "labels": labels, "annotations": wave(Wave.CONFIGURATION)}, spec=cm.ClusterIssuerSpec(
                 acme=cm.ClusterIssuerSpecAcme(
                     server=server, email=props.acme_email,
                     private_key_secret_ref=cm.ClusterIssuerSpecAcmePrivateKeySecretRef(name=f"{issuer}-account-key"),
                     solvers=[cm.ClusterIssuerSpecAcmeSolvers(http01=cm.ClusterIssuerSpecAcmeSolversHttp01(
                         ingress=cm.ClusterIssuerSpecAcmeSolversHttp01Ingress(ingress_class_name=props.ingress_class)))])))
-        cm.Certificate(self, "certificate", metadata={"name": self.tls_secret_name, "labels": labels},
+        cm.Certificate(self, "certificate", metadata={"name": self.tls_secret_name, "labels": labels, "annotations": wave(Wave.EXPOSURE)},
                        spec=cm.CertificateSpec(
                            secret_name=self.tls_secret_name, dns_names=[props.host], renew_before=props.renew_before,
                            issuer_ref=cm.CertificateSpecIssuerRef(kind="ClusterIssuer", name=props.issuer,
@@ -88,7 +89,8 @@ class KubeChatIngress(Construct):
                                                                     rotation_policy=cm.CertificateSpecPrivateKeyRotationPolicy.ALWAYS)))
         # ingress-nginx adds these response headers (custom-headers annotation; the controller must
         # allow them in global-allowed-response-headers, see docs/platform.md).
-        k8s.KubeConfigMap(self, "headers", metadata=k8s.ObjectMeta(name=self.headers_config_map, labels=labels),
+        k8s.KubeConfigMap(self, "headers", metadata=k8s.ObjectMeta(name=self.headers_config_map, labels=labels,
+                                                                 annotations=wave(Wave.CONFIGURATION)),
                           data=dict(SECURITY_HEADERS))
         timeout = str(props.stream_timeout_seconds)
         backend = lambda service, port: k8s.IngressBackend(service=k8s.IngressServiceBackend(  # noqa: E731
@@ -96,6 +98,7 @@ class KubeChatIngress(Construct):
         k8s.KubeIngress(self, "ingress", metadata=k8s.ObjectMeta(
             name=self.name, labels=labels,
             annotations={
+                **wave(Wave.EXPOSURE),
                 "nginx.ingress.kubernetes.io/ssl-redirect": "true",
                 "nginx.ingress.kubernetes.io/force-ssl-redirect": "true",
                 "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,

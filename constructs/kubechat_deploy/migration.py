@@ -64,7 +64,7 @@ class KubeChatMigration(Construct):
             files[m.down.name] = m.down.read_text()
         k8s.KubeConfigMap(self, "files", metadata=k8s.ObjectMeta(
             name=self.config_map_name, labels=labels, annotations=wave(Wave.CONFIGURATION)), data=files)
-        k8s.KubeServiceAccount(self, "service-account", metadata=k8s.ObjectMeta(name=props.name, labels=labels),
+        k8s.KubeServiceAccount(self, "service-account", metadata=k8s.ObjectMeta(name=props.name, labels=labels, annotations=wave(Wave.NAMESPACE)),
                                automount_service_account_token=False)
         # Directly to the primary, not through PgBouncer: golang-migrate holds an advisory lock for the
         # whole run, which transaction pooling would break.

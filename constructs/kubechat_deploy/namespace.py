@@ -9,6 +9,7 @@ from constructs import Construct
 
 from . import validation as v
 from .labels import MANAGED_BY, PART_OF, standard_labels
+from .sync import Wave, wave
 
 PSA_LEVEL = "restricted"
 
@@ -23,8 +24,6 @@ class NamespaceProps:
     """ResourceQuota requests.cpu. Default: 4."""
     quota_requests_memory: str = "8Gi"
     """ResourceQuota requests.memory. Default: 8Gi."""
-    quota_limits_cpu: str = "16"
-    """ResourceQuota limits.cpu. Default: 16."""
     quota_limits_memory: str = "16Gi"
     """ResourceQuota limits.memory. Default: 16Gi."""
     quota_storage: str = "100Gi"
@@ -34,7 +33,7 @@ class NamespaceProps:
 
     def __post_init__(self) -> None:
         v.dns_label("namespace.name", self.name)
-        for name in ("quota_requests_cpu", "quota_requests_memory", "quota_limits_cpu", "quota_limits_memory",
+        for name in ("quota_requests_cpu", "quota_requests_memory", "quota_limits_memory",
                      "quota_storage"):
             v.quantity(f"namespace.{name}", getattr(self, name))
         v.at_least("namespace.quota_pods", self.quota_pods, 1)
@@ -47,24 +46,27 @@ class KubeChatNamespace(Construct):
         psa = {f"pod-security.kubernetes.io/{mode}": PSA_LEVEL for mode in ("enforce", "audit", "warn")}
         psa.update({f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")})
         k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(
-            name=self.name,
+            name=self.name, annotations=wave(Wave.NAMESPACE),
             labels={**psa, "app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY},
         ))
         q = k8s.Quantity.from_string
         labels = standard_labels("namespace")
-        k8s.KubeResourceQuota(self, "quota", metadata=k8s.ObjectMeta(name="kubechat-quota", labels=labels),
+        k8s.KubeResourceQuota(self, "quota", metadata=k8s.ObjectMeta(name="kubechat-quota", labels=labels,
+                                                                         annotations=wave(Wave.NAMESPACE)),
                               spec=k8s.ResourceQuotaSpec(hard={
                                   "requests.cpu": q(props.quota_requests_cpu),
                                   "requests.memory": q(props.quota_requests_memory),
-                                  "limits.cpu": q(props.quota_limits_cpu),
                                   "limits.memory": q(props.quota_limits_memory),
                                   "requests.storage": q(props.quota_storage),
                                   "pods": q(str(props.quota_pods)),
                               }))
         # Defaults for a container that states no resources (the quota would otherwise reject it).
-        k8s.KubeLimitRange(self, "limits", metadata=k8s.ObjectMeta(name="kubechat-limits", labels=labels),
+        # No default CPU limit and no CPU quota on limits: the operator-made PostgreSQL pods set no
+        # CPU limit on purpose (throttling a database hurts every request), and must not get one.
+        k8s.KubeLimitRange(self, "limits", metadata=k8s.ObjectMeta(name="kubechat-limits", labels=labels,
+                                                                       annotations=wave(Wave.NAMESPACE)),
                            spec=k8s.LimitRangeSpec(limits=[k8s.LimitRangeItem(
                                type="Container",
                                default_request={"cpu": q("50m"), "memory": q("64Mi")},
-                               default={"cpu": q("500m"), "memory": q("256Mi")},
-                               max={"cpu": q("4"), "memory": q("8Gi")})]))
+                               default={"memory": q("256Mi")},
+                               max={"memory": q("16Gi")})]))

@@ -13,6 +13,7 @@ from .database import KubeChatDatabase
 from .labels import standard_labels
 from .migration import KubeChatMigration
 from .redis import KubeChatRedis
+from .sync import Wave, wave
 from .web import KubeChatWeb
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -116,6 +117,7 @@ class KubeChatNetworkPolicies(Construct):
         selector = pod_selector if isinstance(pod_selector, k8s.LabelSelector) else \
             k8s.LabelSelector(match_labels=pod_selector)
         types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
-        return k8s.KubeNetworkPolicy(self, id, metadata=k8s.ObjectMeta(name=name, labels=self._labels),
+        return k8s.KubeNetworkPolicy(self, id, metadata=k8s.ObjectMeta(name=name, labels=self._labels,
+                                                                            annotations=wave(Wave.NAMESPACE)),
                                      spec=k8s.NetworkPolicySpec(pod_selector=selector, policy_types=types,
                                                                 ingress=ingress or None, egress=egress or None))

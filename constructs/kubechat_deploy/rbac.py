@@ -8,6 +8,7 @@ from constructs import Construct
 
 from .api import KubeChatApi
 from .labels import standard_labels
+from .sync import Wave, wave
 
 # (API group, resources): what users ask KubeChat about. Never secrets: KubeChat shows workloads, not credentials.
 READ_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -36,14 +37,14 @@ class ApiRbac(Construct):
         self.read_role_name = "api-read"
         self.write_role_name = "api-write"
         """ClusterRole the api-write-access component binds in each opted-in namespace (RoleBinding)."""
-        k8s.KubeClusterRole(self, "read", metadata=k8s.ObjectMeta(name=self.read_role_name, labels=labels),
+        k8s.KubeClusterRole(self, "read", metadata=k8s.ObjectMeta(name=self.read_role_name, labels=labels, annotations=wave(Wave.NAMESPACE)),
                             rules=[k8s.PolicyRule(api_groups=[group], resources=list(resources), verbs=list(READ_VERBS))
                                    for group, resources in READ_RULES])
         # Subjects carry no namespace: each overlay's namespace transformer sets the environment's.
         k8s.KubeClusterRoleBinding(
-            self, "read-binding", metadata=k8s.ObjectMeta(name=self.read_role_name, labels=labels),
+            self, "read-binding", metadata=k8s.ObjectMeta(name=self.read_role_name, labels=labels, annotations=wave(Wave.NAMESPACE)),
             role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=self.read_role_name),
             subjects=[k8s.Subject(kind="ServiceAccount", name=api.service_account_name)])
-        k8s.KubeClusterRole(self, "write", metadata=k8s.ObjectMeta(name=self.write_role_name, labels=labels),
+        k8s.KubeClusterRole(self, "write", metadata=k8s.ObjectMeta(name=self.write_role_name, labels=labels, annotations=wave(Wave.NAMESPACE)),
                             rules=[k8s.PolicyRule(api_groups=[group], resources=list(resources), verbs=list(verbs))
                                    for group, resources, verbs in WRITE_RULES])

@@ -64,7 +64,7 @@ class KubeChatRedis(Construct):
         self.password_key = "password"
         labels = standard_labels(self.COMPONENT)
         self.pod_selector = selector_labels(self.COMPONENT)
-        meta = lambda name, **extra: k8s.ObjectMeta(name=name, labels=labels, **extra)  # noqa: E731
+        meta = lambda name, **extra: k8s.ObjectMeta(name=name, labels=labels, annotations=wave(Wave.DATA))  # noqa: E731
         password = env_from_secret("REDIS_PASSWORD", props.password_secret, self.password_key)
         tcp = lambda period, failures: k8s.Probe(  # noqa: E731
             tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("redis")),
@@ -105,7 +105,7 @@ class KubeChatRedis(Construct):
             security_context=container_security_context(),
         )
         self.stateful_set = k8s.KubeStatefulSet(
-            self, "statefulset", metadata=meta(props.name, annotations={**wave(Wave.DATA)}),
+            self, "statefulset", metadata=meta(props.name),
             spec=k8s.StatefulSetSpec(
                 service_name=f"{props.name}-headless",
                 replicas=1,
@@ -138,7 +138,8 @@ class KubeChatRedis(Construct):
                         spec=k8s.ServiceSpec(type="ClusterIP", selector=self.pod_selector, ports=ports))
         k8s.KubeService(self, "headless", metadata=meta(f"{props.name}-headless"),
                         spec=k8s.ServiceSpec(cluster_ip="None", selector=self.pod_selector, ports=ports[:1]))
-        mon.ServiceMonitor(self, "monitor", metadata={"name": props.name, "labels": {**labels, **monitoring.discovery_labels}},
+        mon.ServiceMonitor(self, "monitor", metadata={"name": props.name, "labels": {**labels, **monitoring.discovery_labels},
+                                                     "annotations": wave(Wave.DATA)},
                            spec=mon.ServiceMonitorSpec(
                                selector=mon.ServiceMonitorSpecSelector(match_labels=labels),
                                endpoints=[mon.ServiceMonitorSpecEndpoints(port="metrics", interval="30s")]))

@@ -11,6 +11,7 @@ from constructs import Construct
 from . import validation as v
 from .labels import selector_labels, standard_labels
 from .security import container_security_context, pod_security_context
+from .sync import Wave, wave
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,11 +152,12 @@ class HttpWorkload(Construct):
         self.ports = dict(spec.ports)
         self.labels = standard_labels(spec.component)
         self.selector = selector_labels(spec.component)
-        meta = lambda: k8s.ObjectMeta(name=spec.name, labels=self.labels)  # noqa: E731
+        meta = lambda: k8s.ObjectMeta(name=spec.name, labels=self.labels, annotations=wave(Wave.WORKLOADS))  # noqa: E731
 
         deployment_meta = k8s.ObjectMeta(name=spec.name, labels=self.labels,
-                                         annotations=dict(spec.annotations) or None)
-        k8s.KubeServiceAccount(self, "service-account", metadata=meta(),
+                                         annotations={**wave(Wave.WORKLOADS), **spec.annotations})
+        k8s.KubeServiceAccount(self, "service-account",
+                               metadata=k8s.ObjectMeta(name=spec.name, labels=self.labels, annotations=wave(Wave.NAMESPACE)),
                                automount_service_account_token=spec.kubernetes_api_access)
         probe = lambda path, period, failures: k8s.Probe(  # noqa: E731
             http_get=k8s.HttpGetAction(path=path, port=k8s.IntOrString.from_string("http")),

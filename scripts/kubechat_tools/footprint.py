@@ -35,11 +35,33 @@ def min_replicas(doc: dict, docs: list[dict]) -> int:
     return (doc.get("spec") or {}).get("replicas", doc.get("spec", {}).get("instances", 1))
 
 
+def _operator_pods(doc: dict) -> tuple[int, dict] | None:
+    """(pods, requests) of what an operator runs for a custom resource (CloudNativePG)."""
+    if not doc.get("apiVersion", "").startswith("postgresql.cnpg.io/"):
+        return None
+    spec = doc.get("spec") or {}
+    if doc["kind"] == "Cluster":
+        return spec.get("instances", 1), (spec.get("resources") or {}).get("requests") or {}
+    if doc["kind"] == "Pooler":
+        containers = (((spec.get("template") or {}).get("spec") or {}).get("containers")) or [{}]
+        return spec.get("instances", 1), (containers[0].get("resources") or {}).get("requests") or {}
+    return None
+
+
 def footprint(docs: list[dict]) -> Footprint:
-    """Sum of container requests times minimum replicas, over every long-running workload.
-    Jobs and CronJobs count once (they do not run all the time, but they must fit when they do)."""
+    """Sum of container requests times minimum replicas, over every long-running workload and the
+    pods operators run for our custom resources. Jobs and CronJobs count once (they do not run all
+    the time, but they must fit when they do)."""
     total = Footprint()
     for doc in docs:
+        operator = _operator_pods(doc)
+        if operator:
+            replicas, requests = operator
+            cpu, memory = quantity(requests.get("cpu", 0)) * 1000, quantity(requests.get("memory", 0))
+            total.cpu_millis += int(round(cpu * replicas))
+            total.memory_bytes += int(memory * replicas)
+            total.items.append((f"{doc['kind']}/{doc['metadata']['name']}", replicas, int(round(cpu)), int(memory)))
+            continue
         template = pod_template(doc)
         if template is None:
             continue

@@ -1,0 +1,193 @@
+"""The data tier as rendered: PostgreSQL cluster and pooler, the connection budget, the migration
+hook's place in the sync, Valkey, and the external-database / external-redis modes."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, find
+from kubechat_tools.footprint import quantity
+from kubechat_tools.gates import references_gate, schema_gate, workloads_gate
+from kubechat_tools.manifests import load_all_text
+from kubechat_tools.netpol import Endpoint, allowed, pods_of
+
+ENVS = ("dev", "staging", "production")
+WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def api_container(docs):
+    return find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_of(container) -> dict:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("env, instances, anti_affinity", [("dev", 1, "preferred"), ("staging", 2, "preferred"),
+                                                           ("production", 3, "required")])
+def test_postgres_cluster_per_environment(rendered, env, instances, anti_affinity):
+    cluster = find(rendered[env], "Cluster", "kubechat-db")
+    spec = cluster["spec"]
+    assert spec["instances"] == instances
+    assert spec["affinity"]["enablePodAntiAffinity"] is True
+    assert spec["affinity"]["podAntiAffinityType"] == anti_affinity
+    assert int(re.search(r":(\d+)", spec["imageName"]).group(1)) >= 16
+    assert spec["bootstrap"]["initdb"] == {**spec["bootstrap"]["initdb"], "database": "kubechat", "owner": "kubechat"}
+    assert "secret" not in spec["bootstrap"]["initdb"], "the operator manages the app credentials"
+    assert spec["enableSuperuserAccess"] is False
+    assert quantity(spec["storage"]["size"]) >= quantity("1Gi")
+    assert spec["resources"]["requests"]["memory"] == spec["resources"]["limits"]["memory"]
+    assert "Prune=false" in cluster["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]
+    if env != "dev":
+        assert spec["storage"]["storageClass"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_connection_budget_fits_at_maximum_scale(rendered, env):
+    docs = rendered[env]
+    hpa = find(docs, "HorizontalPodAutoscaler", "kubechat-api")["spec"]
+    pool_per_pod = int(env_of(api_container(docs))["DATABASE_MAX_CONNECTIONS"]["value"])
+    pooler = find(docs, "Pooler", "kubechat-db-pooler-rw")["spec"]
+    bouncer = pooler["pgbouncer"]["parameters"]
+    params = find(docs, "Cluster", "kubechat-db")["spec"]["postgresql"]["parameters"]
+    # Clients: every API pod at the HPA's maximum opens its full pool, spread over the pooler pods
+    # (a pooler pod must take them all when the other one restarts).
+    clients = hpa["maxReplicas"] * pool_per_pod
+    assert clients <= int(bouncer["max_client_conn"]), f"{env}: {clients} clients > max_client_conn"
+    # Servers: each pooler pod opens up to default + reserve pool to PostgreSQL; the migration Job,
+    # backups and the restore drill connect directly (budget 10), the operator keeps its reserve.
+    servers = pooler.get("instances", 1) * (int(bouncer["default_pool_size"]) + int(bouncer["reserve_pool_size"]))
+    available = int(params["max_connections"]) - int(params["superuser_reserved_connections"]) - 10
+    assert servers <= available, f"{env}: pooler may open {servers} server connections, PostgreSQL allows {available}"
+    assert pooler["pgbouncer"]["poolMode"] == "transaction" and pooler["type"] == "rw"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(rendered, env):
+    docs = rendered[env]
+    api = env_of(api_container(docs))
+    assert "@kubechat-db-pooler-rw:5432/kubechat" in api["DATABASE_URL"]["value"]
+    assert api["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-db-app", "key": "password"}
+    assert "@kubechat-redis:6379/0" in api["REDIS_URL"]["value"]
+    names = [e["name"] for e in api_container(docs)["env"]]
+    assert names.index("DB_USER") < names.index("DATABASE_URL") and names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), \
+        "$(VAR) references only resolve to variables defined earlier"
+    job = find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0]
+    assert "@kubechat-db-rw:5432/kubechat" in env_of(job)["DATABASE_URL"]["value"]
+    assert job["args"][-2:] == ["goto", "$(SCHEMA_VERSION)"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_exactly_one_job_migrates_between_database_and_api(rendered, env):
+    docs = rendered[env]
+    migrators = [d for d in docs if d["kind"] in ("Job", "CronJob", "Deployment")
+                 and "migrate" in str(d["spec"]).split("image")[1][:60]]
+    assert [d["metadata"]["name"] for d in migrators] == ["kubechat-migrate"]
+    job = migrators[0]["metadata"]["annotations"]
+    assert job["argocd.argoproj.io/hook"] == "Sync"
+    assert job["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    wave = lambda kind, name: int(find(docs, kind, name)["metadata"]["annotations"][WAVE])  # noqa: E731
+    assert wave("Cluster", "kubechat-db") < wave("Job", "kubechat-migrate") < wave("Deployment", "kubechat-api")
+    assert wave("Pooler", "kubechat-db-pooler-rw") < wave("Job", "kubechat-migrate")
+    assert wave("StatefulSet", "kubechat-redis") < wave("Deployment", "kubechat-api")
+    assert "migrate" not in " ".join(api_container(docs).get("args", []) + api_container(docs).get("command", []))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_migrations_ship_as_a_config_map_and_the_release_targets_an_existing_version(rendered, env):
+    from kubechat_tools.migrations import load_migrations
+
+    docs = rendered[env]
+    files = find(docs, "ConfigMap", "kubechat-migrations")["data"]
+    expected = {p.name: p.read_text() for m in load_migrations(ROOT / "migrations") for p in (m.up, m.down)}
+    assert files == expected
+    release = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("kubechat-release-"))
+    assert int(release["data"]["SCHEMA_VERSION"]) in {m.version for m in load_migrations(ROOT / "migrations")}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_valkey_persists_with_auth_and_exports_metrics(rendered, env):
+    sts = find(rendered[env], "StatefulSet", "kubechat-redis")["spec"]
+    server, exporter = sts["template"]["spec"]["containers"]
+    assert server["args"][server["args"].index("--appendonly") + 1] == "yes"
+    assert "--requirepass" in server["args"] and env_of(server)["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
+    assert re.fullmatch(r"valkey/valkey:\d+\.\d+\.\d+.*", server["image"])
+    assert {p["name"]: p["containerPort"] for p in exporter["ports"]} == {"metrics": 9121}
+    assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert {"readinessProbe", "livenessProbe"} <= server.keys() and {"readinessProbe", "livenessProbe"} <= exporter.keys()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_the_api_reaches_the_pooler_and_cache_and_only_the_pooler_and_migration_reach_postgres(rendered, env):
+    docs = rendered[env]
+    pods = pods_of(docs)
+    api, web, db, pooler, redis, migrate = (pods[n] for n in ("kubechat-api", "kubechat-web", "kubechat-db",
+                                                              "kubechat-db-pooler-rw", "kubechat-redis", "kubechat-migrate"))
+    assert allowed(docs, api, pooler, 5432) and allowed(docs, api, redis, 6379)
+    assert allowed(docs, pooler, db, 5432) and allowed(docs, migrate, db, 5432) and allowed(docs, db, db, 5432)
+    assert not allowed(docs, api, db, 5432), "the API goes through the pooler"
+    for pod in (web,):
+        assert not allowed(docs, pod, db, 5432) and not allowed(docs, pod, pooler, 5432)
+        assert not allowed(docs, pod, redis, 6379)
+    assert not allowed(docs, migrate, redis, 6379) and not allowed(docs, migrate, pooler, 5432)
+    operator = Endpoint(name="cnpg", namespace="cnpg-system", labels={"app.kubernetes.io/name": "cloudnative-pg"})
+    assert allowed(docs, operator, db, 8000) and not allowed(docs, operator, redis, 6379)
+    prometheus = Endpoint(name="prometheus", namespace="monitoring")
+    assert allowed(docs, prometheus, db, "metrics") and allowed(docs, prometheus, pooler, "metrics")
+    assert allowed(docs, prometheus, redis, 9121) and not allowed(docs, prometheus, redis, 6379)
+
+
+def build_with_components(tmp_path, env: str, *components: str) -> list[dict]:
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    (tmp_path / "dist").symlink_to(ROOT / "dist")
+    kustomization = tmp_path / "overlays" / env / "kustomization.yaml"
+    data = yaml.safe_load(kustomization.read_text())
+    data["components"] = data.get("components", []) + [f"../components/{c}" for c in components]
+    # What the component's instructions say: the overlay no longer patches what the component removes.
+    removed = {"external-database": ("database.yaml",), "external-redis": ("redis.yaml", "redis-storage.yaml")}
+    drop = {f for c in components for f in removed.get(c, ())}
+    data["patches"] = [p for p in data["patches"] if p.get("path") not in drop]
+    kustomization.write_text(yaml.safe_dump(data))
+    out = subprocess.run([str(ROOT / "bin" / "kustomize"), "build", str(kustomization.parent)],
+                         capture_output=True, text=True, check=True).stdout
+    folder = tmp_path / "rendered"
+    folder.mkdir()
+    docs = load_all_text(out)
+    (folder / "all.yaml").write_text(yaml.safe_dump_all(docs))
+    return docs
+
+
+def test_external_database_and_redis_mode(tmp_path):
+    docs = build_with_components(tmp_path, "staging", "external-database", "external-redis")
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert not {k for k in kinds if k[0] in ("Cluster", "Pooler", "StatefulSet", "PodMonitor")}
+    assert ("ExternalSecret", "kubechat-external-database") in kinds and ("ExternalSecret", "kubechat-external-redis") in kinds
+    api = env_of(api_container(docs))
+    assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-database", "key": "DATABASE_URL"}
+    assert "value" not in api["DATABASE_URL"] and "DB_PASSWORD" not in api and "REDIS_PASSWORD" not in api
+    assert api["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-redis", "key": "REDIS_URL"}
+    job = env_of(find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0])
+    assert job["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-external-database"
+    pods = pods_of(docs)
+    managed = Endpoint(name="managed postgres", ip="10.20.30.40")
+    assert allowed(docs, pods["kubechat-api"], managed, 5432) and allowed(docs, pods["kubechat-migrate"], managed, 5432)
+    assert not allowed(docs, pods["kubechat-web"], managed, 5432)
+    rendered = [tmp_path / "rendered"]
+    assert references_gate(rendered) == [] and workloads_gate(rendered) == [] and schema_gate(rendered) == []
+
+
+def test_render_rejects_a_schema_version_without_migration(tmp_path):
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    kustomization = tmp_path / "overlays" / "production" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("SCHEMA_VERSION=5", "SCHEMA_VERSION=42"))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
+                             "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "environment 'production': SCHEMA_VERSION: schema version 42 has no migration; allowed: 0 or 1..5" in result.stderr
+    assert not (tmp_path / "dist").exists()
