@@ -3,7 +3,8 @@ and the components they opt into."""
 from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
-from kubechat_deploy.chart import ExternalSecretsComponent, KubeChatChart, KubeChatProps, TlsIngressComponent
+from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
+                                   TlsIngressComponent)
 
 
 def build_app(props: KubeChatProps | None = None) -> App:
@@ -13,6 +14,7 @@ def build_app(props: KubeChatProps | None = None) -> App:
     base = KubeChatChart(app, BASE_CHART, props=props)
     TlsIngressComponent(app, props=props, base=base)
     ExternalSecretsComponent(app, props=props, base=base)
+    DevToolsComponent(app, props=props, base=base)
     return app
 
 

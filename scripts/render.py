@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kubechat_deploy.layout import BASE_CHART, COMPONENT_PREFIX  # noqa: E402
-from kubechat_tools.release import check_release  # noqa: E402
+from kubechat_tools.release import check_environment  # noqa: E402
 from kubechat_tools.manifests import load_all_text, write_one_per_file  # noqa: E402
 from kubechat_tools.paths import BIN, DIST, ENVIRONMENTS, ROOT  # noqa: E402
 from kubechat_tools.toolenv import tool_env  # noqa: E402
@@ -101,7 +101,7 @@ def main() -> int:
             shutil.copytree(source, work / name, symlinks=True)
         for env in ENVIRONMENTS:
             docs = build_overlay(work, env)
-            problems = check_release(docs, env)
+            problems = check_environment(docs, env)
             if problems:
                 fail("\n".join(problems))
             rendered = write_one_per_file(docs, new_dist / "rendered" / env, f"environment {env!r}")

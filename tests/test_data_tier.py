@@ -191,3 +191,40 @@ def test_render_rejects_a_schema_version_without_migration(tmp_path):
     assert result.returncode == 1
     assert "environment 'production': SCHEMA_VERSION: schema version 42 has no migration; allowed: 0 or 1..5" in result.stderr
     assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("env, file, old, new, message", [
+    ("staging", "scaling.yaml", "minReplicas: 2\n  maxReplicas: 4", "minReplicas: 5\n  maxReplicas: 4",
+     "environment 'staging': HorizontalPodAutoscaler/kubechat-api: spec.maxReplicas=4; allowed: an integer >= spec.minReplicas (5)"),
+    ("production", "database.yaml", "instances: 3", "instances: 0",
+     "environment 'production': Cluster/kubechat-db: spec.instances=0; allowed: an integer >= 1"),
+    ("dev", "database.yaml", "size: 2Gi", "size: lots",
+     "environment 'dev': Cluster/kubechat-db: spec.storage.size='lots'; allowed: a positive quantity"),
+])
+def test_render_rejects_overlay_values_that_make_no_sense(tmp_path, env, file, old, new, message):
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    patch = tmp_path / "overlays" / env / file
+    assert old in patch.read_text()
+    patch.write_text(patch.read_text().replace(old, new))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
+                             "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+def test_dev_tools_reach_only_their_own_backend(rendered):
+    docs = rendered["dev"]
+    pods = pods_of(docs)
+    laptop = Endpoint(name="browser", ip="192.168.5.1")
+    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
+    assert services["kubechat-pgadmin"]["ports"][0]["nodePort"] == 30050
+    assert services["kubechat-redis-commander"]["ports"][0]["nodePort"] == 30081
+    pgadmin, commander = pods["kubechat-pgadmin"], pods["kubechat-redis-commander"]
+    assert allowed(docs, laptop, pgadmin, "http") and allowed(docs, laptop, commander, "http")
+    assert allowed(docs, pgadmin, pods["kubechat-db"], 5432) and not allowed(docs, pgadmin, pods["kubechat-redis"], 6379)
+    assert allowed(docs, commander, pods["kubechat-redis"], 6379) and not allowed(docs, commander, pods["kubechat-db"], 5432)
+    assert not allowed(docs, pods["kubechat-web"], pods["kubechat-db"], 5432)
+    servers = find(docs, "ConfigMap", "kubechat-pgadmin")["data"]["servers.json"]
+    assert '"Host": "kubechat-db-rw"' in servers
+    for env in ("staging", "production"):
+        assert not [d for d in rendered[env] if d["metadata"]["name"] in ("kubechat-pgadmin", "kubechat-redis-commander")]

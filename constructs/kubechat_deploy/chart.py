@@ -9,6 +9,7 @@ from constructs import Construct
 
 from .api import ApiProps, KubeChatApi
 from .database import DatabaseProps, KubeChatDatabase
+from .dev_tools import DevTools, DevToolsProps
 from .migration import KubeChatMigration, MigrationProps
 from .monitoring import MonitoringProps
 from .redis import KubeChatRedis, RedisProps
@@ -44,6 +45,8 @@ class KubeChatProps:
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
     ingress: IngressProps = field(default_factory=IngressProps)
     """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    dev_tools: DevToolsProps = field(default_factory=DevToolsProps)
+    """pgAdmin and redis-commander for dev (component dev-tools). Default: DevToolsProps()."""
     external_secrets: ExternalSecretsProps = field(default_factory=ExternalSecretsProps)
     """Secrets from the secret store (component external-secrets). Default: ExternalSecretsProps()."""
 
@@ -75,3 +78,9 @@ class ExternalSecretsComponent(Chart):
         super().__init__(scope, COMPONENT_PREFIX + "external-secrets", disable_resource_name_hashes=True)
         self.secrets = KubeChatExternalSecrets(self, "secrets", props=props.external_secrets, api=base.api,
                                                redis=base.redis)
+
+
+class DevToolsComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "dev-tools", disable_resource_name_hashes=True)
+        self.tools = DevTools(self, "tools", props=props.dev_tools, database=base.database, redis=base.redis)

@@ -1,12 +1,42 @@
-"""Checks on a rendered environment that Kustomize cannot make: the release's settings are valid."""
+"""Checks on a rendered environment that Kustomize cannot make: the values overlays patch in
+(scaling bounds, instance counts, storage sizes, the release's schema version) make sense.
+`make render` runs them on every environment and writes nothing when one fails."""
 from __future__ import annotations
 
 import re
 
+from .footprint import quantity
 from .migrations import MigrationError, check_target
 from .paths import ROOT
 
 RELEASE_CONFIG_MAP = re.compile(r"^kubechat-release(-[a-z0-9]{10})?$")
+
+
+def check_environment(docs: list[dict], env: str) -> list[str]:
+    errors = check_release(docs, env)
+    for doc in docs:
+        kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec") or {}
+        where = f"environment {env!r}: {kind}/{name}"
+        if kind == "HorizontalPodAutoscaler":
+            low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
+            if not isinstance(low, int) or low < 1:
+                errors.append(f"{where}: spec.minReplicas={low!r}; allowed: an integer >= 1")
+            elif not isinstance(high, int) or high < low:
+                errors.append(f"{where}: spec.maxReplicas={high!r}; allowed: an integer >= spec.minReplicas ({low})")
+        elif kind in ("Cluster", "Pooler") and doc["apiVersion"].startswith("postgresql.cnpg.io/"):
+            field = "instances"
+            value = spec.get(field, 1)
+            if not isinstance(value, int) or value < 1:
+                errors.append(f"{where}: spec.{field}={value!r}; allowed: an integer >= 1")
+            if kind == "Cluster":
+                size = (spec.get("storage") or {}).get("size", "")
+                try:
+                    ok = quantity(size) > 0
+                except ValueError:
+                    ok = False
+                if not ok:
+                    errors.append(f"{where}: spec.storage.size={size!r}; allowed: a positive quantity such as 20Gi")
+    return errors
 
 
 def check_release(docs: list[dict], env: str) -> list[str]:
