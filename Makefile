@@ -53,7 +53,15 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
 	@touch $@
 
-setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp ## install every pinned tool (idempotent)
+# A real PostgreSQL server for the migration and backup tests: Debian's package, when missing.
+.cache/postgresql.stamp:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "setup: PostgreSQL server (Debian package postgresql)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@mkdir -p .cache && touch $@
+
+setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp ## install every pinned tool (idempotent)
 
 render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py

@@ -183,3 +183,29 @@ def test_malformed_migration_folders_are_rejected(tmp_path, files, message):
         (tmp_path / name).write_text("BEGIN;\nCOMMIT;\n")
     with pytest.raises(MigrationError, match=re.escape(message)):
         load_migrations(tmp_path)
+
+
+def test_dirty_schema_procedure(server, database, tmp_path):
+    """docs/data-tier.md "A dirty schema", step by step, on a real server."""
+    import shutil
+
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder)
+    latest = latest_version(MIGRATIONS)
+    broken = folder / f"{latest + 1:04d}_broken.up.sql"
+    broken.write_text("BEGIN;\nCREATE TABLE half_done (id int);\nSELECT no_such_function();\nCOMMIT;\n")
+    (folder / f"{latest + 1:04d}_broken.down.sql").write_text("BEGIN;\nDROP TABLE IF EXISTS half_done;\nCOMMIT;\n")
+    run = lambda *args: subprocess.run([str(MIGRATE), "-path", str(folder), "-database", server.url(database), *args],  # noqa: E731
+                                       capture_output=True, text=True)
+    # GIVEN a migration that fails halfway
+    assert run("up").returncode != 0
+    # Step 2: the recorded state is the failed version, dirty
+    assert version(server, database) == f"{latest + 1}|t"
+    # Step 3: nothing of it is left (one transaction)
+    assert server.psql("SELECT to_regclass('half_done') IS NULL", database) == "t"
+    # Step 4: record the real version and clear the flag
+    server.psql(f"UPDATE schema_migrations SET version = {latest}, dirty = false", database)
+    # Step 5: the fixed migration applies
+    broken.write_text("BEGIN;\nCREATE TABLE IF NOT EXISTS half_done (id int);\nCOMMIT;\n")
+    assert run("up").returncode == 0
+    assert version(server, database) == f"{latest + 1}|f"
