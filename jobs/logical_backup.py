@@ -1,0 +1,118 @@
+"""Logical backup of the KubeChat database: pg_dump in custom format (compressed), checked with
+pg_restore --list, uploaded with a manifest (checksum, schema version, row counts of the main
+tables) under a timestamped name, then retention by age and count. Any failed step exits non-zero
+with the step named; older backups are deleted only after a new one was stored.
+
+Environment: PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD (libpq), BACKUP_TARGET (s3://bucket/prefix
+or file:///path), S3_ENDPOINT_URL and AWS_* for S3, RETENTION_DAYS, RETENTION_KEEP_NEWEST.
+Usage: python3 logical_backup.py [--now 2026-01-31T03:00:00Z]   (--now only for tests)
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from backup_store import BackupError, Store, dump_name, expired  # noqa: E402
+
+MAIN_TABLES = ("users", "sessions", "chat_sessions", "chat_messages", "kubernetes_operations", "audit_log")
+
+
+def log(message: str) -> None:
+    print(f"logical-backup: {message}", flush=True)
+
+
+def run(step: str, command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise BackupError(f"{step} failed (exit {result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def connect():
+    import psycopg2  # in the job image with the barman-cloud tools; libpq reads the PG* variables
+
+    try:
+        return psycopg2.connect("")
+    except psycopg2.Error as error:
+        raise BackupError(f"cannot connect to {os.environ.get('PGHOST')}:{os.environ.get('PGPORT', '5432')}"
+                          f"/{os.environ.get('PGDATABASE')} as {os.environ.get('PGUSER')}: {str(error).strip()}") from error
+
+
+def snapshot_facts(cursor) -> dict:
+    """Schema version and row counts, read in the snapshot the dump is taken from."""
+    cursor.execute("SELECT version, dirty FROM schema_migrations")
+    number, dirty = cursor.fetchone()
+    if dirty:
+        raise BackupError(f"the schema is dirty at version {number}; fix it before backing up (docs/data-tier.md)")
+    counts = {}
+    for table in MAIN_TABLES:
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        counts[table] = cursor.fetchone()[0]
+    return {"schema_version": number, "row_counts": counts}
+
+
+def positive(name: str) -> int:
+    value = os.environ.get(name, "")
+    if not value.isdigit() or int(value) < 1:
+        raise BackupError(f"{name}={value!r}: allowed: an integer >= 1")
+    return int(value)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--now", help="override the current time (tests)")
+    args = parser.parse_args()
+    now = datetime.fromisoformat(args.now.replace("Z", "+00:00")) if args.now else datetime.now(timezone.utc)
+    try:
+        max_age, keep = positive("RETENTION_DAYS"), positive("RETENTION_KEEP_NEWEST")
+        store = Store(os.environ.get("BACKUP_TARGET", ""))
+        name = dump_name(now)
+        with tempfile.TemporaryDirectory(prefix="kubechat-backup-") as tmp:
+            dump = Path(tmp) / name
+            # One snapshot for the counts and the dump, so the drill can demand exact equality.
+            connection = connect()
+            try:
+                connection.set_session(isolation_level="REPEATABLE READ", readonly=True)
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_export_snapshot()")
+                    snapshot = cursor.fetchone()[0]
+                    facts = snapshot_facts(cursor)
+                    log(f"dumping {os.environ.get('PGDATABASE')} at schema version {facts['schema_version']}")
+                    run("pg_dump", ["pg_dump", "--format=custom", "--compress=6", "--no-owner",
+                                    f"--snapshot={snapshot}", "--file", str(dump)])
+            finally:
+                connection.close()
+            listing = run("pg_restore --list", ["pg_restore", "--list", str(dump)]).stdout
+            if "TABLE DATA" not in listing:
+                raise BackupError("pg_restore --list shows no table data: the dump is empty or unreadable")
+            digest = hashlib.sha256(dump.read_bytes()).hexdigest()
+            manifest = Path(tmp) / f"{name}.json"
+            manifest.write_text(json.dumps({**facts, "sha256": digest, "dump": name,
+                                            "created_at": now.isoformat()}, indent=2, sort_keys=True))
+            store.put(dump, name)
+            store.put(manifest, f"{name}.json")
+            log(f"stored {name} ({dump.stat().st_size} bytes, sha256 {digest[:12]}) in {store.url}")
+        names = store.list()
+        for old in expired([n for n in names if n.endswith(".dump")], now, max_age, keep):
+            store.delete(old)
+            if f"{old}.json" in names:
+                store.delete(f"{old}.json")
+            log(f"retention: deleted {old} (older than {max_age} days, not among the newest {keep})")
+        log("done")
+        return 0
+    except BackupError as error:
+        print(f"logical-backup: FAILED: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The logical backup and restore drill scripts (jobs/), run directly against a real PostgreSQL and
+a local S3-compatible server, exactly as the CronJobs run them."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from postgres import PostgresServer
+from s3server import S3Server
+
+sys.path.insert(0, str(ROOT / "jobs"))
+from backup_store import BackupError, expired  # noqa: E402
+
+MIGRATE = ROOT / "bin" / "migrate"
+JOBS = ROOT / "jobs"
+NOW = "2026-03-10T03:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def server():
+    pg = PostgresServer().start()
+    pg.psql("CREATE DATABASE kubechat")
+    subprocess.run([str(MIGRATE), "-path", str(ROOT / "migrations"), "-database", pg.url("kubechat"), "up"],
+                   check=True, capture_output=True)
+    pg.psql("""
+        INSERT INTO users (email) SELECT 'user' || i || '@example.com' FROM generate_series(1, 25) i;
+        INSERT INTO chat_sessions (user_id, title) SELECT id, 'chat' FROM users;
+        INSERT INTO chat_messages (chat_session_id, author, content) SELECT id, 'user', 'hello' FROM chat_sessions;
+        INSERT INTO audit_log (action, target) SELECT 'login', 'user/' || i FROM generate_series(1, 40) i;
+    """, "kubechat")
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+def pg_env(server, **overrides) -> dict:
+    return {"PGHOST": "127.0.0.1", "PGPORT": str(server.port), "PGDATABASE": "kubechat", "PGUSER": "postgres",
+            "PGPASSWORD": "unused", "PATH": f"{server.bin}:{os.environ['PATH']}", **overrides}
+
+
+def backup(env: dict, now: str = NOW, preexec=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(JOBS / "logical_backup.py"), "--now", now],
+                          env={**os.environ, "RETENTION_DAYS": "7", "RETENTION_KEEP_NEWEST": "3", **env},
+                          capture_output=True, text=True, preexec_fn=preexec)
+
+
+def drill(env: dict, mode: str = "--scratch-database") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(JOBS / "restore_drill.py"), mode], env={**os.environ, **env},
+                          capture_output=True, text=True)
+
+
+def test_backup_then_drill_round_trip_on_a_volume(server, tmp_path):
+    target = {"BACKUP_TARGET": f"file://{tmp_path}/backups"}
+    result = backup({**pg_env(server), **target})
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in (tmp_path / "backups").iterdir())
+    assert files == ["kubechat-20260310T030000Z.dump", "kubechat-20260310T030000Z.dump.json"]
+    manifest = json.loads((tmp_path / "backups" / files[1]).read_text())
+    assert manifest["schema_version"] == 5
+    assert manifest["row_counts"] == {"users": 25, "sessions": 0, "chat_sessions": 25, "chat_messages": 25,
+                                      "kubernetes_operations": 0, "audit_log": 40}
+    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": "5"})
+    assert result.returncode == 0, result.stderr
+    assert "audit chain intact" in result.stdout and "dropped scratch database" in result.stdout
+    assert server.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'kubechat_drill_%'") == "0"
+
+
+def test_backup_and_drill_through_s3(server, s3):
+    s3.create_bucket("kubechat-backups")
+    target = {**s3.env, "BACKUP_TARGET": "s3://kubechat-backups/staging/logical"}
+    assert backup({**pg_env(server), **target}).returncode == 0
+    result = drill({**pg_env(server), **target})
+    assert result.returncode == 0, result.stderr
+
+
+def test_drill_in_its_own_scratch_server_as_the_cronjob_runs_it(server):
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="kubechat-drill-test-"))  # pytest's tmp is root-only
+    backups = tmp_path / "backups"
+    assert backup({**pg_env(server), "BACKUP_TARGET": f"file://{backups}"}).returncode == 0
+    # initdb refuses root: run the drill as the unprivileged postgres user, as the pod's UID would.
+    shutil.chown(tmp_path, "postgres")
+    for path in [backups, *backups.iterdir()]:
+        shutil.chown(path, "postgres")
+    env = {"BACKUP_TARGET": f"file://{backups}", "PG_BIN": str(server.bin),
+           "PATH": f"{server.bin}:{os.environ['PATH']}", "TMPDIR": str(tmp_path), "HOME": str(tmp_path)}
+    try:
+        result = subprocess.run(["runuser", "-u", "postgres", "--", sys.executable, str(JOBS / "restore_drill.py"),
+                                 "--scratch-server"], env=env, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    assert "passed" in result.stdout and "audit chain intact" in result.stdout
+
+
+def test_a_tampered_backup_fails_the_drill(server, tmp_path):
+    target = {"BACKUP_TARGET": f"file://{tmp_path}"}
+    assert backup({**pg_env(server), **target}).returncode == 0
+    dump = tmp_path / "kubechat-20260310T030000Z.dump"
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    result = drill({**pg_env(server), **target})
+    assert result.returncode == 1 and "does not match the manifest" in result.stderr
+
+
+def test_missing_rows_fail_the_drill(server, tmp_path):
+    target = {"BACKUP_TARGET": f"file://{tmp_path}"}
+    assert backup({**pg_env(server), **target}).returncode == 0
+    manifest = tmp_path / "kubechat-20260310T030000Z.dump.json"
+    data = json.loads(manifest.read_text())
+    data["row_counts"]["chat_messages"] = 26
+    manifest.write_text(json.dumps(data))
+    result = drill({**pg_env(server), **target})
+    assert result.returncode == 1 and "chat_messages: 25 rows restored, 26 backed up" in result.stderr
+
+
+def test_a_backup_with_a_broken_audit_chain_fails_the_drill(server, tmp_path):
+    server.psql("CREATE DATABASE tampered TEMPLATE kubechat")
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;"
+                "UPDATE audit_log SET target = 'user/nobody' WHERE id = 7;"
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only", "tampered")
+    target = {"BACKUP_TARGET": f"file://{tmp_path}"}
+    assert backup({**pg_env(server, PGDATABASE="tampered"), **target}).returncode == 0
+    result = drill({**pg_env(server), **target})
+    assert result.returncode == 1 and "audit chain broken at row 7" in result.stderr
+
+
+def test_the_drill_checks_the_release_schema_version(server, tmp_path):
+    target = {"BACKUP_TARGET": f"file://{tmp_path}"}
+    assert backup({**pg_env(server), **target}).returncode == 0
+    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": "6"})
+    assert result.returncode == 1 and "the release expects 6" in result.stderr
+
+
+def seed_old_dumps(folder: Path, stamps: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stamp in stamps:
+        (folder / f"kubechat-{stamp}.dump").write_bytes(b"old")
+        (folder / f"kubechat-{stamp}.dump.json").write_text("{}")
+
+
+@pytest.mark.parametrize("failure, env, message", [
+    ("database unreachable", {"PGPORT": "1"}, "cannot connect to 127.0.0.1:1/kubechat"),
+    ("bad credentials", {"PGUSER": "nobody"}, "cannot connect"),
+    ("unknown target", {"BACKUP_TARGET": "ftp://somewhere"}, "allowed: s3://bucket/prefix or file:///path"),
+])
+def test_a_failing_backup_exits_non_zero_and_keeps_older_backups(server, tmp_path, failure, env, message):
+    folder = tmp_path / "backups"
+    seed_old_dumps(folder, ["20260101T030000Z", "20260102T030000Z"])
+    before = sorted(p.name for p in folder.iterdir())
+    result = backup({**pg_env(server), "BACKUP_TARGET": f"file://{folder}", **env})
+    assert result.returncode == 1, failure
+    assert "logical-backup: FAILED:" in result.stderr and message in result.stderr, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_full_target_fails_the_backup_and_keeps_older_backups(server, tmp_path):
+    folder = tmp_path / "backups"
+    seed_old_dumps(folder, ["20260101T030000Z"])
+    before = sorted(p.name for p in folder.iterdir())
+
+    def small_files():  # every file this process tree writes is capped at 4 KiB, like a full volume
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    result = backup({**pg_env(server), "BACKUP_TARGET": f"file://{folder}"}, preexec=small_files)
+    assert result.returncode != 0 and "FAILED" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_retention_deletes_exactly_the_expired_dumps_whatever_the_clock(server, tmp_path):
+    folder = tmp_path / "backups"
+    seed_old_dumps(folder, ["20260201T030000Z", "20260301T030000Z", "20260302T030000Z", "20260305T030000Z"])
+    result = backup({**pg_env(server), "BACKUP_TARGET": f"file://{folder}"}, now=NOW)
+    assert result.returncode == 0, result.stderr
+    kept = sorted(p.name for p in folder.iterdir() if p.name.endswith(".dump"))
+    # 7 days before NOW is 03-03: 02-01 and 03-01 are expired; 03-02 is expired too but among the
+    # newest three (03-10, 03-05, 03-02), so it stays.
+    assert kept == ["kubechat-20260302T030000Z.dump", "kubechat-20260305T030000Z.dump", "kubechat-20260310T030000Z.dump"]
+    assert not (folder / "kubechat-20260201T030000Z.dump.json").exists()
+
+
+def test_retention_rule():
+    now = datetime(2026, 3, 10, tzinfo=timezone.utc)
+    names = [f"kubechat-202603{d:02d}T000000Z.dump" for d in range(1, 10)] + ["notes.txt"]
+    assert expired(names, now, max_age_days=3, keep_newest=2) == [f"kubechat-202603{d:02d}T000000Z.dump" for d in range(1, 7)]
+    assert expired(names, now, max_age_days=30, keep_newest=2) == []
+    assert expired(names, now, max_age_days=1, keep_newest=9) == []
+    for bad in ((0, 1), (1, 0), (-1, 3)):
+        with pytest.raises(BackupError, match="must be >= 1"):
+            expired(names, now, *bad)
