@@ -4,7 +4,7 @@ from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
 from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
-                                   TlsIngressComponent)
+                                   PhysicalBackupsComponent, PreMigrationBackupComponent, TlsIngressComponent)
 
 
 def build_app(props: KubeChatProps | None = None) -> App:
@@ -15,6 +15,8 @@ def build_app(props: KubeChatProps | None = None) -> App:
     TlsIngressComponent(app, props=props, base=base)
     ExternalSecretsComponent(app, props=props, base=base)
     DevToolsComponent(app, props=props, base=base)
+    PhysicalBackupsComponent(app, props=props, base=base)
+    PreMigrationBackupComponent(app, props=props, base=base)
     return app
 
 

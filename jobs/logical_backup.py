@@ -3,7 +3,8 @@ pg_restore --list, uploaded with a manifest (checksum, schema version, row count
 tables) under a timestamped name, then retention by age and count. Any failed step exits non-zero
 with the step named; older backups are deleted only after a new one was stored.
 
-Environment: PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD (libpq), BACKUP_TARGET (s3://bucket/prefix
+Environment: PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD (libpq), or DATABASE_URL (a managed
+database's DSN; it wins when set), BACKUP_TARGET (s3://bucket/prefix
 or file:///path), S3_ENDPOINT_URL and AWS_* for S3, RETENTION_DAYS, RETENTION_KEEP_NEWEST.
 Usage: python3 logical_backup.py [--now 2026-01-31T03:00:00Z]   (--now only for tests)
 """
@@ -41,10 +42,12 @@ def connect():
     import psycopg2  # in the job image with the barman-cloud tools; libpq reads the PG* variables
 
     try:
-        return psycopg2.connect("")
+        return psycopg2.connect(os.environ.get("DATABASE_URL", ""))
     except psycopg2.Error as error:
-        raise BackupError(f"cannot connect to {os.environ.get('PGHOST')}:{os.environ.get('PGPORT', '5432')}"
-                          f"/{os.environ.get('PGDATABASE')} as {os.environ.get('PGUSER')}: {str(error).strip()}") from error
+        where = ("DATABASE_URL" if os.environ.get("DATABASE_URL") else
+                 f"{os.environ.get('PGHOST')}:{os.environ.get('PGPORT', '5432')}/{os.environ.get('PGDATABASE')}"
+                 f" as {os.environ.get('PGUSER')}")
+        raise BackupError(f"cannot connect to {where}: {str(error).strip()}") from error
 
 
 def snapshot_facts(cursor) -> dict:
@@ -86,9 +89,10 @@ def main() -> int:
                     cursor.execute("SELECT pg_export_snapshot()")
                     snapshot = cursor.fetchone()[0]
                     facts = snapshot_facts(cursor)
-                    log(f"dumping {os.environ.get('PGDATABASE')} at schema version {facts['schema_version']}")
+                    log(f"dumping the database at schema version {facts['schema_version']}")
+                    dsn = [f"--dbname={os.environ['DATABASE_URL']}"] if os.environ.get("DATABASE_URL") else []
                     run("pg_dump", ["pg_dump", "--format=custom", "--compress=6", "--no-owner",
-                                    f"--snapshot={snapshot}", "--file", str(dump)])
+                                    f"--snapshot={snapshot}", "--file", str(dump), *dsn])
             finally:
                 connection.close()
             listing = run("pg_restore --list", ["pg_restore", "--list", str(dump)]).stdout

@@ -205,3 +205,11 @@ def test_retention_rule():
     for bad in ((0, 1), (1, 0), (-1, 3)):
         with pytest.raises(BackupError, match="must be >= 1"):
             expired(names, now, *bad)
+
+
+def test_backup_from_a_dsn_as_in_external_database_mode(server, tmp_path):
+    env = {"DATABASE_URL": server.url("kubechat"), "BACKUP_TARGET": f"file://{tmp_path}",
+           "PATH": f"{server.bin}:{os.environ['PATH']}"}
+    result = backup(env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "kubechat-20260310T030000Z.dump").stat().st_size > 0

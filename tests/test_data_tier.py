@@ -168,6 +168,8 @@ def test_external_database_and_redis_mode(tmp_path):
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert not {k for k in kinds if k[0] in ("Cluster", "Pooler", "StatefulSet", "PodMonitor")}
     assert ("ExternalSecret", "kubechat-external-database") in kinds and ("ExternalSecret", "kubechat-external-redis") in kinds
+    backup = env_of(find(docs, "CronJob", "kubechat-logical-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+    assert backup["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-external-database" and "PGPASSWORD" not in backup
     api = env_of(api_container(docs))
     assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-database", "key": "DATABASE_URL"}
     assert "value" not in api["DATABASE_URL"] and "DB_PASSWORD" not in api and "REDIS_PASSWORD" not in api

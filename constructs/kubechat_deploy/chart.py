@@ -8,6 +8,7 @@ from cdk8s import Chart
 from constructs import Construct
 
 from .api import ApiProps, KubeChatApi
+from .backups import BackupProps, LogicalBackups, PhysicalBackups, PreMigrationBackup
 from .database import DatabaseProps, KubeChatDatabase
 from .dev_tools import DevTools, DevToolsProps
 from .migration import KubeChatMigration, MigrationProps
@@ -35,6 +36,8 @@ class KubeChatProps:
     """PostgreSQL (CloudNativePG) and PgBouncer. Default: DatabaseProps()."""
     redis: RedisProps = field(default_factory=RedisProps)
     """Valkey cache. Default: RedisProps()."""
+    backups: BackupProps = field(default_factory=BackupProps)
+    """Physical and logical backups, restore drills. Default: BackupProps()."""
     migration: MigrationProps = field(default_factory=MigrationProps)
     """Schema migration Job. Default: MigrationProps()."""
     api: ApiProps = field(default_factory=ApiProps)
@@ -60,11 +63,14 @@ class KubeChatChart(Chart):
         self.database = KubeChatDatabase(self, "database", props=props.database, monitoring=props.monitoring)
         self.redis = KubeChatRedis(self, "redis", props=props.redis, monitoring=props.monitoring)
         self.migration = KubeChatMigration(self, "migration", props=props.migration, database=self.database)
+        self.backups = LogicalBackups(self, "backups", props=props.backups, database=self.database,
+                                      release_config_map=props.migration.release_config_map)
         self.api = KubeChatApi(self, "api", props=props.api, database=self.database, redis=self.redis)
         self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
         self.rbac = ApiRbac(self, "rbac", api=self.api)
         self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web,
-                                               database=self.database, redis=self.redis, migration=self.migration)
+                                               database=self.database, redis=self.redis, migration=self.migration,
+                                               backups=self.backups)
 
 
 class TlsIngressComponent(Chart):
@@ -84,3 +90,15 @@ class DevToolsComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "dev-tools", disable_resource_name_hashes=True)
         self.tools = DevTools(self, "tools", props=props.dev_tools, database=base.database, redis=base.redis)
+
+
+class PhysicalBackupsComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "physical-backups", disable_resource_name_hashes=True)
+        self.backups = PhysicalBackups(self, "backups", props=props.backups, database=base.database)
+
+
+class PreMigrationBackupComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "pre-migration-backup", disable_resource_name_hashes=True)
+        self.backup = PreMigrationBackup(self, "backup", database=base.database)

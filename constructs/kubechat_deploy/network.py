@@ -9,6 +9,7 @@ from constructs import Construct
 
 from . import validation as v
 from .api import KubeChatApi
+from .backups import LogicalBackups
 from .database import KubeChatDatabase
 from .labels import standard_labels
 from .migration import KubeChatMigration
@@ -57,7 +58,8 @@ def ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPor
 
 class KubeChatNetworkPolicies(Construct):
     def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi, web: KubeChatWeb,
-                 database: KubeChatDatabase, redis: KubeChatRedis, migration: KubeChatMigration) -> None:
+                 database: KubeChatDatabase, redis: KubeChatRedis, migration: KubeChatMigration,
+                 backups: LogicalBackups) -> None:
         super().__init__(scope, id)
         self.props = props
         self._labels = standard_labels("network")
@@ -97,7 +99,8 @@ class KubeChatNetworkPolicies(Construct):
         self.policy("database", database.cluster_name, database.instance_pod_labels,
                     ingress=[
                         k8s.NetworkPolicyIngressRule(
-                            from_=[pod_peer(database.pooler_pod_labels), pod_peer(migration.pod_selector), instances],
+                            from_=[pod_peer(database.pooler_pod_labels), pod_peer(migration.pod_selector),
+                                   pod_peer(backups.backup_pod_labels), instances],
                             ports=ports(database.port)),
                         # The operator checks each instance's status endpoint and connects as superuser.
                         k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.operator_namespace)],
@@ -111,6 +114,12 @@ class KubeChatNetworkPolicies(Construct):
                     egress=[])
         self.policy("migration", migration.job_name, migration.pod_selector, ingress=[],
                     egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port))])
+        # The object store's address is outside the cluster and differs per provider: its ports only.
+        object_store = k8s.NetworkPolicyEgressRule(ports=ports(*backups.props.object_store_ports))
+        self.policy("logical-backup", "kubechat-logical-backup", backups.backup_pod_labels, ingress=[],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), object_store])
+        self.policy("restore-drill", "kubechat-restore-drill", backups.drill_pod_labels, ingress=[],
+                    egress=[object_store])
 
     def policy(self, id: str, name: str, pod_selector, *, ingress=None, egress=None) -> k8s.KubeNetworkPolicy:
         """One NetworkPolicy; a direction is governed only when its rule list is given ([] denies all)."""

@@ -17,11 +17,13 @@ class Wave(IntEnum):
     """ConfigMaps, ExternalSecrets."""
     DATA = -1
     """PostgreSQL Cluster and pooler, Redis."""
-    MIGRATION = 0
+    SAFETY_BACKUP = 0
+    """Production's on-demand physical backup, before the migration touches the schema."""
+    MIGRATION = 1
     """The schema migration hook: after the database is healthy, before new API pods."""
-    WORKLOADS = 1
-    """API and web."""
-    EXPOSURE = 2
+    WORKLOADS = 2
+    """API, web and the backup CronJobs."""
+    EXPOSURE = 3
     """Ingress and certificates."""
 
 

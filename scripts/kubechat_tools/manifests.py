@@ -42,7 +42,7 @@ def file_name(doc: dict) -> str:
     return f"{kind}-{name}.yaml"
 
 
-def write_one_per_file(docs: list[dict], folder: Path, origin: str) -> list[str]:
+def write_one_per_file(docs: list[dict], folder: Path, origin: str, prefix: str = "") -> list[str]:
     """Write each resource to <kind>-<name>.yaml; two resources with one file name are an error."""
     folder.mkdir(parents=True, exist_ok=True)
     names: dict[str, dict] = {}
@@ -50,7 +50,7 @@ def write_one_per_file(docs: list[dict], folder: Path, origin: str) -> list[str]
         if "metadata" not in doc or "name" not in doc.get("metadata", {}):
             raise SystemExit(f"render: {origin}: a {doc.get('kind', '?')} has no metadata.name; "
                              "every resource needs an explicit, stable name")
-        name = file_name(doc)
+        name = prefix + file_name(doc)
         if name in names:
             raise SystemExit(f"render: {origin}: two resources would both be written to {name} "
                              f"({doc['kind']} {doc['metadata']['name']}); give them distinct names")

@@ -12,8 +12,12 @@ from .paths import ROOT
 RELEASE_CONFIG_MAP = re.compile(r"^kubechat-release(-[a-z0-9]{10})?$")
 
 
+OFFSITE_BACKUPS = ("staging", "production")
+"""Environments whose backups must leave the cluster (object store), physical and logical."""
+
+
 def check_environment(docs: list[dict], env: str) -> list[str]:
-    errors = check_release(docs, env)
+    errors = check_release(docs, env) + check_backups(docs, env)
     for doc in docs:
         kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec") or {}
         where = f"environment {env!r}: {kind}/{name}"
@@ -53,4 +57,50 @@ def check_release(docs: list[dict], env: str) -> list[str]:
         check_target(ROOT / "migrations", int(value), f"environment {env!r}: SCHEMA_VERSION")
     except MigrationError as error:
         errors.append(str(error))
+    return errors
+
+
+def check_backups(docs: list[dict], env: str) -> list[str]:
+    """Schedules, retention and object-store settings of the backups an environment renders."""
+    from kubechat_deploy.validation import SettingsError, cron
+
+    errors = []
+    kinds = {d["kind"] for d in docs}
+    if env in OFFSITE_BACKUPS:
+        for kind in ("ObjectStore", "ScheduledBackup"):
+            if kind not in kinds:
+                errors.append(f"environment {env!r}: no {kind}: staging and production need physical backups "
+                              "(components: ../../dist/components/physical-backups)")
+    for doc in docs:
+        kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec") or {}
+        where = f"environment {env!r}: {kind}/{name}"
+        try:
+            if kind == "ScheduledBackup":
+                cron(f"{where}: spec.schedule", spec.get("schedule"), seconds=True)
+            elif kind == "CronJob":
+                cron(f"{where}: spec.schedule", spec.get("schedule"))
+        except SettingsError as error:
+            errors.append(str(error))
+        if kind == "ObjectStore":
+            config = spec.get("configuration") or {}
+            path, endpoint = config.get("destinationPath", ""), config.get("endpointURL", "")
+            if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?", path) or "SET-IN-OVERLAY" in path.upper():
+                errors.append(f"{where}: spec.configuration.destinationPath={path!r}; allowed: s3://<bucket>/<path> "
+                              f"set in overlays/{env}/backups.yaml")
+            if not endpoint.startswith(("https://", "http://")):
+                errors.append(f"{where}: spec.configuration.endpointURL={endpoint!r}; allowed: an http(s):// URL")
+            retention = spec.get("retentionPolicy", "")
+            if not re.fullmatch(r"[1-9]\d*[dwm]", retention):
+                errors.append(f"{where}: spec.retentionPolicy={retention!r}; allowed: a positive number of days, "
+                              "weeks or months, e.g. 30d")
+        if kind == "ConfigMap" and name.startswith("kubechat-backup-settings"):
+            data = doc.get("data") or {}
+            for key in ("RETENTION_DAYS", "RETENTION_KEEP_NEWEST"):
+                if not data.get(key, "").isdigit() or int(data[key]) < 1:
+                    errors.append(f"environment {env!r}: {key}={data.get(key)!r} in kubechat-backup-settings; "
+                                  "allowed: an integer >= 1")
+            target = data.get("BACKUP_TARGET", "")
+            if env in OFFSITE_BACKUPS and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/\S*)?", target):
+                errors.append(f"environment {env!r}: BACKUP_TARGET={target!r} in kubechat-backup-settings; "
+                              "allowed: s3://<bucket>/<path> (staging and production back up off the cluster)")
     return errors

@@ -1,0 +1,232 @@
+"""Backups. Physical: CloudNativePG with the barman-cloud plugin archives WAL continuously to an
+S3-compatible object store and takes scheduled base backups (component physical-backups, staging
+and production). Logical: a nightly pg_dump CronJob and a weekly restore-drill CronJob, running the
+scripts of jobs/ shipped in a ConfigMap (base, every environment: dev keeps dumps on a PVC).
+Production also takes an on-demand physical backup before every sync's migration (component
+pre-migration-backup)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdk8s import ApiObject, JsonPatch
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+import imports.barman_cloud.io.cnpg.barmancloud as barman
+import imports.cnpg.io.cnpg.postgresql as pg
+import imports.external_secrets.io.external_secrets as es
+
+from . import validation as v
+from .database import KubeChatDatabase
+from .labels import selector_labels, standard_labels
+from .security import container_security_context, pod_security_context
+from .sync import Wave, sync_hook, wave
+from .workload import Resources, env_from_config_map, env_from_secret, env_value
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = "barman-cloud.cloudnative-pg.io"
+RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
+"""A component's object carrying this annotation is written as a patch of the base, not a resource."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupProps:
+    """Schedules, retention and where backups go; overlays patch the object store per environment."""
+
+    object_store: str = "kubechat-backups"
+    """Name of the barman-cloud ObjectStore. Default: kubechat-backups."""
+    destination_path: str = "s3://SET-IN-OVERLAY/kubechat"
+    """s3://bucket/path of base backups and WAL; overlays must set it (render rejects the placeholder). Default: s3://SET-IN-OVERLAY/kubechat."""
+    endpoint_url: str = "https://s3.amazonaws.com"
+    """S3-compatible endpoint. Default: https://s3.amazonaws.com."""
+    credentials_secret: str = "kubechat-backup-credentials"
+    """Secret with ACCESS_KEY_ID and ACCESS_SECRET_KEY, synced by External Secrets. Default: kubechat-backup-credentials."""
+    credentials_remote_key: str = "kubechat/ENVIRONMENT/backup"
+    """Remote key of those credentials; overlays set kubechat/<env>/backup. Default: kubechat/ENVIRONMENT/backup."""
+    physical_schedule: str = "0 0 2 * * *"
+    """ScheduledBackup cron, six fields, seconds first (CloudNativePG). Default: 0 0 2 * * * (02:00 daily)."""
+    physical_retention_days: int = 30
+    """Base backups and WAL kept this many days (ObjectStore retentionPolicy). Default: 30."""
+    archive_timeout: str = "5min"
+    """A WAL segment is archived at least this often, so a quiet database still archives. Default: 5min."""
+    logical_schedule: str = "30 3 * * *"
+    """Logical backup CronJob schedule. Default: 30 3 * * * (03:30 daily)."""
+    logical_retention_days: int = 30
+    """Logical dumps older than this are deleted... Default: 30."""
+    logical_keep_newest: int = 7
+    """...but never one of the newest this many. Default: 7."""
+    drill_schedule: str = "0 5 * * 0"
+    """Restore drill CronJob schedule. Default: 0 5 * * 0 (Sundays 05:00)."""
+    job_image: str = "ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm"
+    """Image of the backup and drill jobs: PostgreSQL 17 client and server, Python 3 with boto3 and
+    psycopg2 (the barman-cloud tools). Default: ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm."""
+    object_store_ports: tuple[int, ...] = (443,)
+    """Ports the jobs may reach the object store on (add 9000 for a MinIO endpoint). Default: (443,)."""
+
+    def __post_init__(self) -> None:
+        v.dns_label("backups.object_store", self.object_store)
+        if not self.destination_path.startswith("s3://") or len(self.destination_path) < 8:
+            raise v.SettingsError("backups.destination_path", self.destination_path, "s3://bucket/path")
+        if not self.endpoint_url.startswith(("https://", "http://")):
+            raise v.SettingsError("backups.endpoint_url", self.endpoint_url, "an http(s):// URL")
+        v.dns_subdomain("backups.credentials_secret", self.credentials_secret)
+        v.cron("backups.physical_schedule", self.physical_schedule, seconds=True)
+        v.cron("backups.logical_schedule", self.logical_schedule)
+        v.cron("backups.drill_schedule", self.drill_schedule)
+        v.at_least("backups.physical_retention_days", self.physical_retention_days, 1)
+        v.at_least("backups.logical_retention_days", self.logical_retention_days, 1)
+        v.at_least("backups.logical_keep_newest", self.logical_keep_newest, 1)
+        if not self.archive_timeout[:-3].isdigit() or not self.archive_timeout.endswith("min"):
+            raise v.SettingsError("backups.archive_timeout", self.archive_timeout, "minutes, such as 5min")
+        for p in self.object_store_ports:
+            v.port("backups.object_store_ports", p)
+
+
+class PhysicalBackups(Construct):
+    """ObjectStore, ScheduledBackup, credentials, and the patch that makes the Cluster archive WAL."""
+
+    def __init__(self, scope: Construct, id: str, *, props: BackupProps, database: KubeChatDatabase) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("backup")
+        es.ExternalSecret(self, "credentials", metadata={"name": props.credentials_secret, "labels": labels,
+                                                          "annotations": wave(Wave.CONFIGURATION)},
+                          spec=es.ExternalSecretSpec(
+                              refresh_interval="1h",
+                              secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                                  kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
+                                  name="kubechat-secret-store"),
+                              target=es.ExternalSecretSpecTarget(
+                                  name=props.credentials_secret,
+                                  creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                              data_from=[es.ExternalSecretSpecDataFrom(
+                                  extract=es.ExternalSecretSpecDataFromExtract(key=props.credentials_remote_key))]))
+        secret_key = lambda key: {"name": props.credentials_secret, "key": key}  # noqa: E731
+        barman.ObjectStore(self, "object-store", metadata={"name": props.object_store, "labels": labels,
+                                                            "annotations": wave(Wave.CONFIGURATION)},
+                           spec=barman.ObjectStoreSpec(
+                               retention_policy=f"{props.physical_retention_days}d",
+                               configuration=barman.ObjectStoreSpecConfiguration(
+                                   destination_path=props.destination_path,
+                                   endpoint_url=props.endpoint_url,
+                                   s3_credentials=barman.ObjectStoreSpecConfigurationS3Credentials(
+                                       access_key_id=barman.ObjectStoreSpecConfigurationS3CredentialsAccessKeyId(
+                                           **secret_key("ACCESS_KEY_ID")),
+                                       secret_access_key=barman.ObjectStoreSpecConfigurationS3CredentialsSecretAccessKey(
+                                           **secret_key("ACCESS_SECRET_KEY"))),
+                                   wal=barman.ObjectStoreSpecConfigurationWal(
+                                       compression=barman.ObjectStoreSpecConfigurationWalCompression.GZIP, max_parallel=4),
+                                   data=barman.ObjectStoreSpecConfigurationData(
+                                       compression=barman.ObjectStoreSpecConfigurationDataCompression.GZIP, jobs=2))))
+        pg.ScheduledBackup(self, "scheduled", metadata={"name": f"{database.cluster_name}-daily", "labels": labels,
+                                                         "annotations": wave(Wave.DATA)},
+                           spec=pg.ScheduledBackupSpec(
+                               cluster=pg.ScheduledBackupSpecCluster(name=database.cluster_name),
+                               schedule=props.physical_schedule,
+                               immediate=True,
+                               backup_owner_reference=pg.ScheduledBackupSpecBackupOwnerReference.SELF,
+                               method=pg.ScheduledBackupSpecMethod.PLUGIN,
+                               plugin_configuration=pg.ScheduledBackupSpecPluginConfiguration(name=PLUGIN)))
+        cluster_patch = ApiObject(self, "cluster-patch", api_version="postgresql.cnpg.io/v1", kind="Cluster",
+                                  metadata={"name": database.cluster_name, "annotations": dict(RENDER_AS_PATCH)})
+        cluster_patch.add_json_patch(JsonPatch.add("/spec", {
+            "plugins": [{"name": PLUGIN, "isWALArchiver": True,
+                         "parameters": {"barmanObjectName": props.object_store, "serverName": database.cluster_name}}],
+            "postgresql": {"parameters": {"archive_timeout": props.archive_timeout}},
+        }))
+
+
+class PreMigrationBackup(Construct):
+    """An on-demand physical backup as an Argo CD Sync hook between the database and the migration
+    (production). Argo CD waits for it with the health check in docs/platform.md."""
+
+    def __init__(self, scope: Construct, id: str, *, database: KubeChatDatabase) -> None:
+        super().__init__(scope, id)
+        pg.Backup(self, "backup", metadata={"name": f"{database.cluster_name}-pre-migration",
+                                            "labels": standard_labels("backup"),
+                                            "annotations": sync_hook(Wave.SAFETY_BACKUP)},
+                  spec=pg.BackupSpec(cluster=pg.BackupSpecCluster(name=database.cluster_name),
+                                     method=pg.BackupSpecMethod.PLUGIN,
+                                     plugin_configuration=pg.BackupSpecPluginConfiguration(name=PLUGIN)))
+
+
+class LogicalBackups(Construct):
+    """The nightly pg_dump CronJob and the weekly restore drill, with their scripts and settings."""
+
+    COMPONENT = "backup"
+
+    def __init__(self, scope: Construct, id: str, *, props: BackupProps, database: KubeChatDatabase,
+                 release_config_map: str, scripts: Path = PROJECT_ROOT / "jobs") -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.scripts_config_map = "kubechat-backup-scripts"
+        self.settings_config_map = "kubechat-backup-settings"
+        """Each overlay generates it: BACKUP_TARGET, S3_ENDPOINT_URL, RETENTION_DAYS, RETENTION_KEEP_NEWEST."""
+        self.volume_claim = "kubechat-logical-backups"
+        self.backup_pod_labels = selector_labels("logical-backup")
+        self.drill_pod_labels = selector_labels("restore-drill")
+        labels = standard_labels(self.COMPONENT)
+        k8s.KubeConfigMap(self, "scripts", metadata=k8s.ObjectMeta(
+            name=self.scripts_config_map, labels=labels, annotations=wave(Wave.CONFIGURATION)),
+            data={p.name: p.read_text() for p in sorted(scripts.glob("*.py"))})
+        k8s.KubeServiceAccount(self, "service-account", metadata=k8s.ObjectMeta(
+            name="kubechat-backup", labels=labels, annotations=wave(Wave.NAMESPACE)),
+            automount_service_account_token=False)
+        credentials = [
+            k8s.EnvVar(name=name, value_from=k8s.EnvVarSource(secret_key_ref=k8s.SecretKeySelector(
+                name=props.credentials_secret, key=key, optional=True)))
+            for name, key in (("AWS_ACCESS_KEY_ID", "ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "ACCESS_SECRET_KEY"))]
+        settings = [k8s.EnvFromSource(config_map_ref=k8s.ConfigMapEnvSource(name=self.settings_config_map))]
+        self._cronjob("logical-backup", "kubechat-logical-backup", props.logical_schedule, self.backup_pod_labels,
+                      ["python3", "/scripts/logical_backup.py"],
+                      env=[env_value("PGHOST", database.rw_service_name), env_value("PGPORT", str(database.port)),
+                           env_value("PGDATABASE", database.database), env_value("PGSSLMODE", "require"),
+                           env_from_secret("PGUSER", database.app_secret_name, "username"),
+                           env_from_secret("PGPASSWORD", database.app_secret_name, "password"), *credentials],
+                      env_from=settings, deadline=3600)
+        self._cronjob("restore-drill", "kubechat-restore-drill", props.drill_schedule, self.drill_pod_labels,
+                      ["python3", "/scripts/restore_drill.py", "--scratch-server"],
+                      env=[env_from_config_map("EXPECTED_SCHEMA_VERSION", release_config_map, "SCHEMA_VERSION"),
+                           env_value("PG_BIN", "/usr/lib/postgresql/17/bin"), *credentials],
+                      env_from=settings, deadline=7200)
+
+    def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline) -> None:
+        labels = {**standard_labels(component), **pod_labels}
+        writable = [("tmp", "/tmp", "8Gi")]
+        k8s.KubeCronJob(self, component, metadata=k8s.ObjectMeta(name=name, labels=labels,
+                                                                   annotations=wave(Wave.WORKLOADS)),
+                        spec=k8s.CronJobSpec(
+                            schedule=schedule,
+                            concurrency_policy="Forbid",
+                            starting_deadline_seconds=3600,
+                            successful_jobs_history_limit=3,
+                            failed_jobs_history_limit=3,
+                            job_template=k8s.JobTemplateSpec(spec=k8s.JobSpec(
+                                backoff_limit=2,
+                                active_deadline_seconds=deadline,
+                                template=k8s.PodTemplateSpec(
+                                    metadata=k8s.ObjectMeta(labels=labels),
+                                    spec=k8s.PodSpec(
+                                        restart_policy="Never",
+                                        service_account_name="kubechat-backup",
+                                        automount_service_account_token=False,
+                                        security_context=pod_security_context(10001, 10001),
+                                        containers=[k8s.Container(
+                                            name=component, image=self.props.job_image, image_pull_policy="IfNotPresent",
+                                            command=command, env=env, env_from=env_from,
+                                            resources=Resources(cpu_request="100m", memory_request="256Mi",
+                                                                cpu_limit="1", memory_limit="1Gi").render(),
+                                            security_context=container_security_context(),
+                                            volume_mounts=[
+                                                k8s.VolumeMount(name="scripts", mount_path="/scripts", read_only=True),
+                                                k8s.VolumeMount(name="backups", mount_path="/backups"),
+                                                *[k8s.VolumeMount(name=n, mount_path=p) for n, p, _ in writable]])],
+                                        volumes=[
+                                            k8s.Volume(name="scripts", config_map=k8s.ConfigMapVolumeSource(
+                                                name=self.scripts_config_map)),
+                                            # dev replaces this with the PVC kubechat-logical-backups
+                                            k8s.Volume(name="backups", empty_dir=k8s.EmptyDirVolumeSource(
+                                                size_limit=k8s.Quantity.from_string("1Mi"))),
+                                            *[k8s.Volume(name=n, empty_dir=k8s.EmptyDirVolumeSource(
+                                                size_limit=k8s.Quantity.from_string(s))) for n, _, s in writable]],
+                                    ))))))
