@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test bench imports lock clean
+.PHONY: help setup render validate test bench imports lock clean restore-manifest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,3 +87,9 @@ lock: ## re-pin the Python lock files from requirements.txt (needs the registrie
 
 clean: ## remove the installed tools and caches (not dist/)
 	rm -rf $(VENV) .venv-checkov node_modules bin .cache
+
+restore-manifest: $(VENV)/.stamp ## recovery Cluster: ENV= and TARGET_TIME= | TARGET_LSN= | TARGET_NAME= (IN_PLACE=1, OUTPUT=file)
+	@test -n "$(ENV)" || { echo "restore-manifest: set ENV=dev|staging|production"; exit 2; }
+	@$(PY) scripts/restore_manifest.py --env $(ENV) \
+	  $(if $(TARGET_TIME),--target-time "$(TARGET_TIME)",$(if $(TARGET_LSN),--target-lsn "$(TARGET_LSN)",$(if $(TARGET_NAME),--target-name "$(TARGET_NAME)",--latest))) \
+	  $(if $(IN_PLACE),--in-place,) $(if $(OUTPUT),--output "$(OUTPUT)",)
