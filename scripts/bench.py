@@ -67,6 +67,7 @@ def main() -> int:
     print(f"bench: ratio render/floor: {render / floor:.2f}x (target <= 2.00x)")
     footprint = ROOT / "scripts" / "footprint.py"
     if footprint.exists():
+        sys.stdout.flush()
         subprocess.run([sys.executable, str(footprint)], check=True)
     return 0
 

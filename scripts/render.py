@@ -7,6 +7,7 @@ Usage: python scripts/render.py [--dist DIR] [--app COMMAND] [--overlays DIR]
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import subprocess
@@ -84,15 +85,21 @@ def write_kustomization(folder: Path, files: list[str], patches: list[str], *, c
     (folder / "kustomization.yaml").write_text(text)
 
 
-def build_overlay(work: Path, env: str) -> list[dict]:
+def build_overlay(work: Path, env: str, exit_on_error: bool = True) -> list[dict] | str:
+    """The environment's resources, or (exit_on_error=False) the error message as a string."""
     overlay = work / "overlays" / env
+    error = None
     if not (overlay / "kustomization.yaml").is_file():
-        fail(f"environment {env!r}: overlays/{env}/kustomization.yaml does not exist")
-    result = subprocess.run([str(BIN / "kustomize"), "build", str(overlay)], capture_output=True, text=True)
-    if result.returncode != 0:
+        error = f"environment {env!r}: overlays/{env}/kustomization.yaml does not exist"
+    else:
+        result = subprocess.run([str(BIN / "kustomize"), "build", str(overlay)], capture_output=True, text=True)
+        if result.returncode == 0:
+            return load_all_text(result.stdout)
         detail = result.stderr.strip().replace(str(work) + "/", "")
-        fail(f"environment {env!r}: kustomize build overlays/{env} failed:\n{detail}")
-    return load_all_text(result.stdout)
+        error = f"environment {env!r}: kustomize build overlays/{env} failed:\n{detail}"
+    if exit_on_error:
+        fail(error)
+    return error
 
 
 def main() -> int:
@@ -121,8 +128,14 @@ def main() -> int:
         for name in KUSTOMIZE_INPUTS:
             source = args.overlays if name == "overlays" else ROOT / name
             shutil.copytree(source, work / name, symlinks=True)
+        # The environments build independently: in parallel (kustomize is a separate process each).
+        with ThreadPoolExecutor(max_workers=len(ENVIRONMENTS)) as pool:
+            built = dict(zip(ENVIRONMENTS, pool.map(lambda env: build_overlay(work, env, exit_on_error=False),
+                                                     ENVIRONMENTS)))
         for env in ENVIRONMENTS:
-            docs = build_overlay(work, env)
+            docs = built[env]
+            if isinstance(docs, str):
+                fail(docs)
             problems = check_environment(docs, env)
             if problems:
                 fail("\n".join(problems))

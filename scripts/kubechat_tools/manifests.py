@@ -6,7 +6,12 @@ from pathlib import Path
 import yaml
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's C emitter and parser when the wheel has them (it does on Linux): same output, ~10x faster.
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Dumper(_BaseDumper):
     pass
 
 
@@ -24,7 +29,7 @@ def dump(doc: dict) -> str:
 
 
 def load_all_text(text: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
 
 
 def load_dir(folder: Path) -> list[dict]:
