@@ -46,11 +46,12 @@ node_modules/.stamp: package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
+bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod tools/prometheus/go.sum
 	@echo "setup: Go tools into bin/"
 	@mkdir -p bin
 	@cd tools && go build -o ../bin/ $(GO_TOOLS)
 	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
+	@cd tools/prometheus && go build -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
 	@touch $@
 
 # A real PostgreSQL server for the migration and backup tests: Debian's package, when missing.
@@ -65,6 +66,7 @@ setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache
 
 render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py
+	@$(PY) scripts/runbooks.py
 
 validate: setup ## run the validation gates on dist/rendered/*
 	@$(PY) scripts/validate.py

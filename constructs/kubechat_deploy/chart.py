@@ -12,7 +12,7 @@ from .backups import BackupProps, LogicalBackups, PhysicalBackups, PreMigrationB
 from .database import DatabaseProps, KubeChatDatabase
 from .dev_tools import DevTools, DevToolsProps
 from .migration import KubeChatMigration, MigrationProps
-from .monitoring import MonitoringProps
+from .monitoring import KubeChatMonitoring, MonitoringProps
 from .redis import KubeChatRedis, RedisProps
 from .layout import BASE_CHART, COMPONENT_PREFIX
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
@@ -68,6 +68,10 @@ class KubeChatChart(Chart):
         self.api = KubeChatApi(self, "api", props=props.api, database=self.database, redis=self.redis)
         self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
         self.rbac = ApiRbac(self, "rbac", api=self.api)
+        self.monitoring = KubeChatMonitoring(self, "monitoring", props=props.monitoring,
+                                             api_service=self.api.service_name,
+                                             api_labels=self.api.workload.labels,
+                                             api_metrics_port=self.api.metrics_port_name)
         self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web,
                                                database=self.database, redis=self.redis, migration=self.migration,
                                                backups=self.backups)

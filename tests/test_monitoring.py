@@ -1,0 +1,185 @@
+"""Monitoring as rendered: rules pass promtool's checks and unit tests (synthetic series), every alert
+links an existing runbook, dashboards are valid, and rules and dashboards use only known metrics."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import ROOT, find
+from kubechat_deploy.alerts import ALERTS, recording_rules
+from kubechat_deploy.metrics_catalog import ALL_METRICS
+
+PROMTOOL = ROOT / "bin" / "promtool"
+ENVS = ("dev", "staging", "production")
+PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "by", "without", "on", "ignoring", "and",
+                "or", "unless", "time", "absent", "histogram_quantile", "label_values", "bool", "offset", "le"}
+
+
+def rule_file(rendered, env, tmp_path):
+    spec = find(rendered[env], "PrometheusRule", "kubechat")["spec"]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": spec["groups"]}, sort_keys=False))
+    return path, spec
+
+
+def metrics_in(expr: str) -> set[str]:
+    text = re.sub(r'"[^"]*"', "", expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    return {t for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text) if t not in PROMQL_WORDS}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rules_pass_promtool_check(rendered, env, tmp_path):
+    path, _ = rule_file(rendered, env, tmp_path)
+    result = subprocess.run([str(PROMTOOL), "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_complete_and_links_an_existing_runbook(rendered, tmp_path):
+    _, spec = rule_file(rendered, "production", tmp_path)
+    alerts = [r for g in spec["groups"] for r in g["rules"] if "alert" in r]
+    assert {a["alert"] for a in alerts} == {a.name for a in ALERTS}
+    for alert in alerts:
+        assert alert["labels"]["severity"] in ("critical", "warning")
+        assert {"summary", "description", "runbook_url"} <= alert["annotations"].keys()
+        page = alert["annotations"]["runbook_url"].rsplit("/", 1)[1]
+        assert page == f"{alert['alert']}.md"
+        text = (ROOT / "docs" / "runbooks" / page).read_text()
+        for section in ("## What it means", "## How to confirm", "## How to fix", "## How to escalate"):
+            assert section in text, f"{page}: no {section!r}"
+
+
+def test_runbooks_are_current():
+    result = subprocess.run(["python", str(ROOT / "scripts" / "runbooks.py"), "--check"], capture_output=True,
+                            text=True, cwd=ROOT, env={"PATH": f"{ROOT}/.venv/bin:/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rules_and_dashboards_use_only_known_metrics(rendered, env):
+    recorded = {r["record"] for r in recording_rules()}
+    docs = rendered[env]
+    unknown = {}
+    for group in find(docs, "PrometheusRule", "kubechat")["spec"]["groups"]:
+        for rule in group["rules"]:
+            missing = metrics_in(rule["expr"]) - ALL_METRICS - recorded
+            if missing:
+                unknown[rule.get("alert") or rule.get("record")] = missing
+    for cm in (d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")):
+        for panel in json.loads(next(iter(cm["data"].values())))["panels"]:
+            for target in panel["targets"]:
+                missing = metrics_in(target["expr"].replace("$namespace", "x")) - ALL_METRICS - recorded
+                if missing:
+                    unknown[f"{cm['metadata']['name']}: {panel['title']}"] = missing
+    assert unknown == {}, f"metrics not in metrics_catalog.py: {unknown}"
+
+
+def test_dashboards_are_valid_with_unique_panel_ids_stable_uids_and_a_datasource_variable(rendered):
+    docs = rendered["production"]
+    boards = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")]
+    assert {b["metadata"]["name"] for b in boards} == {f"kubechat-{n}-dashboard" for n in
+                                                      ("api", "web", "postgresql", "redis", "backups", "certificates")}
+    for cm in boards:
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        board = json.loads(next(iter(cm["data"].values())))
+        assert board["uid"] == cm["metadata"]["name"].removesuffix("-dashboard")
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), f"{board['uid']}: duplicate panel ids"
+        assert any(v["type"] == "datasource" for v in board["templating"]["list"])
+        assert all(p["datasource"]["uid"] == "${datasource}" for p in board["panels"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_monitors_select_a_service_port_and_carry_the_discovery_label(rendered, env):
+    docs = rendered[env]
+    for monitor in (d for d in docs if d["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")):
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack", monitor["metadata"]["name"]
+    api = find(docs, "ServiceMonitor", "kubechat-api")["spec"]
+    assert api["endpoints"][0]["port"] == "metrics"
+
+
+# --- promtool unit tests with synthetic series ---------------------------------------------------
+
+def humanize_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    if d:
+        return f"{d}d {h}h {m}m {s}s"
+    if h:
+        return f"{h}h {m}m {s}s"
+    return f"{m}m {s}s"
+
+
+def annotations(name: str, labels: dict, value: float, kind: str) -> dict:
+    alert = next(a for a in ALERTS if a.name == name)
+    rendered_value = {"percentage": f"{value * 100:.4g}%", "duration": humanize_duration(value)}[kind]
+    description = re.sub(r"\{\{ \$value \| humanize\w+ \}\}", rendered_value, alert.description)
+    description = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], description)
+    return {"summary": alert.summary, "description": description,
+            "runbook_url": f"https://github.com/kubechat/kubechat-deploy/blob/main/docs/runbooks/{name}.md"}
+
+
+def run_promtool_tests(rendered, tmp_path, tests: list[dict]) -> subprocess.CompletedProcess:
+    rule_file(rendered, "production", tmp_path)
+    test_file = tmp_path / "tests.yaml"
+    test_file.write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
+                                         "tests": tests}, sort_keys=False))
+    return subprocess.run([str(PROMTOOL), "test", "rules", str(test_file)], capture_output=True, text=True)
+
+
+NS = {"namespace": "kubechat-production"}
+
+
+def requests(errors_per_minute: int) -> list[dict]:
+    base = 'kubechat_http_requests_total{job="kubechat-api",namespace="kubechat-production",route="/api/clusters",code="%s"}'
+    return [{"series": base % "200", "values": f"0+{1000 - errors_per_minute}x180"},
+            {"series": base % "500", "values": f"0+{errors_per_minute}x180"}]
+
+
+def test_fast_burn_fires_at_14_4x_and_not_at_1x(rendered, tmp_path):
+    name = "KubeChatApiErrorBudgetFastBurn"
+    fires = {"interval": "1m", "input_series": requests(15),  # 1.5% errors: 15x the 0.1% budget
+             "alert_rule_test": [{"eval_time": "70m", "alertname": name, "exp_alerts": [
+                 {"exp_labels": {"severity": "critical", **NS},
+                  "exp_annotations": annotations(name, NS, 0.015, "percentage")}]}]}
+    quiet = {"interval": "1m", "input_series": requests(1),  # 0.1% errors: burning exactly the budget
+             "alert_rule_test": [{"eval_time": "70m", "alertname": name, "exp_alerts": []},
+                                 {"eval_time": "70m", "alertname": "KubeChatApiErrorBudgetSlowBurn", "exp_alerts": []}]}
+    result = run_promtool_tests(rendered, tmp_path, [fires, quiet])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_backup_age_alert_fires_after_the_allowed_age_and_not_before(rendered, tmp_path):
+    name = "KubeChatPhysicalBackupTooOld"
+    series = [{"series": 'barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{namespace="kubechat-production",pod="kubechat-db-1"}',
+               "values": "0x2000"}]  # the last backup finished at t=0
+    test = {"interval": "1m", "input_series": series, "alert_rule_test": [
+        {"eval_time": "25h", "alertname": name, "exp_alerts": []},
+        {"eval_time": "26h5m", "alertname": name, "exp_alerts": []},  # too old, but not yet for 10m
+        {"eval_time": "27h", "alertname": name, "exp_alerts": [
+            {"exp_labels": {"severity": "critical", **NS}, "exp_annotations": annotations(name, NS, 27 * 3600, "duration")}]},
+    ]}
+    result = run_promtool_tests(rendered, tmp_path, [test])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("days, fires", [(13, True), (20, False)])
+def test_certificate_alert_fires_at_13_days_and_not_at_20(rendered, tmp_path, days, fires):
+    name = "KubeChatCertificateExpiringSoon"
+    labels = {**NS, "name": "kubechat-tls"}
+    series = [{"series": 'certmanager_certificate_expiration_timestamp_seconds{namespace="kubechat-production",name="kubechat-tls"}',
+               "values": f"{days * 86400}x200"}]
+    expected = [{"exp_labels": {"severity": "warning", **labels},
+                 "exp_annotations": annotations(name, labels, days * 86400 - 2 * 3600, "duration")}] if fires else []
+    test = {"interval": "1m", "input_series": series,
+            "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": expected}]}
+    result = run_promtool_tests(rendered, tmp_path, [test])
+    assert result.returncode == 0, result.stdout + result.stderr
