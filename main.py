@@ -4,7 +4,8 @@ from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
 from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
-                                   PhysicalBackupsComponent, PreMigrationBackupComponent, TlsIngressComponent)
+                                   LoggingPlatformChart, PhysicalBackupsComponent, PreMigrationBackupComponent,
+                                   TlsIngressComponent)
 
 
 def build_app(props: KubeChatProps | None = None) -> App:
@@ -17,6 +18,7 @@ def build_app(props: KubeChatProps | None = None) -> App:
     DevToolsComponent(app, props=props, base=base)
     PhysicalBackupsComponent(app, props=props, base=base)
     PreMigrationBackupComponent(app, props=props, base=base)
+    LoggingPlatformChart(app, props=props)
     return app
 
 

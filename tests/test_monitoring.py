@@ -183,3 +183,26 @@ def test_certificate_alert_fires_at_13_days_and_not_at_20(rendered, tmp_path, da
             "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": expected}]}
     result = run_promtool_tests(rendered, tmp_path, [test])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_logging_platform_component_is_valid_and_collects_kubechat_json_logs():
+    from kubechat_tools.gates import schema_gate
+    from kubechat_tools.manifests import load_dir
+
+    folder = ROOT / "dist" / "platform" / "logging"
+    assert schema_gate([folder]) == []
+    apps = {d["metadata"]["name"]: d["spec"] for d in load_dir(folder)}
+    assert set(apps) == {"platform-loki", "platform-alloy"}
+    for spec in apps.values():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", spec["source"]["targetRevision"]), "charts are pinned to exact versions"
+        assert spec["destination"]["namespace"] == "logging"
+    loki = apps["platform-loki"]["source"]["helm"]["valuesObject"]["loki"]
+    assert loki["limits_config"]["retention_period"] == "744h" and loki["compactor"]["retention_enabled"] is True
+    alloy = apps["platform-alloy"]["source"]["helm"]["valuesObject"]["alloy"]["configMap"]["content"]
+    assert 'regex         = "kubechat-.*"' in alloy and "stage.json" in alloy and "loki-gateway.logging.svc" in alloy
+    # every runbook's log query uses only labels Alloy attaches
+    attached = {"namespace", "pod", "container", "app_kubernetes_io_component", "job_name", "level"}
+    for alert in ALERTS:
+        if alert.logs:
+            selector = re.match(r"\{([^}]*)\}", alert.logs).group(1)
+            assert {m.split("=")[0].strip().rstrip("!~") for m in selector.split(",")} <= attached, alert.name

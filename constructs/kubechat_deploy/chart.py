@@ -14,7 +14,8 @@ from .dev_tools import DevTools, DevToolsProps
 from .migration import KubeChatMigration, MigrationProps
 from .monitoring import KubeChatMonitoring, MonitoringProps
 from .redis import KubeChatRedis, RedisProps
-from .layout import BASE_CHART, COMPONENT_PREFIX
+from .layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
+from .logging_platform import LoggingPlatform, LoggingProps
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
 from .namespace import KubeChatNamespace, NamespaceProps
@@ -48,6 +49,8 @@ class KubeChatProps:
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
     ingress: IngressProps = field(default_factory=IngressProps)
     """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    logging: LoggingProps = field(default_factory=LoggingProps)
+    """Optional log aggregation, Loki and Alloy (platform logging). Default: LoggingProps()."""
     dev_tools: DevToolsProps = field(default_factory=DevToolsProps)
     """pgAdmin and redis-commander for dev (component dev-tools). Default: DevToolsProps()."""
     external_secrets: ExternalSecretsProps = field(default_factory=ExternalSecretsProps)
@@ -106,3 +109,9 @@ class PreMigrationBackupComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "pre-migration-backup", disable_resource_name_hashes=True)
         self.backup = PreMigrationBackup(self, "backup", database=base.database)
+
+
+class LoggingPlatformChart(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
+        super().__init__(scope, PLATFORM_PREFIX + "logging", disable_resource_name_hashes=True)
+        self.logging = LoggingPlatform(self, "logging", props=props.logging)

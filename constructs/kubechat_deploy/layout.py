@@ -2,5 +2,8 @@
 
 BASE_CHART = "kubechat"
 """The chart rendered to dist/base/: the environment-neutral base every overlay builds on."""
+PLATFORM_PREFIX = "platform-"
+"""Charts whose id starts with this are rendered to dist/platform/<rest of the id>/: cluster-wide
+platform pieces applied once per cluster, not per environment."""
 COMPONENT_PREFIX = "component-"
 """Charts whose id starts with this are rendered to dist/components/<rest of the id>/ as Kustomize components."""
