@@ -54,11 +54,16 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	@cd tools/prometheus && go build -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
 	@touch $@
 
-# A real PostgreSQL server for the migration and backup tests: Debian's package, when missing.
+# Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl
+# (the smoke-test script and its TLS check). Installed only when missing.
 .cache/postgresql.stamp:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "setup: PostgreSQL server (Debian package postgresql)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@mkdir -p .cache && touch $@
 

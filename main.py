@@ -3,7 +3,7 @@ and the components they opt into."""
 from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
-from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
+from kubechat_deploy.chart import (DeliveryPlatformChart, DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
                                    LoggingPlatformChart, PhysicalBackupsComponent, PreMigrationBackupComponent,
                                    TlsIngressComponent)
 
@@ -19,6 +19,7 @@ def build_app(props: KubeChatProps | None = None) -> App:
     PhysicalBackupsComponent(app, props=props, base=base)
     PreMigrationBackupComponent(app, props=props, base=base)
     LoggingPlatformChart(app, props=props)
+    DeliveryPlatformChart(app, props=props)
     return app
 
 

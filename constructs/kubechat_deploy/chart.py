@@ -16,11 +16,13 @@ from .monitoring import KubeChatMonitoring, MonitoringProps
 from .redis import KubeChatRedis, RedisProps
 from .layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
 from .logging_platform import LoggingPlatform, LoggingProps
+from .delivery import Delivery, DeliveryProps
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
 from .namespace import KubeChatNamespace, NamespaceProps
 from .network import KubeChatNetworkPolicies, NetworkProps
 from .rbac import ApiRbac
+from .smoke_test import SmokeTest
 from .web import KubeChatWeb, WebProps
 
 
@@ -49,6 +51,8 @@ class KubeChatProps:
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
     ingress: IngressProps = field(default_factory=IngressProps)
     """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    delivery: DeliveryProps = field(default_factory=DeliveryProps)
+    """Argo CD project and ApplicationSet (platform delivery). Default: DeliveryProps()."""
     logging: LoggingProps = field(default_factory=LoggingProps)
     """Optional log aggregation, Loki and Alloy (platform logging). Default: LoggingProps()."""
     dev_tools: DevToolsProps = field(default_factory=DevToolsProps)
@@ -71,13 +75,14 @@ class KubeChatChart(Chart):
         self.api = KubeChatApi(self, "api", props=props.api, database=self.database, redis=self.redis)
         self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
         self.rbac = ApiRbac(self, "rbac", api=self.api)
+        self.smoke_test = SmokeTest(self, "smoke-test", api=self.api, web=self.web)
         self.monitoring = KubeChatMonitoring(self, "monitoring", props=props.monitoring,
                                              api_service=self.api.service_name,
                                              api_labels=self.api.workload.labels,
                                              api_metrics_port=self.api.metrics_port_name)
         self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web,
                                                database=self.database, redis=self.redis, migration=self.migration,
-                                               backups=self.backups)
+                                               backups=self.backups, smoke_test=self.smoke_test)
 
 
 class TlsIngressComponent(Chart):
@@ -115,3 +120,9 @@ class LoggingPlatformChart(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "logging", disable_resource_name_hashes=True)
         self.logging = LoggingPlatform(self, "logging", props=props.logging)
+
+
+class DeliveryPlatformChart(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
+        super().__init__(scope, PLATFORM_PREFIX + "delivery", disable_resource_name_hashes=True)
+        self.delivery = Delivery(self, "delivery", props=props.delivery)

@@ -14,6 +14,7 @@ from .database import KubeChatDatabase
 from .labels import standard_labels
 from .migration import KubeChatMigration
 from .redis import KubeChatRedis
+from .smoke_test import SmokeTest
 from .sync import Wave, wave
 from .web import KubeChatWeb
 
@@ -59,7 +60,7 @@ def ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPor
 class KubeChatNetworkPolicies(Construct):
     def __init__(self, scope: Construct, id: str, *, props: NetworkProps, api: KubeChatApi, web: KubeChatWeb,
                  database: KubeChatDatabase, redis: KubeChatRedis, migration: KubeChatMigration,
-                 backups: LogicalBackups) -> None:
+                 backups: LogicalBackups, smoke_test: SmokeTest) -> None:
         super().__init__(scope, id)
         self.props = props
         self._labels = standard_labels("network")
@@ -77,7 +78,7 @@ class KubeChatNetworkPolicies(Construct):
         self.policy("api", api.props.name, api.pod_selector,
                     ingress=[
                         k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
-                                                            pod_peer(web.pod_selector)],
+                                                            pod_peer(web.pod_selector), pod_peer(smoke_test.pod_selector)],
                                                      ports=ports(api.http_port_name)),
                         k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports(api.metrics_port_name)),
                     ],
@@ -87,7 +88,8 @@ class KubeChatNetworkPolicies(Construct):
                         kubernetes_api,
                     ])
         self.policy("web", web.props.name, web.pod_selector,
-                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace)],
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
+                                                                 pod_peer(smoke_test.pod_selector)],
                                                           ports=ports(web.http_port_name))],
                     egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)],
                                                         ports=ports(api.props.http_port))])
@@ -118,6 +120,11 @@ class KubeChatNetworkPolicies(Construct):
         object_store = k8s.NetworkPolicyEgressRule(ports=ports(*backups.props.object_store_ports))
         self.policy("logical-backup", "kubechat-logical-backup", backups.backup_pod_labels, ingress=[],
                     egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), object_store])
+        self.policy("smoke-test", smoke_test.name, smoke_test.pod_selector, ingress=[],
+                    egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)], ports=ports(api.props.http_port)),
+                            k8s.NetworkPolicyEgressRule(to=[pod_peer(web.pod_selector)], ports=ports(web.props.http_port)),
+                            # the public URL, through the ingress controller's load balancer
+                            k8s.NetworkPolicyEgressRule(ports=ports(443))])
         self.policy("restore-drill", "kubechat-restore-drill", backups.drill_pod_labels, ingress=[],
                     egress=[object_store])
 

@@ -1,0 +1,160 @@
+"""Delivery with Argo CD: the ApplicationSet and AppProject, hooks and their order, and the
+post-sync smoke test script run against real HTTP(S) servers."""
+from __future__ import annotations
+
+import http.server
+import os
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, find
+from kubechat_tools.gates import schema_gate
+from kubechat_tools.manifests import load_dir
+from postgres import free_port
+
+PLATFORM = ROOT / "dist" / "platform" / "delivery"
+WAVE, HOOK = "argocd.argoproj.io/sync-wave", "argocd.argoproj.io/hook"
+
+
+def generated_applications() -> dict[str, dict]:
+    """What Argo CD's git directory generator yields for this repository's overlays folder."""
+    spec = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]
+    directories = spec["generators"][0]["git"]["directories"]
+    include = [d["path"] for d in directories if not d.get("exclude")]
+    exclude = {d["path"] for d in directories if d.get("exclude")}
+    apps = {}
+    for pattern in include:
+        for path in sorted(ROOT.glob(pattern)):
+            relative = str(path.relative_to(ROOT))
+            if path.is_dir() and relative not in exclude:
+                name = spec["template"]["metadata"]["name"].replace("{{.path.basename}}", path.name)
+                apps[name] = {"path": spec["template"]["spec"]["source"]["path"].replace("{{.path.path}}", relative),
+                              "namespace": spec["template"]["spec"]["destination"]["namespace"].replace(
+                                  "{{.path.basename}}", path.name)}
+    return apps
+
+
+def test_delivery_objects_are_schema_valid():
+    assert schema_gate([PLATFORM]) == []
+
+
+def test_the_application_set_yields_exactly_one_application_per_environment_overlay(rendered):
+    spec = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]
+    assert spec["goTemplate"] is True and "missingkey=error" in spec["goTemplateOptions"]
+    apps = generated_applications()
+    assert apps == {f"kubechat-{env}": {"path": f"overlays/{env}", "namespace": f"kubechat-{env}"}
+                    for env in ("dev", "staging", "production")}
+    for app in apps.values():
+        env = app["path"].rsplit("/", 1)[1]
+        assert any(d["kind"] == "Namespace" and d["metadata"]["name"] == app["namespace"] for d in rendered[env])
+    policy = spec["template"]["spec"]["syncPolicy"]
+    assert policy["automated"] == {"prune": True, "selfHeal": True} and policy["retry"]["backoff"]["factor"] == 2
+    assert "ServerSideApply=true" in policy["syncOptions"] and "RespectIgnoreDifferences=true" in policy["syncOptions"]
+    annotations = spec["template"]["metadata"]["annotations"]
+    assert {"notifications.argoproj.io/subscribe.on-sync-failed.slack",
+            "notifications.argoproj.io/subscribe.on-health-degraded.slack"} <= annotations.keys()
+
+
+def test_the_project_allows_exactly_the_cluster_scoped_kinds_the_overlays_render(rendered):
+    project = next(d for d in load_dir(PLATFORM) if d["kind"] == "AppProject")["spec"]
+    allowed = {(r["group"], r["kind"]) for r in project["clusterResourceWhitelist"]}
+    rendered_kinds = {(d["apiVersion"].rsplit("/", 1)[0] if "/" in d["apiVersion"] else "", d["kind"])
+                      for docs in rendered.values() for d in docs if "namespace" not in d["metadata"]}
+    assert rendered_kinds == allowed
+    assert project["destinations"] == [{"namespace": "kubechat-*", "server": "https://kubernetes.default.svc"}]
+    window = project["syncWindows"][0]
+    assert window["applications"] == ["kubechat-production"] and window["kind"] == "allow" and window["manualSync"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_every_hook_is_replaced_on_the_next_sync_and_the_order_is_database_migration_api_smoke_test(rendered, env):
+    docs = rendered[env]
+    hooks = [d for d in docs if HOOK in (d["metadata"].get("annotations") or {})]
+    assert hooks and all(d["metadata"]["annotations"].get("argocd.argoproj.io/hook-delete-policy") for d in hooks)
+    wave = lambda kind, name: int(find(docs, kind, name)["metadata"]["annotations"].get(WAVE, "0"))  # noqa: E731
+    assert wave("Cluster", "kubechat-db") < wave("Job", "kubechat-migrate") < wave("Deployment", "kubechat-api")
+    assert find(docs, "Job", "kubechat-smoke-test")["metadata"]["annotations"][HOOK] == "PostSync"
+
+
+# --- the smoke test script against real servers ----------------------------------------------------
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    statuses: dict[str, int] = {}
+
+    def do_GET(self):  # noqa: N802
+        status = self.statuses.get(self.path, 404)
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"ok" if status == 200 else b"not ready")
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(statuses: dict[str, int], tls: tuple[Path, Path] | None = None) -> tuple[str, http.server.HTTPServer]:
+    handler = type("H", (Handler,), {"statuses": statuses})
+    server = http.server.HTTPServer(("127.0.0.1", free_port()), handler)
+    scheme = "http"
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"{scheme}://127.0.0.1:{server.server_port}", server
+
+
+def smoke(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(ROOT / "jobs" / "smoke_test.sh")], env={**os.environ, "SMOKE_RETRIES": "1", **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_smoke_test_passes_when_api_and_web_answer():
+    api, s1 = serve({"/health/ready": 200})
+    web, s2 = serve({"/api/health": 200})
+    try:
+        result = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": ""})
+    finally:
+        s1.shutdown(), s2.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert "ok: API ready: database and cache reachable" in result.stdout and "smoke-test: passed" in result.stdout
+
+
+def test_smoke_test_fails_when_the_api_cannot_reach_its_database():
+    api, s1 = serve({"/health/ready": 503})
+    web, s2 = serve({"/api/health": 200})
+    try:
+        result = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": ""})
+    finally:
+        s1.shutdown(), s2.shutdown()
+    assert result.returncode == 1 and "FAILED: API ready" in result.stderr and "503" in result.stderr
+
+
+def test_smoke_test_rejects_a_certificate_it_cannot_trust(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    api, s1 = serve({"/health/ready": 200})
+    web, s2 = serve({"/api/health": 200})
+    public, s3 = serve({"/api/health": 200}, tls=(cert, key))
+    try:
+        result = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": public})
+    finally:
+        s1.shutdown(), s2.shutdown(), s3.shutdown()
+    assert result.returncode == 1 and "FAILED: public route with a valid certificate" in result.stderr
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_the_smoke_test_reaches_api_and_web_only(rendered, env):
+    from kubechat_tools.netpol import Endpoint, allowed, pods_of
+
+    docs = rendered[env]
+    pods = pods_of(docs)
+    smoke_pod = pods["kubechat-smoke-test"]
+    assert allowed(docs, smoke_pod, pods["kubechat-api"], "http") and allowed(docs, smoke_pod, pods["kubechat-web"], "http")
+    assert allowed(docs, smoke_pod, Endpoint(name="load balancer", ip="203.0.113.10"), 443)
+    assert not allowed(docs, smoke_pod, pods["kubechat-db"], 5432) and not allowed(docs, smoke_pod, pods["kubechat-redis"], 6379)
