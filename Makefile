@@ -46,12 +46,14 @@ node_modules/.stamp: package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod tools/prometheus/go.sum
+bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod tools/prometheus/go.sum \
+            tools/review/go.mod tools/review/go.sum
 	@echo "setup: Go tools into bin/"
 	@mkdir -p bin
 	@cd tools && go build -o ../bin/ $(GO_TOOLS)
 	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
 	@cd tools/prometheus && go build -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
+	@cd tools/review && go build -o ../../bin/ github.com/homeport/dyff/cmd/dyff github.com/rhysd/actionlint/cmd/actionlint
 	@touch $@
 
 # Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl

@@ -4,7 +4,7 @@ from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
 from kubechat_deploy.chart import (DeliveryPlatformChart, DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
-                                   LoggingPlatformChart, PhysicalBackupsComponent, PreMigrationBackupComponent,
+                                   LoggingPlatformChart, PhysicalBackupsComponent, ProgressiveDeliveryComponent, PreMigrationBackupComponent,
                                    TlsIngressComponent)
 
 
@@ -18,6 +18,7 @@ def build_app(props: KubeChatProps | None = None) -> App:
     DevToolsComponent(app, props=props, base=base)
     PhysicalBackupsComponent(app, props=props, base=base)
     PreMigrationBackupComponent(app, props=props, base=base)
+    ProgressiveDeliveryComponent(app, props=props, base=base)
     LoggingPlatformChart(app, props=props)
     DeliveryPlatformChart(app, props=props)
     return app

@@ -158,3 +158,53 @@ def test_the_smoke_test_reaches_api_and_web_only(rendered, env):
     assert allowed(docs, smoke_pod, pods["kubechat-api"], "http") and allowed(docs, smoke_pod, pods["kubechat-web"], "http")
     assert allowed(docs, smoke_pod, Endpoint(name="load balancer", ip="203.0.113.10"), 443)
     assert not allowed(docs, smoke_pod, pods["kubechat-db"], 5432) and not allowed(docs, smoke_pod, pods["kubechat-redis"], 6379)
+
+
+# --- progressive delivery ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+@pytest.mark.parametrize("name", ["kubechat-api", "kubechat-web"])
+def test_canary_rollouts_take_over_the_deployments_and_abort_on_failed_analysis(rendered, env, name):
+    docs = rendered[env]
+    rollout = find(docs, "Rollout", name)["spec"]
+    assert rollout["workloadRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                      "scaleDown": "progressively"}
+    find(docs, "Deployment", name)
+    canary = rollout["strategy"]["canary"]
+    weights = [s["setWeight"] for s in canary["steps"] if "setWeight" in s]
+    assert weights == sorted(weights) and weights[-1] == 100 and any("pause" in s for s in canary["steps"])
+    template = find(docs, "AnalysisTemplate", canary["analysis"]["templates"][0]["templateName"])["spec"]
+    for metric in template["metrics"]:
+        assert metric["failureLimit"] >= 0 and "successCondition" in metric, metric["name"]
+        assert "dryRun" not in template, "a dry-run analysis would never abort"
+    hpa = find(docs, "HorizontalPodAutoscaler", name)["spec"]["scaleTargetRef"]
+    assert hpa == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name}
+
+
+def test_staging_pauses_less_than_production(rendered):
+    def total_pause(env):
+        steps = find(rendered[env], "Rollout", "kubechat-api")["spec"]["strategy"]["canary"]["steps"]
+        return sum(int(s["pause"]["duration"][:-1]) for s in steps if "pause" in s)
+    assert 0 < total_pause("staging") < total_pause("production")
+
+
+def test_dev_deploys_without_canaries(rendered):
+    assert not [d for d in rendered["dev"] if d["kind"] in ("Rollout", "AnalysisTemplate")]
+    assert find(rendered["dev"], "HorizontalPodAutoscaler", "kubechat-api")["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+
+
+def test_analysis_queries_are_valid_promql(rendered, tmp_path):
+    import yaml
+
+    rules = []
+    for doc in rendered["production"]:
+        if doc["kind"] == "AnalysisTemplate":
+            for metric in doc["spec"]["metrics"]:
+                query = metric["provider"]["prometheus"]["query"].replace("{{args.namespace}}", "kubechat-production")
+                rules.append({"record": f"canary:{doc['metadata']['name'].replace('-', '_')}:{metric['name'].replace('-', '_')}",
+                              "expr": query})
+    assert len(rules) == 3
+    path = tmp_path / "analysis.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "analysis", "rules": rules}]}))
+    result = subprocess.run([str(ROOT / "bin" / "promtool"), "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

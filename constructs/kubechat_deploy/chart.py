@@ -21,6 +21,7 @@ from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
 from .namespace import KubeChatNamespace, NamespaceProps
 from .network import KubeChatNetworkPolicies, NetworkProps
+from .progressive import ProgressiveDelivery, ProgressiveProps
 from .rbac import ApiRbac
 from .smoke_test import SmokeTest
 from .web import KubeChatWeb, WebProps
@@ -51,6 +52,8 @@ class KubeChatProps:
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
     ingress: IngressProps = field(default_factory=IngressProps)
     """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    progressive: ProgressiveProps = field(default_factory=ProgressiveProps)
+    """Canary rollouts with analysis (component progressive-delivery). Default: ProgressiveProps()."""
     delivery: DeliveryProps = field(default_factory=DeliveryProps)
     """Argo CD project and ApplicationSet (platform delivery). Default: DeliveryProps()."""
     logging: LoggingProps = field(default_factory=LoggingProps)
@@ -126,3 +129,9 @@ class DeliveryPlatformChart(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "delivery", disable_resource_name_hashes=True)
         self.delivery = Delivery(self, "delivery", props=props.delivery)
+
+
+class ProgressiveDeliveryComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "progressive-delivery", disable_resource_name_hashes=True)
+        self.rollouts = ProgressiveDelivery(self, "rollouts", props=props.progressive, api=base.api, web=base.web)

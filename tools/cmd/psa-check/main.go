@@ -63,6 +63,9 @@ func main() {
 				continue
 			}
 			name := nestedString(doc, "metadata", "name")
+			if _, ref := nested(doc, "spec", "workloadRef"); kind == "Rollout" && ref {
+				continue // the pod template lives in the referenced Deployment, checked there
+			}
 			raw, ok := nested(doc, path...)
 			if !ok {
 				fmt.Printf("%s: %s/%s: no pod template at .%v\n", file, kind, name, path)

@@ -1,0 +1,112 @@
+"""Progressive delivery with Argo Rollouts (component progressive-delivery, staging and production):
+a canary Rollout for the API and for the web front end that takes over their Deployments
+(workloadRef), shifts replicas in steps with pauses, and runs a Prometheus analysis (success rate
+and p95 latency) in the background; a failed analysis aborts and rolls back to the stable version.
+The HPAs then scale the Rollouts instead of the Deployments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdk8s import ApiObject, JsonPatch
+from constructs import Construct
+
+import imports.argo_rollouts.io.argoproj as ro
+
+from . import validation as v
+from .api import KubeChatApi
+from .labels import standard_labels
+from .web import KubeChatWeb
+
+RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgressiveProps:
+    """Canary steps and analysis thresholds (production values; staging patches shorter pauses)."""
+
+    prometheus_address: str = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    """Prometheus the analysis queries. Default: kube-prometheus-stack's Service in monitoring."""
+    steps: tuple[tuple[int, str], ...] = ((20, "2m"), (50, "5m"), (100, "0s"))
+    """(canary weight %, pause after it) in order. Default: 20% for 2m, 50% for 5m, then 100%."""
+    min_success_rate: float = 0.99
+    """Analysis fails below this share of non-5xx requests. Default: 0.99."""
+    max_p95_seconds: float = 0.5
+    """Analysis fails above this p95 latency (API, non-streaming). Default: 0.5."""
+
+    def __post_init__(self) -> None:
+        if not self.prometheus_address.startswith(("http://", "https://")):
+            raise v.SettingsError("progressive.prometheus_address", self.prometheus_address, "an http(s):// URL")
+        weights = [w for w, _ in self.steps]
+        if not weights or weights != sorted(weights) or weights[-1] != 100 or weights[0] <= 0:
+            raise v.SettingsError("progressive.steps", self.steps, "increasing weights from 1 to 100, ending at 100")
+        if not 0 < self.min_success_rate <= 1:
+            raise v.SettingsError("progressive.min_success_rate", self.min_success_rate, "a ratio in (0, 1]")
+
+
+def api_queries(props: ProgressiveProps) -> dict[str, tuple[str, str]]:
+    """metric name -> (PromQL with {{args.namespace}}, success condition)."""
+    sel = 'job="kubechat-api",namespace="{{args.namespace}}"'
+    return {
+        "success-rate": (f'sum(rate(kubechat_http_requests_total{{{sel},code!~"5.."}}[2m]))\n/\n'
+                         f'sum(rate(kubechat_http_requests_total{{{sel}}}[2m]))',
+                         f"result[0] >= {props.min_success_rate}"),
+        "p95-latency": (f'histogram_quantile(0.95, sum by (le) (rate(kubechat_http_request_duration_seconds_bucket'
+                        f'{{{sel},route!~"/api/chat/stream.*"}}[2m])))', f"result[0] <= {props.max_p95_seconds}"),
+    }
+
+
+def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str]]:
+    sel = 'exported_namespace="{{args.namespace}}",service="kubechat-web"'
+    return {
+        "success-rate": (f'sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.."}}[2m]))\n/\n'
+                         f'sum(rate(nginx_ingress_controller_requests{{{sel}}}[2m]))',
+                         f"result[0] >= {props.min_success_rate}"),
+    }
+
+
+class ProgressiveDelivery(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: ProgressiveProps, api: KubeChatApi,
+                 web: KubeChatWeb) -> None:
+        super().__init__(scope, id)
+        for workload, deployment, queries in (("api", api.workload.name, api_queries(props)),
+                                              ("web", web.workload.name, web_queries(props))):
+            labels = standard_labels(workload)
+            template = f"{deployment}-canary"
+            ro.AnalysisTemplate(self, f"{workload}-analysis", metadata={"name": template, "labels": labels},
+                                spec=ro.AnalysisTemplateSpec(
+                                    args=[ro.AnalysisTemplateSpecArgs(name="namespace")],
+                                    metrics=[ro.AnalysisTemplateSpecMetrics(
+                                        name=name, interval="1m", count=ro.AnalysisTemplateSpecMetricsCount.from_number(5),
+                                        failure_limit=ro.AnalysisTemplateSpecMetricsFailureLimit.from_number(1),
+                                        # No traffic yet is not a failure: an empty result is inconclusive.
+                                        success_condition=f"len(result) == 0 || {condition}",
+                                        provider=ro.AnalysisTemplateSpecMetricsProvider(
+                                            prometheus=ro.AnalysisTemplateSpecMetricsProviderPrometheus(
+                                                address=props.prometheus_address, query=query)))
+                                        for name, (query, condition) in queries.items()]))
+            steps = []
+            for weight, pause in props.steps:
+                steps.append(ro.RolloutSpecStrategyCanarySteps(set_weight=weight))
+                if pause != "0s":
+                    steps.append(ro.RolloutSpecStrategyCanarySteps(pause=ro.RolloutSpecStrategyCanaryStepsPause(
+                        duration=ro.RolloutSpecStrategyCanaryStepsPauseDuration.from_string(pause))))
+            ro.Rollout(self, f"{workload}-rollout", metadata={"name": deployment, "labels": labels},
+                       spec=ro.RolloutSpec(
+                           workload_ref=ro.RolloutSpecWorkloadRef(api_version="apps/v1", kind="Deployment",
+                                                                  name=deployment, scale_down="progressively"),
+                           revision_history_limit=5,
+                           strategy=ro.RolloutSpecStrategy(canary=ro.RolloutSpecStrategyCanary(
+                               max_unavailable=ro.RolloutSpecStrategyCanaryMaxUnavailable.from_number(0),
+                               abort_scale_down_delay_seconds=30,
+                               analysis=ro.RolloutSpecStrategyCanaryAnalysis(
+                                   templates=[ro.RolloutSpecStrategyCanaryAnalysisTemplates(template_name=template)],
+                                   starting_step=1,
+                                   args=[ro.RolloutSpecStrategyCanaryAnalysisArgs(
+                                       name="namespace", value_from=ro.RolloutSpecStrategyCanaryAnalysisArgsValueFrom(
+                                           field_ref=ro.RolloutSpecStrategyCanaryAnalysisArgsValueFromFieldRef(
+                                               field_path="metadata.namespace")))]),
+                               steps=steps))))
+            hpa = ApiObject(self, f"{workload}-hpa-patch", api_version="autoscaling/v2",
+                            kind="HorizontalPodAutoscaler", metadata={"name": deployment, "annotations": dict(RENDER_AS_PATCH)})
+            hpa.add_json_patch(JsonPatch.add("/spec", {"scaleTargetRef": {
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": deployment}}))
