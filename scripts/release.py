@@ -1,0 +1,130 @@
+"""Release, upgrade and roll back KubeChat environments the GitOps way. Every subcommand prints each
+command before running it; --dry-run prints them and changes nothing.
+
+  release.py upgrade  --env ENV --version X.Y.Z [--api-digest sha256:...] [--web-digest sha256:...] [--schema N]
+      Sets the images, the version label and SCHEMA_VERSION in overlays/ENV/kustomization.yaml,
+      renders, and commits "release ENV X.Y.Z". Push it; Argo CD syncs it.
+  release.py rollback-revert --release COMMIT
+      The default rollback: `git revert` the release commit (images, version and schema version go back
+      together, so the migration Job migrates down), re-render to prove dist/ matches, commit.
+      Works with auto-sync: push, and Argo CD syncs the previous release.
+  release.py rollback-argocd --env ENV --to HISTORY_ID
+      Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
+      turns auto-sync off, rolls back, and reminds you to revert in git and turn auto-sync back on.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVIRONMENTS = ("dev", "staging", "production")
+VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+def run(command: list[str], dry_run: bool, cwd: Path = ROOT) -> str:
+    print("+ " + " ".join(shlex.quote(c) for c in command), flush=True)
+    if dry_run:
+        return ""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseError(f"{command[0]} failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def set_release(text: str, env: str, version: str, digests: dict[str, str | None], schema: int | None) -> str:
+    """The kustomization with the release's images, version label and schema version."""
+    text, n = re.subn(r'(app\.kubernetes\.io/version: )"[^"]*"', rf'\g<1>"{version}"', text)
+    if n != 1:
+        raise ReleaseError(f"overlays/{env}/kustomization.yaml: expected one app.kubernetes.io/version label, found {n}")
+    for image, digest in digests.items():
+        pattern = rf'(  - name: ghcr\.io/kubechat/{image}\n    newTag: )"[^"]*"(\n    digest: \S+)?'
+        replacement = rf'\g<1>"{version}"' + (f"\n    digest: {digest}" if digest else "")
+        text, n = re.subn(pattern, replacement, text)
+        if n != 1:
+            raise ReleaseError(f"overlays/{env}/kustomization.yaml: image ghcr.io/kubechat/{image} not found")
+    if schema is not None:
+        text, n = re.subn(r"SCHEMA_VERSION=\d+", f"SCHEMA_VERSION={schema}", text)
+        if n != 1:
+            raise ReleaseError(f"overlays/{env}/kustomization.yaml: SCHEMA_VERSION not found")
+    return text
+
+
+def upgrade(args) -> None:
+    if not VERSION.match(args.version):
+        raise ReleaseError(f"--version {args.version!r}: allowed: a semantic version such as 1.4.2")
+    for name in ("api_digest", "web_digest"):
+        value = getattr(args, name)
+        if value and not DIGEST.match(value):
+            raise ReleaseError(f"--{name.replace('_', '-')} {value!r}: allowed: sha256:<64 hex digits>")
+    if args.env == "production" and not (args.api_digest and args.web_digest):
+        raise ReleaseError("production pins digests: pass --api-digest and --web-digest")
+    path = ROOT / "overlays" / args.env / "kustomization.yaml"
+    new = set_release(path.read_text(), args.env, args.version,
+                      {"kubechat-api": args.api_digest, "kubechat-web": args.web_digest}, args.schema)
+    print(f"+ edit {path.relative_to(ROOT)}: version {args.version}"
+          + (f", SCHEMA_VERSION={args.schema}" if args.schema is not None else ""), flush=True)
+    if not args.dry_run:
+        path.write_text(new)
+    run([sys.executable, "scripts/render.py"], args.dry_run)
+    run(["git", "add", "overlays", "dist"], args.dry_run)
+    run(["git", "commit", "-m", f"release {args.env} {args.version}"], args.dry_run)
+    print(f"release: committed; push it (git push) and Argo CD syncs kubechat-{args.env}.")
+
+
+def rollback_revert(args) -> None:
+    run(["git", "revert", "--no-edit", args.release], args.dry_run)
+    run([sys.executable, "scripts/render.py"], args.dry_run)
+    if not args.dry_run:
+        changed = run(["git", "status", "--porcelain", "dist"], False)
+        if changed.strip():
+            raise ReleaseError(f"dist/ differs from the reverted sources after rendering:\n{changed}")
+    print("release: reverted and verified; push it (git push): Argo CD syncs the previous release, and the "
+          "migration Job migrates the schema back to its SCHEMA_VERSION.")
+
+
+def rollback_argocd(args) -> None:
+    app = f"kubechat-{args.env}"
+    run(["argocd", "app", "set", app, "--sync-policy", "none"], args.dry_run)
+    run(["argocd", "app", "rollback", app, str(args.to)], args.dry_run)
+    print(f"release: rolled back {app} to history {args.to} with auto-sync OFF. Now revert the release in git "
+          f"(release.py rollback-revert), push, then turn auto-sync back on:\n"
+          f"  argocd app set {app} --sync-policy automated --self-heal --auto-prune")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upgrade")
+    up.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    up.add_argument("--version", required=True)
+    up.add_argument("--api-digest")
+    up.add_argument("--web-digest")
+    up.add_argument("--schema", type=int)
+    rv = sub.add_parser("rollback-revert")
+    rv.add_argument("--release", required=True, help="the release commit to undo")
+    ra = sub.add_parser("rollback-argocd")
+    ra.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    ra.add_argument("--to", required=True, type=int, help="history ID from `argocd app history`")
+    for p in (up, rv, ra):
+        p.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")
+    args = parser.parse_args(argv)
+    try:
+        {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd}[args.command](args)
+    except ReleaseError as error:
+        print(f"release: FAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The release and rollback script on a throwaway clone of this repository with two releases."""
+import hashlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+API = "sha256:" + "a" * 64
+WEB = "sha256:" + "b" * 64
+
+
+def tree(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def clone(tmp_path):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    for tool in (".venv", "node_modules", "bin"):
+        (repo / tool).symlink_to(ROOT / tool)
+    for key, value in (("user.email", "release@example.com"), ("user.name", "release test")):
+        subprocess.run(["git", "config", key, value], cwd=repo, check=True)
+    return repo
+
+
+def release(repo, *args):
+    return subprocess.run([sys.executable, "scripts/release.py", *args], cwd=repo, capture_output=True, text=True)
+
+
+def test_revert_rollback_brings_back_the_previous_release_byte_for_byte(clone):
+    before = tree(clone / "dist" / "rendered")
+    result = release(clone, "upgrade", "--env", "production", "--version", "1.1.0", "--api-digest", API,
+                     "--web-digest", WEB, "--schema", "4")
+    assert result.returncode == 0, result.stderr
+    upgraded = (clone / "dist" / "rendered" / "production" / "deployment-kubechat-api.yaml").read_text()
+    assert f"kubechat-api:1.1.0@{API}" in upgraded and "app.kubernetes.io/version: 1.1.0" in upgraded
+    assert tree(clone / "dist" / "rendered") != before
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    result = release(clone, "rollback-revert", "--release", head)
+    assert result.returncode == 0, result.stderr
+    assert tree(clone / "dist" / "rendered") == before
+    log = subprocess.run(["git", "log", "--format=%s", "-2"], cwd=clone, capture_output=True, text=True).stdout
+    assert log.splitlines() == ['Revert "release production 1.1.0"', "release production 1.1.0"]
+
+
+def test_dry_run_prints_every_command_and_changes_nothing(clone):
+    before = tree(clone)
+    result = release(clone, "rollback-argocd", "--env", "production", "--to", "7", "--dry-run")
+    assert result.returncode == 0
+    assert "+ argocd app set kubechat-production --sync-policy none" in result.stdout
+    assert "+ argocd app rollback kubechat-production 7" in result.stdout
+    assert "--sync-policy automated --self-heal --auto-prune" in result.stdout
+    result = release(clone, "upgrade", "--env", "staging", "--version", "2.0.0", "--dry-run")
+    assert result.returncode == 0 and "+ git commit -m 'release staging 2.0.0'" in result.stdout
+    assert tree(clone) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["upgrade", "--env", "production", "--version", "1.1.0"], "production pins digests"),
+    (["upgrade", "--env", "dev", "--version", "latest"], "allowed: a semantic version"),
+    (["upgrade", "--env", "staging", "--version", "1.0.1", "--api-digest", "sha256:xyz"], "allowed: sha256:<64 hex digits>"),
+])
+def test_bad_release_input_is_rejected_before_anything_changes(clone, args, message):
+    before = tree(clone)
+    result = release(clone, *args)
+    assert result.returncode == 1 and message in result.stderr
+    assert tree(clone) == before
