@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test bench imports lock clean restore-manifest
+.PHONY: help setup render validate test bench imports lock clean restore-manifest diff
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,3 +102,7 @@ restore-manifest: $(VENV)/.stamp ## recovery Cluster: ENV= and TARGET_TIME= | TA
 	@$(PY) scripts/restore_manifest.py --env $(ENV) \
 	  $(if $(TARGET_TIME),--target-time "$(TARGET_TIME)",$(if $(TARGET_LSN),--target-lsn "$(TARGET_LSN)",$(if $(TARGET_NAME),--target-name "$(TARGET_NAME)",--latest))) \
 	  $(if $(IN_PLACE),--in-place,) $(if $(OUTPUT),--output "$(OUTPUT)",)
+
+diff: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## per-environment semantic diff of the render against BASE=<git ref>
+	@test -n "$(BASE)" || { echo "diff: set BASE=<git ref>, e.g. make diff BASE=origin/main"; exit 2; }
+	@$(PY) scripts/diff.py "$(BASE)"

@@ -69,3 +69,24 @@ def test_bad_release_input_is_rejected_before_anything_changes(clone, args, mess
     result = release(clone, *args)
     assert result.returncode == 1 and message in result.stderr
     assert tree(clone) == before
+
+
+def test_make_diff_shows_exactly_the_changed_resources(clone):
+    scaling = clone / "overlays" / "production" / "scaling.yaml"
+    scaling.write_text(scaling.read_text().replace("maxReplicas: 10", "maxReplicas: 12"))
+    result = subprocess.run([sys.executable, "scripts/diff.py", "HEAD"], cwd=clone, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    sections = dict(part.split("\n", 1) for part in result.stdout.split("## ")[1:])
+    assert "no changes" in sections["dev"] and "no changes" in sections["staging"]
+    production = sections["production"]
+    assert "HorizontalPodAutoscaler/kubechat-production/kubechat-api" in production
+    assert "- 10" in production and "+ 12" in production
+    assert production.count("(") == 1, f"only one resource changed:\n{production}"
+
+
+def test_the_github_workflow_passes_actionlint():
+    result = subprocess.run([str(ROOT / "bin" / "actionlint"), "-no-color", str(ROOT / ".github" / "workflows" / "ci.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    workflow = (ROOT / ".github" / "workflows" / "ci.yaml").read_text()
+    assert "make test" in workflow and "git diff --exit-code" in workflow and "make --no-print-directory diff" in workflow
