@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test bench imports lock clean restore-manifest diff
+.PHONY: help setup render validate test bench imports lock clean restore-manifest diff preflight
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,3 +106,6 @@ restore-manifest: $(VENV)/.stamp ## recovery Cluster: ENV= and TARGET_TIME= | TA
 diff: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## per-environment semantic diff of the render against BASE=<git ref>
 	@test -n "$(BASE)" || { echo "diff: set BASE=<git ref>, e.g. make diff BASE=origin/main"; exit 2; }
 	@$(PY) scripts/diff.py "$(BASE)"
+
+preflight: $(VENV)/.stamp bin/.stamp ## pre-upgrade checks: K8S=<version> offline, CLUSTER=1 [ENV=] live (kubectl)
+	@$(PY) scripts/preflight.py $(if $(K8S),--kubernetes-version $(K8S),) $(if $(CLUSTER),--cluster,) $(if $(ENV),--env $(ENV),)

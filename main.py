@@ -3,7 +3,7 @@ and the components they opt into."""
 from cdk8s import App
 
 from kubechat_deploy.layout import BASE_CHART
-from kubechat_deploy.chart import (DeliveryPlatformChart, DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
+from kubechat_deploy.chart import (DeliveryPlatformChart, PlatformBootstrapChart, PlatformPrerequisitesChart, DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
                                    LoggingPlatformChart, PhysicalBackupsComponent, ProgressiveDeliveryComponent, PreMigrationBackupComponent,
                                    TlsIngressComponent)
 
@@ -21,6 +21,8 @@ def build_app(props: KubeChatProps | None = None) -> App:
     ProgressiveDeliveryComponent(app, props=props, base=base)
     LoggingPlatformChart(app, props=props)
     DeliveryPlatformChart(app, props=props)
+    PlatformPrerequisitesChart(app, props=props)
+    PlatformBootstrapChart(app, props=props)
     return app
 
 

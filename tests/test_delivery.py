@@ -208,3 +208,43 @@ def test_analysis_queries_are_valid_promql(rendered, tmp_path):
     path.write_text(yaml.safe_dump({"groups": [{"name": "analysis", "rules": rules}]}))
     result = subprocess.run([str(ROOT / "bin" / "promtool"), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- platform bootstrap --------------------------------------------------------------------------------
+
+def platform(name):
+    return {d["metadata"]["name"]: d for d in load_dir(ROOT / "dist" / "platform" / name)}
+
+
+def test_platform_objects_are_schema_valid():
+    for name in ("bootstrap", "prerequisites", "delivery", "logging"):
+        assert schema_gate([ROOT / "dist" / "platform" / name]) == [], name
+
+
+def test_one_root_application_bootstraps_prerequisites_then_kubechat():
+    root = platform("bootstrap")
+    paths = {app["spec"]["source"]["path"] for app in root.values()}
+    assert paths == {"dist/platform/prerequisites", "dist/platform/delivery"}
+    assert all((ROOT / p / "kustomization.yaml").is_file() for p in paths)
+    waves = {app["spec"]["source"]["path"]: int(app["metadata"]["annotations"][WAVE]) for app in root.values()}
+    assert waves["dist/platform/prerequisites"] < waves["dist/platform/delivery"]
+
+
+def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prerequisites(rendered):
+    import re
+
+    apps = platform("prerequisites")
+    for app in apps.values():
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", app["spec"]["source"]["targetRevision"]), app["metadata"]["name"]
+    operators = {"cert-manager.io": "cert-manager", "postgresql.cnpg.io": "cloudnative-pg",
+                 "barmancloud.cnpg.io": "plugin-barman-cloud", "monitoring.coreos.com": "kube-prometheus-stack",
+                 "external-secrets.io": "external-secrets", "argoproj.io": "argo-rollouts"}
+    groups = {d["apiVersion"].split("/")[0] for docs in rendered.values() for d in docs if "." in d["apiVersion"].split("/")[0]}
+    groups -= {"apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io"}
+    assert groups <= operators.keys(), f"no operator known for {groups - operators.keys()}"
+    for group in groups:
+        assert f"platform-{operators[group]}" in apps
+    wave = lambda name: int(apps[f"platform-{name}"]["metadata"]["annotations"][WAVE])  # noqa: E731
+    assert wave("cloudnative-pg") < wave("plugin-barman-cloud") and wave("cert-manager") < wave("plugin-barman-cloud")
+    stack = apps["platform-kube-prometheus-stack"]["spec"]["source"]["helm"]["valuesObject"]
+    assert stack["prometheus"]["prometheusSpec"]["enforcedNamespaceLabel"] == "namespace"

@@ -90,3 +90,24 @@ def test_the_github_workflow_passes_actionlint():
     assert result.returncode == 0, result.stdout + result.stderr
     workflow = (ROOT / ".github" / "workflows" / "ci.yaml").read_text()
     assert "make test" in workflow and "git diff --exit-code" in workflow and "make --no-print-directory diff" in workflow
+
+
+def test_preflight_accepts_every_supported_kubernetes_version():
+    for version in ("1.28", "1.31", "1.37"):
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "preflight.py"), "--kubernetes-version", version],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+
+
+def test_preflight_reports_an_api_the_target_version_removed(tmp_path):
+    import shutil
+
+    dist = tmp_path / "dist"
+    shutil.copytree(ROOT / "dist", dist)
+    (dist / "rendered" / "production" / "poddisruptionbudget-legacy.yaml").write_text(
+        "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: legacy\n  namespace: kubechat-production\n"
+        "spec:\n  maxUnavailable: 1\n  selector: {matchLabels: {app: x}}\n")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "preflight.py"), "--kubernetes-version", "1.30",
+                             "--dist", str(dist)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "MISSING OR BROKEN" in result.stdout and "PodDisruptionBudget/legacy" in result.stdout
