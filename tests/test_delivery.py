@@ -248,3 +248,14 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
     assert wave("cloudnative-pg") < wave("plugin-barman-cloud") and wave("cert-manager") < wave("plugin-barman-cloud")
     stack = apps["platform-kube-prometheus-stack"]["spec"]["source"]["helm"]["valuesObject"]
     assert stack["prometheus"]["prometheusSpec"]["enforcedNamespaceLabel"] == "namespace"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_a_sync_failure_is_recorded_where_the_alerting_sees_it(rendered, env):
+    from kubechat_deploy.alerts import ALERTS
+
+    job = find(rendered[env], "Job", "kubechat-sync-failed")
+    assert job["metadata"]["annotations"][HOOK] == "SyncFail"
+    assert job["metadata"]["annotations"]["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    alert = next(a for a in ALERTS if a.name == "KubeChatSyncFailed")
+    assert 'job_name="kubechat-sync-failed"' in alert.expr

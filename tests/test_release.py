@@ -27,8 +27,16 @@ def clone(tmp_path):
     return repo
 
 
+def in_clone(repo) -> dict:
+    """The clone's own code first: the venv's editable install points at the working tree."""
+    import os
+
+    return {**os.environ, "PYTHONPATH": f"{repo / 'constructs'}:{repo / 'scripts'}"}
+
+
 def release(repo, *args):
-    return subprocess.run([sys.executable, "scripts/release.py", *args], cwd=repo, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "scripts/release.py", *args], cwd=repo, capture_output=True, text=True,
+                          env=in_clone(repo))
 
 
 def test_revert_rollback_brings_back_the_previous_release_byte_for_byte(clone):
@@ -74,7 +82,8 @@ def test_bad_release_input_is_rejected_before_anything_changes(clone, args, mess
 def test_make_diff_shows_exactly_the_changed_resources(clone):
     scaling = clone / "overlays" / "production" / "scaling.yaml"
     scaling.write_text(scaling.read_text().replace("maxReplicas: 10", "maxReplicas: 12"))
-    result = subprocess.run([sys.executable, "scripts/diff.py", "HEAD"], cwd=clone, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "scripts/diff.py", "HEAD"], cwd=clone, capture_output=True, text=True,
+                            env=in_clone(clone))
     assert result.returncode == 0, result.stderr
     sections = dict(part.split("\n", 1) for part in result.stdout.split("## ")[1:])
     assert "no changes" in sections["dev"] and "no changes" in sections["staging"]

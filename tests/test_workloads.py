@@ -74,7 +74,8 @@ def test_api_drains_streaming_connections_within_its_grace_period(rendered):
 def test_production_has_hpa_pdb_and_spread(rendered, name, minimum):
     docs = rendered["production"]
     hpa = find(docs, "HorizontalPodAutoscaler", name)["spec"]
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+    # production scales the canary Rollout that owns the Deployment (progressive delivery)
+    assert hpa["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name}
     assert hpa["minReplicas"] >= minimum and hpa["maxReplicas"] > hpa["minReplicas"]
     assert {m["resource"]["name"] for m in hpa["metrics"]} == {"cpu", "memory"}
     assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60

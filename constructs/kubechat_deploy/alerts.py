@@ -214,6 +214,17 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl -n <namespace> logs job/kubechat-migrate`.",
           "Follow docs/data-tier.md, section \"A dirty schema\".", ESCALATE_APP,
           '{namespace="<namespace>", job_name="kubechat-migrate"}'),
+    Alert("KubeChatSyncFailed", "kubechat-delivery",
+          f'max by (namespace) (time() - kube_job_created{{{KSM},job_name="kubechat-sync-failed"}}) < 3600',
+          "0m", "warning", "An Argo CD sync of KubeChat failed in the last hour.",
+          "The SyncFail hook ran in {{ $labels.namespace }}: the last sync did not complete.",
+          "The environment runs a mix of the previous and the new release, or the release did not start "
+          "(migration, smoke test or an apply failed). Argo CD retries with backoff.",
+          "`argocd app get kubechat-<env> --show-operation` names the failed resource; "
+          "`kubectl -n <namespace> logs job/kubechat-sync-failed` has the time.",
+          "Fix what the operation names (KubeChatMigrationFailed, a smoke-test failure in "
+          "`kubectl -n <namespace> logs job/kubechat-smoke-test`, a rejected manifest), or roll back "
+          "(docs/upgrade.md).", ESCALATE_APP, '{namespace="<namespace>", job_name=~"kubechat-(sync-failed|smoke-test)"}'),
     Alert("KubeChatCertificateExpiringSoon", "kubechat-tls",
           f'min by (namespace, name) (certmanager_certificate_expiration_timestamp_seconds) - time() '
           f'< {CERTIFICATE_MIN_DAYS} * 86400', "1h", "warning",

@@ -24,7 +24,7 @@ from .namespace import KubeChatNamespace, NamespaceProps
 from .network import KubeChatNetworkPolicies, NetworkProps
 from .progressive import ProgressiveDelivery, ProgressiveProps
 from .rbac import ApiRbac
-from .smoke_test import SmokeTest
+from .smoke_test import SmokeTest, SyncFailureRecord
 from .web import KubeChatWeb, WebProps
 
 
@@ -80,6 +80,7 @@ class KubeChatChart(Chart):
         self.web = KubeChatWeb(self, "web", props=props.web, api=self.api)
         self.rbac = ApiRbac(self, "rbac", api=self.api)
         self.smoke_test = SmokeTest(self, "smoke-test", api=self.api, web=self.web)
+        self.sync_failure = SyncFailureRecord(self, "sync-failed", service_account=self.smoke_test.name)
         self.monitoring = KubeChatMonitoring(self, "monitoring", props=props.monitoring,
                                              api_service=self.api.service_name,
                                              api_labels=self.api.workload.labels,
