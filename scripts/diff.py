@@ -6,6 +6,7 @@ Exit code: 0 whether or not there are differences; 1 when a render fails.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,10 @@ TOOLS = (".venv", "node_modules", "bin")
 
 
 def render(checkout: Path, dist: Path) -> None:
+    # Each checkout renders with its own constructs, not the venv's editable install of the working tree.
+    env = {**os.environ, "PYTHONPATH": f"{checkout / 'constructs'}:{checkout / 'scripts'}"}
     result = subprocess.run([sys.executable, str(checkout / "scripts" / "render.py"), "--dist", str(dist)],
-                            cwd=checkout, capture_output=True, text=True)
+                            cwd=checkout, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise SystemExit(f"diff: rendering {checkout} failed:\n{result.stderr}")
 

@@ -120,3 +120,14 @@ def test_preflight_reports_an_api_the_target_version_removed(tmp_path):
                              "--dist", str(dist)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "MISSING OR BROKEN" in result.stdout and "PodDisruptionBudget/legacy" in result.stdout
+
+
+def test_make_diff_renders_the_base_with_the_base_code(clone):
+    # A change in Python (not in an overlay) must show up too: the base is rendered with its own code.
+    api = clone / "constructs" / "kubechat_deploy" / "api.py"
+    api.write_text(api.read_text().replace('database_pool_size: int = 10', 'database_pool_size: int = 8'))
+    result = subprocess.run([sys.executable, "scripts/diff.py", "HEAD"], cwd=clone, capture_output=True, text=True,
+                            env=in_clone(clone))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("DATABASE_MAX_CONNECTIONS") >= 1 or "- 10" in result.stdout, result.stdout
+    assert "no changes" not in result.stdout.split("## production")[1]
