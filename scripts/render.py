@@ -35,19 +35,31 @@ def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
 
 
 def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
-    """Run cdk8s synth; return chart id -> resources."""
-    out = work / "synth"
-    command = [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(out)]
-    if app:
-        command += ["--app", app]
-    result = subprocess.run(command, cwd=ROOT, env=tool_env(), capture_output=True, text=True)
+    """Run cdk8s synth; return chart id -> resources. Without --app, the environments and the platform
+    are synthesized by two `cdk8s synth` processes in parallel (main.py's parts)."""
+    apps = [app] if app else [f"python main.py {part}" for part in ("environments", "platform")]
+    outs = [work / f"synth-{i}" for i in range(len(apps))]
+    with ThreadPoolExecutor(max_workers=len(apps)) as pool:
+        results = list(pool.map(lambda pair: subprocess.run(
+            [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(pair[1]), "--app", pair[0]],
+            cwd=ROOT, env=tool_env(), capture_output=True, text=True), zip(apps, outs)))
+    for result in results:
+        check_synth(result)
+    charts = {path.name.removesuffix(".k8s.yaml"): load_all_text(path.read_text())
+              for out in outs for path in sorted(out.glob("*.yaml"))}
+    return check_charts(charts)
+
+
+def check_synth(result: subprocess.CompletedProcess) -> None:
     if result.returncode != 0:
         detail = "\n".join(line for line in (result.stderr + result.stdout).splitlines()
                            if line.strip() and not line.startswith(("b'!!", "!!")))
         errors = [line for line in detail.splitlines() if "Error: " in line and not line.startswith("Error: command")]
         summary = errors[-1].strip() if errors else "see the output below"
         fail(f"cdk8s synth (main.py) failed: {summary}\n{detail}")
-    charts = {path.name.removesuffix(".k8s.yaml"): load_all_text(path.read_text()) for path in sorted(out.glob("*.yaml"))}
+
+
+def check_charts(charts: dict[str, list[dict]]) -> dict[str, list[dict]]:
     if not charts.get(BASE_CHART):
         fail(f"cdk8s synth produced no chart {BASE_CHART!r} (the base)")
     unknown = [c for c in charts if c != BASE_CHART and not c.startswith((COMPONENT_PREFIX, PLATFORM_PREFIX))]

@@ -110,3 +110,9 @@ def test_quota_admits_the_environment_at_its_maximum_scale(rendered, env):
         memory += quantity(requests["memory"]) * pods
     assert cpu <= quantity(quota["requests.cpu"]), f"{env}: {cpu} CPU at max scale > quota {quota['requests.cpu']}"
     assert memory <= quantity(quota["requests.memory"])
+
+
+def test_footprint_counts_the_autoscalers_minimum_through_rollouts(rendered):
+    items = {name: replicas for name, replicas, _, _ in footprint(rendered["production"]).items}
+    assert items["Deployment/kubechat-api"] == 3 and items["Deployment/kubechat-web"] == 2
+    assert items["Cluster/kubechat-db"] == 3

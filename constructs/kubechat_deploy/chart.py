@@ -15,9 +15,7 @@ from .migration import KubeChatMigration, MigrationProps
 from .monitoring import KubeChatMonitoring, MonitoringProps
 from .redis import KubeChatRedis, RedisProps
 from .layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
-from .logging_platform import LoggingPlatform, LoggingProps
-from .delivery import Delivery, DeliveryProps
-from .platform import PlatformBootstrap, PlatformPrerequisites
+from .platform_props import DeliveryProps, LoggingProps
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
 from .namespace import KubeChatNamespace, NamespaceProps
@@ -121,31 +119,7 @@ class PreMigrationBackupComponent(Chart):
         self.backup = PreMigrationBackup(self, "backup", database=base.database)
 
 
-class LoggingPlatformChart(Chart):
-    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
-        super().__init__(scope, PLATFORM_PREFIX + "logging", disable_resource_name_hashes=True)
-        self.logging = LoggingPlatform(self, "logging", props=props.logging)
-
-
-class DeliveryPlatformChart(Chart):
-    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
-        super().__init__(scope, PLATFORM_PREFIX + "delivery", disable_resource_name_hashes=True)
-        self.delivery = Delivery(self, "delivery", props=props.delivery)
-
-
 class ProgressiveDeliveryComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "progressive-delivery", disable_resource_name_hashes=True)
         self.rollouts = ProgressiveDelivery(self, "rollouts", props=props.progressive, api=base.api, web=base.web)
-
-
-class PlatformPrerequisitesChart(Chart):
-    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
-        super().__init__(scope, PLATFORM_PREFIX + "prerequisites", disable_resource_name_hashes=True)
-        self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery)
-
-
-class PlatformBootstrapChart(Chart):
-    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
-        super().__init__(scope, PLATFORM_PREFIX + "bootstrap", disable_resource_name_hashes=True)
-        self.root = PlatformBootstrap(self, "root", delivery=props.delivery)

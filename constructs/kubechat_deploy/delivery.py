@@ -3,57 +3,16 @@ KubeChat's Applications may deploy, and the ApplicationSet that creates one Appl
 environment overlay (git directory generator over overlays/*, components excluded)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
 from constructs import Construct
 
 import imports.argocd.io.argoproj as argo
 
-from . import validation as v
+from .platform_props import DeliveryProps
 from .labels import standard_labels
 
 CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "ClusterRole"),
                         ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("cert-manager.io", "ClusterIssuer"))
 """The only cluster-scoped kinds the overlays render (tests keep this list in step with the render)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeliveryProps:
-    """Where Argo CD finds this repository and how it syncs each environment."""
-
-    repo_url: str = "https://github.com/kubechat/kubechat-deploy.git"
-    """Git repository Argo CD reads the overlays from. Default: https://github.com/kubechat/kubechat-deploy.git."""
-    revision: str = "main"
-    """Branch, tag or commit. Default: main."""
-    argocd_namespace: str = "argocd"
-    """Namespace of Argo CD (where Applications live). Default: argocd."""
-    project: str = "kubechat"
-    """AppProject name. Default: kubechat."""
-    destination_server: str = "https://kubernetes.default.svc"
-    """Cluster API server of every environment (one cluster; use a cluster generator for several). Default: in-cluster."""
-    production_sync_window: str = "0 8 * * 1-4"
-    """Cron start of the window in which production may auto-sync (Mon-Thu 08:00 UTC)... Default: 0 8 * * 1-4."""
-    production_sync_window_duration: str = "9h"
-    """...and its length; outside it, changes wait (manual syncs stay allowed for emergencies). Default: 9h."""
-    notification_channel: str = "kubechat-deployments"
-    """Argo CD notifications Slack channel for sync failures and degraded health. Default: kubechat-deployments."""
-    overlay_root: str = "overlays"
-    """Folder holding one overlay per environment. Default: overlays."""
-    excluded_overlays: tuple[str, ...] = field(default_factory=lambda: ("components",))
-    """Folders under overlay_root that are not environments. Default: (components,)."""
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"(https://|git@|ssh://)\S+", self.repo_url):
-            raise v.SettingsError("delivery.repo_url", self.repo_url, "an https://, ssh:// or git@ repository URL")
-        if not self.revision or " " in self.revision:
-            raise v.SettingsError("delivery.revision", self.revision, "a branch, tag or commit")
-        v.dns_label("delivery.argocd_namespace", self.argocd_namespace)
-        v.dns_label("delivery.project", self.project)
-        v.cron("delivery.production_sync_window", self.production_sync_window)
-        if not re.fullmatch(r"\d+[hm]", self.production_sync_window_duration):
-            raise v.SettingsError("delivery.production_sync_window_duration", self.production_sync_window_duration,
-                                  "a duration in hours or minutes, e.g. 9h")
 
 
 class Delivery(Construct):

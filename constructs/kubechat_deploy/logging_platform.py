@@ -4,46 +4,14 @@ namespaces, parsing their JSON lines. Apply it once per cluster: `kubectl apply 
 (or let the platform root application pick it up)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from constructs import Construct
 
 import imports.argocd.io.argoproj as argo
 
-from . import validation as v
+from .platform_props import LoggingProps
 from .labels import standard_labels
 
 GRAFANA_CHARTS = "https://grafana.github.io/helm-charts"
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoggingProps:
-    """Where the log stack runs and which chart versions; pin and review upgrades like any release."""
-
-    namespace: str = "logging"
-    """Namespace of Loki and Alloy. Default: logging."""
-    argocd_namespace: str = "argocd"
-    """Namespace Argo CD watches for Applications. Default: argocd."""
-    project: str = "default"
-    """Argo CD project of the platform Applications. Default: default."""
-    loki_chart_version: str = "6.28.0"
-    """grafana/loki chart version. Default: 6.28.0."""
-    alloy_chart_version: str = "0.12.6"
-    """grafana/alloy chart version. Default: 0.12.6."""
-    retention: str = "744h"
-    """How long Loki keeps logs (31 days). Default: 744h."""
-    namespaces_regex: str = "kubechat-.*"
-    """Namespaces whose pod logs Alloy collects. Default: kubechat-.*."""
-
-    def __post_init__(self) -> None:
-        for name in ("namespace", "argocd_namespace", "project"):
-            v.dns_label(f"logging.{name}", getattr(self, name))
-        for name in ("loki_chart_version", "alloy_chart_version"):
-            if not re.fullmatch(r"\d+\.\d+\.\d+", getattr(self, name)):
-                raise v.SettingsError(f"logging.{name}", getattr(self, name), "an exact chart version such as 6.28.0")
-        if not re.fullmatch(r"\d+h", self.retention):
-            raise v.SettingsError("logging.retention", self.retention, "hours, such as 744h")
 
 
 def alloy_config(props: LoggingProps, loki_url: str) -> str:

@@ -12,7 +12,7 @@ from constructs import Construct
 import imports.argocd.io.argoproj as argo
 
 from . import validation as v
-from .delivery import DeliveryProps
+from .platform_props import DeliveryProps
 from .labels import standard_labels
 from .sync import WAVE
 

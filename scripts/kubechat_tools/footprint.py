@@ -25,10 +25,16 @@ class Footprint:
 
 
 def min_replicas(doc: dict, docs: list[dict]) -> int:
+    # An HPA scales the workload itself, or the Argo Rollout that took it over (workloadRef).
+    owners = {(doc["kind"], doc["metadata"]["name"])}
+    for rollout in docs:
+        ref = (rollout.get("spec") or {}).get("workloadRef") if rollout["kind"] == "Rollout" else None
+        if ref and ref.get("kind") == doc["kind"] and ref.get("name") == doc["metadata"]["name"]:
+            owners.add(("Rollout", rollout["metadata"]["name"]))
     for hpa in docs:
         if hpa["kind"] == "HorizontalPodAutoscaler":
             ref = hpa["spec"]["scaleTargetRef"]
-            if ref["kind"] == doc["kind"] and ref["name"] == doc["metadata"]["name"]:
+            if (ref["kind"], ref["name"]) in owners:
                 return hpa["spec"].get("minReplicas", 1)
     if doc["kind"] in ("Job", "CronJob"):
         return 1

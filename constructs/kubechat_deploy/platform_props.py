@@ -1,0 +1,75 @@
+"""Settings of the cluster-wide platform pieces, kept apart from their constructs so the per-environment
+charts never load the large Argo CD type library (render time: see README, Benchmark)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import validation as v
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryProps:
+    """Where Argo CD finds this repository and how it syncs each environment."""
+
+    repo_url: str = "https://github.com/kubechat/kubechat-deploy.git"
+    """Git repository Argo CD reads the overlays from. Default: https://github.com/kubechat/kubechat-deploy.git."""
+    revision: str = "main"
+    """Branch, tag or commit. Default: main."""
+    argocd_namespace: str = "argocd"
+    """Namespace of Argo CD (where Applications live). Default: argocd."""
+    project: str = "kubechat"
+    """AppProject name. Default: kubechat."""
+    destination_server: str = "https://kubernetes.default.svc"
+    """Cluster API server of every environment (one cluster; use a cluster generator for several). Default: in-cluster."""
+    production_sync_window: str = "0 8 * * 1-4"
+    """Cron start of the window in which production may auto-sync (Mon-Thu 08:00 UTC)... Default: 0 8 * * 1-4."""
+    production_sync_window_duration: str = "9h"
+    """...and its length; outside it, changes wait (manual syncs stay allowed for emergencies). Default: 9h."""
+    notification_channel: str = "kubechat-deployments"
+    """Argo CD notifications Slack channel for sync failures and degraded health. Default: kubechat-deployments."""
+    overlay_root: str = "overlays"
+    """Folder holding one overlay per environment. Default: overlays."""
+    excluded_overlays: tuple[str, ...] = field(default_factory=lambda: ("components",))
+    """Folders under overlay_root that are not environments. Default: (components,)."""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"(https://|git@|ssh://)\S+", self.repo_url):
+            raise v.SettingsError("delivery.repo_url", self.repo_url, "an https://, ssh:// or git@ repository URL")
+        if not self.revision or " " in self.revision:
+            raise v.SettingsError("delivery.revision", self.revision, "a branch, tag or commit")
+        v.dns_label("delivery.argocd_namespace", self.argocd_namespace)
+        v.dns_label("delivery.project", self.project)
+        v.cron("delivery.production_sync_window", self.production_sync_window)
+        if not re.fullmatch(r"\d+[hm]", self.production_sync_window_duration):
+            raise v.SettingsError("delivery.production_sync_window_duration", self.production_sync_window_duration,
+                                  "a duration in hours or minutes, e.g. 9h")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingProps:
+    """Where the log stack runs and which chart versions; pin and review upgrades like any release."""
+
+    namespace: str = "logging"
+    """Namespace of Loki and Alloy. Default: logging."""
+    argocd_namespace: str = "argocd"
+    """Namespace Argo CD watches for Applications. Default: argocd."""
+    project: str = "default"
+    """Argo CD project of the platform Applications. Default: default."""
+    loki_chart_version: str = "6.28.0"
+    """grafana/loki chart version. Default: 6.28.0."""
+    alloy_chart_version: str = "0.12.6"
+    """grafana/alloy chart version. Default: 0.12.6."""
+    retention: str = "744h"
+    """How long Loki keeps logs (31 days). Default: 744h."""
+    namespaces_regex: str = "kubechat-.*"
+    """Namespaces whose pod logs Alloy collects. Default: kubechat-.*."""
+
+    def __post_init__(self) -> None:
+        for name in ("namespace", "argocd_namespace", "project"):
+            v.dns_label(f"logging.{name}", getattr(self, name))
+        for name in ("loki_chart_version", "alloy_chart_version"):
+            if not re.fullmatch(r"\d+\.\d+\.\d+", getattr(self, name)):
+                raise v.SettingsError(f"logging.{name}", getattr(self, name), "an exact chart version such as 6.28.0")
+        if not re.fullmatch(r"\d+h", self.retention):
+            raise v.SettingsError("logging.retention", self.retention, "hours, such as 744h")
