@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kubechat_deploy.layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX  # noqa: E402
+from kubechat_deploy.layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX, RENDER_AS_PATCH  # noqa: E402
 from kubechat_tools.release import check_environment  # noqa: E402
 from kubechat_tools.manifests import load_all_text, write_one_per_file  # noqa: E402
 from kubechat_tools.paths import BIN, DIST, ENVIRONMENTS, ROOT  # noqa: E402
@@ -69,7 +69,7 @@ def check_charts(charts: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return charts
 
 
-RENDER_AS = "kubechat.io/render-as"  # kubechat_deploy.backups.RENDER_AS_PATCH
+(RENDER_AS, _), = RENDER_AS_PATCH.items()
 
 
 def split_patches(docs: list[dict]) -> tuple[list[dict], list[dict]]:

@@ -15,19 +15,18 @@ from constructs import Construct
 
 import imports.barman_cloud.io.cnpg.barmancloud as barman
 import imports.cnpg.io.cnpg.postgresql as pg
-import imports.external_secrets.io.external_secrets as es
 
 from . import validation as v
 from .database import KubeChatDatabase
+from .external_secrets import external_secret
 from .labels import selector_labels, standard_labels
+from .layout import RENDER_AS_PATCH
 from .security import container_security_context, pod_security_context
 from .sync import Wave, sync_hook, wave
 from .workload import Resources, env_from_config_map, env_from_secret, env_value
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "barman-cloud.cloudnative-pg.io"
-RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
-"""A component's object carrying this annotation is written as a patch of the base, not a resource."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +41,8 @@ class BackupProps:
     """S3-compatible endpoint. Default: https://s3.amazonaws.com."""
     credentials_secret: str = "kubechat-backup-credentials"
     """Secret with ACCESS_KEY_ID and ACCESS_SECRET_KEY, synced by External Secrets. Default: kubechat-backup-credentials."""
+    credentials_store: str = "kubechat-secret-store"
+    """ClusterSecretStore the credentials come from. Default: kubechat-secret-store."""
     credentials_remote_key: str = "kubechat/ENVIRONMENT/backup"
     """Remote key of those credentials; overlays set kubechat/<env>/backup. Default: kubechat/ENVIRONMENT/backup."""
     physical_schedule: str = "0 0 2 * * *"
@@ -89,18 +90,8 @@ class PhysicalBackups(Construct):
     def __init__(self, scope: Construct, id: str, *, props: BackupProps, database: KubeChatDatabase) -> None:
         super().__init__(scope, id)
         labels = standard_labels("backup")
-        es.ExternalSecret(self, "credentials", metadata={"name": props.credentials_secret, "labels": labels,
-                                                          "annotations": wave(Wave.CONFIGURATION)},
-                          spec=es.ExternalSecretSpec(
-                              refresh_interval="1h",
-                              secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
-                                  kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
-                                  name="kubechat-secret-store"),
-                              target=es.ExternalSecretSpecTarget(
-                                  name=props.credentials_secret,
-                                  creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
-                              data_from=[es.ExternalSecretSpecDataFrom(
-                                  extract=es.ExternalSecretSpecDataFromExtract(key=props.credentials_remote_key))]))
+        external_secret(self, "credentials", name=props.credentials_secret, labels=labels,
+                        store=props.credentials_store, remote_key=props.credentials_remote_key, refresh="1h")
         secret_key = lambda key: {"name": props.credentials_secret, "key": key}  # noqa: E731
         barman.ObjectStore(self, "object-store", metadata={"name": props.object_store, "labels": labels,
                                                             "annotations": wave(Wave.CONFIGURATION)},

@@ -38,20 +38,26 @@ class ExternalSecretsProps:
             raise v.SettingsError("external_secrets.refresh_interval", self.refresh_interval, "a duration like 15m or 1h")
 
 
+def external_secret(scope: Construct, id: str, *, name: str, labels: dict, store: str, remote_key: str,
+                    refresh: str) -> es.ExternalSecret:
+    """A Secret `name` owned by External Secrets, holding every property of `remote_key`."""
+    return es.ExternalSecret(scope, id, metadata={"name": name, "labels": labels, "annotations": wave(Wave.CONFIGURATION)},
+                             spec=es.ExternalSecretSpec(
+                                 refresh_interval=refresh,
+                                 secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                                     kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE, name=store),
+                                 target=es.ExternalSecretSpecTarget(
+                                     name=name, creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                                 data_from=[es.ExternalSecretSpecDataFrom(
+                                     extract=es.ExternalSecretSpecDataFromExtract(key=remote_key))]))
+
+
 class KubeChatExternalSecrets(Construct):
     def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi,
                  redis: KubeChatRedis) -> None:
         super().__init__(scope, id)
         for id_, secret, component, remote_key in (("api", api.secret_name, "api", props.api_remote_key),
                                                    ("redis", redis.password_secret, "redis", props.redis_remote_key)):
-            es.ExternalSecret(self, id_, metadata={"name": secret, "labels": standard_labels(component),
-                                                   "annotations": wave(Wave.CONFIGURATION)},
-                              spec=es.ExternalSecretSpec(
-                                  refresh_interval=props.refresh_interval,
-                                  secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
-                                      kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE,
-                                      name=props.cluster_secret_store),
-                                  target=es.ExternalSecretSpecTarget(
-                                      name=secret, creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
-                                  data_from=[es.ExternalSecretSpecDataFrom(
-                                      extract=es.ExternalSecretSpecDataFromExtract(key=remote_key))]))
+            external_secret(self, id_, name=secret, labels=standard_labels(component),
+                            store=props.cluster_secret_store, remote_key=remote_key,
+                            refresh=props.refresh_interval)

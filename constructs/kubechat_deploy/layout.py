@@ -6,4 +6,6 @@ PLATFORM_PREFIX = "platform-"
 """Charts whose id starts with this are rendered to dist/platform/<rest of the id>/: cluster-wide
 platform pieces applied once per cluster, not per environment."""
 COMPONENT_PREFIX = "component-"
+RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
+"""A component's object carrying this annotation is written as a patch of the base, not a resource."""
 """Charts whose id starts with this are rendered to dist/components/<rest of the id>/ as Kustomize components."""

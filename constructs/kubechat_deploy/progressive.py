@@ -15,9 +15,9 @@ import imports.argo_rollouts.io.argoproj as ro
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .layout import RENDER_AS_PATCH
 from .web import KubeChatWeb
 
-RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
 
 
 @dataclass(frozen=True, kw_only=True)
