@@ -30,11 +30,13 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         ProgressiveDeliveryComponent(app, props=props, base=base)
     if "platform" in parts:
         from kubechat_deploy.platform_charts import (DeliveryPlatformChart, LoggingPlatformChart,
-                                                     PlatformBootstrapChart, PlatformPrerequisitesChart)
+                                                     PlatformBootstrapChart, PlatformPrerequisitesChart,
+                                                     PlatformRootChart)
 
         LoggingPlatformChart(app, props=props)
         DeliveryPlatformChart(app, props=props)
         PlatformPrerequisitesChart(app, props=props)
+        PlatformRootChart(app, props=props)
         PlatformBootstrapChart(app, props=props)
     return app
 

@@ -217,12 +217,14 @@ def platform(name):
 
 
 def test_platform_objects_are_schema_valid():
-    for name in ("bootstrap", "prerequisites", "delivery", "logging"):
+    for name in ("bootstrap", "root", "prerequisites", "delivery", "logging"):
         assert schema_gate([ROOT / "dist" / "platform" / name]) == [], name
 
 
 def test_one_root_application_bootstraps_prerequisites_then_kubechat():
-    root = platform("bootstrap")
+    bootstrap = platform("bootstrap")
+    assert [app["spec"]["source"]["path"] for app in bootstrap.values()] == ["dist/platform/root"]
+    root = platform("root")
     paths = {app["spec"]["source"]["path"] for app in root.values()}
     assert paths == {"dist/platform/prerequisites", "dist/platform/delivery"}
     assert all((ROOT / p / "kustomization.yaml").is_file() for p in paths)

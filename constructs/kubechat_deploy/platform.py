@@ -1,7 +1,8 @@
 """Platform bootstrap: Argo CD Applications for every prerequisite, pinned to chart versions, under
 one root Application (app of apps). A new cluster with Argo CD installed is bootstrapped with
-`kubectl apply -k dist/platform/bootstrap` (docs/platform.md); the root Application then syncs
-dist/platform/prerequisites/ and dist/platform/delivery/ from git."""
+`kubectl apply -k dist/platform/bootstrap` (docs/platform.md): the root Application `kubechat-root`
+syncs dist/platform/root/, whose Applications sync dist/platform/prerequisites/ and
+dist/platform/delivery/ from git."""
 from __future__ import annotations
 
 import re
@@ -94,8 +95,8 @@ class PlatformPrerequisites(Construct):
                                                                                                values_object=p.values or None)))
 
 
-class PlatformBootstrap(Construct):
-    """The root Application: the one object applied by hand on a new cluster."""
+class PlatformRoot(Construct):
+    """The root's children: the prerequisites, then KubeChat's delivery objects."""
 
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
         super().__init__(scope, id)
@@ -107,3 +108,15 @@ class PlatformBootstrap(Construct):
                          server=delivery.destination_server,
                          source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,
                                                            path=path))
+
+
+class PlatformBootstrap(Construct):
+    """The root Application: the one object applied by hand on a new cluster."""
+
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
+        super().__init__(scope, id)
+        _application(self, "root", name="kubechat-root", namespace=delivery.argocd_namespace, project="default",
+                     labels=standard_labels("platform"), wave=0, destination_namespace=delivery.argocd_namespace,
+                     server=delivery.destination_server,
+                     source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,
+                                                       path="dist/platform/root"))

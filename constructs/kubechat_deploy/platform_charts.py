@@ -9,7 +9,7 @@ from .chart import KubeChatProps
 from .delivery import Delivery
 from .layout import PLATFORM_PREFIX
 from .logging_platform import LoggingPlatform
-from .platform import PlatformBootstrap, PlatformPrerequisites
+from .platform import PlatformBootstrap, PlatformPrerequisites, PlatformRoot
 
 
 class LoggingPlatformChart(Chart):
@@ -35,3 +35,9 @@ class PlatformBootstrapChart(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "bootstrap", disable_resource_name_hashes=True)
         self.root = PlatformBootstrap(self, "root", delivery=props.delivery)
+
+
+class PlatformRootChart(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
+        super().__init__(scope, PLATFORM_PREFIX + "root", disable_resource_name_hashes=True)
+        self.children = PlatformRoot(self, "children", delivery=props.delivery)
