@@ -1,0 +1,68 @@
+"""The documentation site builds strictly (no broken link or anchor, no page left out), the
+configuration reference is current, and the build would fail on a broken link or an orphan page."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+MKDOCS = ROOT / ".venv" / "bin" / "mkdocs"
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def build(config, site):
+    return subprocess.run([str(MKDOCS), "build", "--strict", "--config-file", str(config), "--site-dir", str(site)],
+                          capture_output=True, text=True, env=ENV)
+
+
+def test_the_site_builds_strictly(tmp_path):
+    result = build(ROOT / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("defect, message", [
+    ("broken-link", "not found among documentation files"),
+    ("broken-anchor", "does not contain an anchor"),
+    ("orphan", "not included in the \"nav\""),
+])
+def test_the_strict_build_rejects_broken_links_and_orphan_pages(tmp_path, defect, message):
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.Loader)  # the config uses a python tag
+    if defect == "broken-link":
+        (tmp_path / "docs" / "index.md").write_text("[gone](no-such-page.md)\n")
+    elif defect == "broken-anchor":
+        (tmp_path / "docs" / "index.md").write_text("[gone](install.md#no-such-section)\n")
+    else:
+        (tmp_path / "docs" / "forgotten.md").write_text("# Forgotten\n")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    result = build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert config["strict"] is True
+
+
+def test_configuration_reference_is_current():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "config_reference.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_troubleshooting_covers_at_least_twenty_failure_modes_with_symptom_confirm_fix():
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    entries = [e for e in text.split("\n### ")[1:]]
+    assert len(entries) >= 20
+    for entry in entries:
+        assert "- Symptom:" in entry and "- Confirm:" in entry and "- Fix:" in entry, entry.splitlines()[0]
+
+
+def test_every_documented_make_target_exists():
+    import re
+
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
+    documented = set(re.findall(r"`make ([a-z][a-z-]*)", "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
+                                + (ROOT / "README.md").read_text()))
+    assert documented <= targets, f"documented but missing: {documented - targets}"
