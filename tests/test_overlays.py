@@ -58,7 +58,7 @@ def test_namespace_has_quota_and_limit_range(rendered, env):
 
 
 def test_production_pins_kubechat_images_by_digest(rendered):
-    # Third-party images are pinned by version here and rewritten to digests at admission (Kyverno).
+    # Third-party images are pinned to exact versions (lint-exceptions.yaml says why not digests yet).
     for doc, image in images(rendered["production"]):
         if not image.startswith("ghcr.io/kubechat/"):
             continue
