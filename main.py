@@ -8,7 +8,8 @@ import sys
 
 from cdk8s import App
 
-from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, KubeChatChart, KubeChatProps,
+from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, ImageDigestsComponent, KubeChatChart,
+                                   KubeChatProps,
                                    PhysicalBackupsComponent, PreMigrationBackupComponent,
                                    ProgressiveDeliveryComponent, TlsIngressComponent)
 from kubechat_deploy.layout import BASE_CHART
@@ -28,6 +29,7 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         PhysicalBackupsComponent(app, props=props, base=base)
         PreMigrationBackupComponent(app, props=props, base=base)
         ProgressiveDeliveryComponent(app, props=props, base=base)
+        ImageDigestsComponent(app, props=props, base=base)
     if "platform" in parts:
         from kubechat_deploy.platform_charts import (DeliveryPlatformChart, LoggingPlatformChart,
                                                      PlatformBootstrapChart, PlatformPrerequisitesChart,

@@ -116,7 +116,7 @@ def test_valkey_persists_with_auth_and_exports_metrics(rendered, env):
     server, exporter = sts["template"]["spec"]["containers"]
     assert server["args"][server["args"].index("--appendonly") + 1] == "yes"
     assert "--requirepass" in server["args"] and env_of(server)["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
-    assert re.fullmatch(r"valkey/valkey:\d+\.\d+\.\d+.*", server["image"])
+    assert re.fullmatch(r"docker.io/valkey/valkey:\d+\.\d+\.\d+.*", server["image"])
     assert {p["name"]: p["containerPort"] for p in exporter["ports"]} == {"metrics": 9121}
     assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from cdk8s import Chart
 from constructs import Construct
 
+from .admission import AdmissionPolicies, ImageDigestPolicy, KyvernoPolicies, SupplyChainProps
 from .api import ApiProps, KubeChatApi
 from .backups import BackupProps, LogicalBackups, PhysicalBackups, PreMigrationBackup
 from .database import DatabaseProps, KubeChatDatabase
@@ -23,6 +24,7 @@ from .network import KubeChatNetworkPolicies, NetworkProps
 from .progressive import ProgressiveDelivery, ProgressiveProps
 from .rbac import ApiRbac
 from .smoke_test import SmokeTest, SyncFailureRecord
+from .validation import SettingsError
 from .web import KubeChatWeb, WebProps
 
 
@@ -61,6 +63,20 @@ class KubeChatProps:
     """pgAdmin and redis-commander for dev (component dev-tools). Default: DevToolsProps()."""
     external_secrets: ExternalSecretsProps = field(default_factory=ExternalSecretsProps)
     """Secrets from the secret store (component external-secrets). Default: ExternalSecretsProps()."""
+    supply_chain: SupplyChainProps = field(default_factory=SupplyChainProps)
+    """Admission policies: signed, scanned images from allowed registries. Default: SupplyChainProps()."""
+
+    def __post_init__(self) -> None:
+        # Every image KubeChat renders must pass its own admission policies.
+        images = {"api.image": self.api.image, "web.image": self.web.image, "redis.image": self.redis.image,
+                  "redis.exporter_image": self.redis.exporter_image, "database.image": self.database.image,
+                  "migration.image": self.migration.image, "backups.job_image": self.backups.job_image,
+                  "dev_tools.pgadmin_image": self.dev_tools.pgadmin_image,
+                  "dev_tools.redis_commander_image": self.dev_tools.redis_commander_image}
+        for name, image in images.items():
+            if not self.supply_chain.image_allowed(image):
+                raise SettingsError(name, image, "an image under supply_chain.allowed_registries: "
+                                    + ", ".join(self.supply_chain.allowed_registries))
 
 
 class KubeChatChart(Chart):
@@ -83,6 +99,9 @@ class KubeChatChart(Chart):
                                              api_service=self.api.service_name,
                                              api_labels=self.api.workload.labels,
                                              api_metrics_port=self.api.metrics_port_name)
+        self.kyverno = KyvernoPolicies(self, "kyverno", props=props.supply_chain, namespace=self.kubechat_namespace.name)
+        self.admission = AdmissionPolicies(self, "admission", props=props.supply_chain,
+                                           namespace=self.kubechat_namespace.name)
         self.network = KubeChatNetworkPolicies(self, "network", props=props.network, api=self.api, web=self.web,
                                                database=self.database, redis=self.redis, migration=self.migration,
                                                backups=self.backups, smoke_test=self.smoke_test)
@@ -123,3 +142,9 @@ class ProgressiveDeliveryComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "progressive-delivery", disable_resource_name_hashes=True)
         self.rollouts = ProgressiveDelivery(self, "rollouts", props=props.progressive, api=base.api, web=base.web)
+
+
+class ImageDigestsComponent(Chart):
+    def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
+        super().__init__(scope, COMPONENT_PREFIX + "image-digests", disable_resource_name_hashes=True)
+        self.policy = ImageDigestPolicy(self, "policy", props=props.supply_chain, namespace=base.kubechat_namespace.name)

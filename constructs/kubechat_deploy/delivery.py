@@ -11,7 +11,9 @@ from .platform_props import DeliveryProps
 from .labels import standard_labels
 
 CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "ClusterRole"),
-                        ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("cert-manager.io", "ClusterIssuer"))
+                        ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("cert-manager.io", "ClusterIssuer"),
+                        ("kyverno.io", "ClusterPolicy"), ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+                        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"))
 """The only cluster-scoped kinds the overlays render (tests keep this list in step with the render)."""
 
 

@@ -23,8 +23,8 @@ from .workload import Resources, env_from_secret, env_value
 class DevToolsProps:
     """Images and NodePorts of the dev tools."""
 
-    pgadmin_image: str = "dpage/pgadmin4:9.8"
-    """pgAdmin image, pinned. Default: dpage/pgadmin4:9.8."""
+    pgadmin_image: str = "docker.io/dpage/pgadmin4:9.8"
+    """pgAdmin image, pinned. Default: docker.io/dpage/pgadmin4:9.8."""
     pgadmin_node_port: int = 30050
     """NodePort of pgAdmin. Default: 30050."""
     redis_commander_image: str = "ghcr.io/joeferner/redis-commander:0.9.0"

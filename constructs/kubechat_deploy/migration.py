@@ -26,8 +26,8 @@ class MigrationProps:
 
     name: str = "kubechat-migrate"
     """Name of the Job and its ServiceAccount. Default: kubechat-migrate."""
-    image: str = "migrate/migrate:v4.19.1"
-    """golang-migrate image; the tests drive the same version's CLI. Default: migrate/migrate:v4.19.1."""
+    image: str = "docker.io/migrate/migrate:v4.19.1"
+    """golang-migrate image; the tests drive the same version's CLI. Default: docker.io/migrate/migrate:v4.19.1."""
     folder: Path = field(default_factory=lambda: PROJECT_ROOT / "migrations")
     """Folder of NNNN_name.up.sql / .down.sql files. Default: <project>/migrations."""
     release_config_map: str = "kubechat-release"

@@ -16,7 +16,7 @@ from .web import KubeChatWeb
 from .workload import Resources, env_from_config_map, env_value
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "curlimages/curl:8.11.1"
+IMAGE = "docker.io/curlimages/curl:8.11.1"
 
 
 class SmokeTest(Construct):

@@ -2,7 +2,7 @@
 
 Each gate takes manifest files or folders and returns a list of failures, one readable line each;
 an empty list means the gate passed.
-  schema      kubeconform, strict, against the Kubernetes 1.28 and 1.37 OpenAPI schemas and the
+  schema      kubeconform, strict, against the Kubernetes 1.30 and 1.37 OpenAPI schemas and the
               pinned CRDs' openAPIV3Schema
   lint        checkov's Kubernetes checks (exceptions: lint-exceptions.yaml)
   workloads   probes, non-default ServiceAccounts, every pod isolated by a NetworkPolicy
@@ -22,7 +22,7 @@ from .schemas import build_schemas, kubernetes_schemas
 from .manifests import load_all_text
 from .paths import BIN, LINT_CONFIG, ROOT
 
-KUBERNETES_VERSIONS = ("1.28.0", "1.37.0")
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 """The oldest supported minor and the newest stable minor."""
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout", "Pod", "ReplicaSet")

@@ -1,0 +1,130 @@
+"""GIVEN a real control plane with the pinned CRDs, WHEN every environment's render is server-side applied,
+THEN the API server accepts it without warnings, and Pod Security admission and the
+ValidatingAdmissionPolicies admit every pod KubeChat renders and refuse the bad ones."""
+from __future__ import annotations
+
+import pytest
+
+from kubechat_tools.paths import ENVIRONMENTS
+
+from .pods import compliant_pod, create_dry_run, pod_from_template, with_container
+
+pytestmark = pytest.mark.integration
+
+POD_OWNERS = ("Deployment", "StatefulSet", "Job", "CronJob")
+ENFORCING = ("staging", "production")
+
+
+def namespace(env: str) -> str:
+    return f"kubechat-{env}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_applies_without_error_or_warning(applied, cluster, rendered_envs, env):
+    assert applied[env] == [], f"{env}: the API server warned:\n" + "\n".join(applied[env])
+    # every object is really there, with the names the render gives it
+    for doc in rendered_envs[env]:
+        scope = ["-n", doc["metadata"]["namespace"]] if "namespace" in doc["metadata"] else []
+        kind = doc["kind"] + "." + doc["apiVersion"].split("/")[0] if "/" in doc["apiVersion"] else doc["kind"]
+        cluster.kubectl("get", kind, doc["metadata"]["name"], *scope, "-o", "name")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_rendered_pod_template_is_admitted(applied, cluster, rendered_envs, env):
+    owners = [d for d in rendered_envs[env] if d["kind"] in POD_OWNERS]
+    assert len(owners) >= 6, f"{env}: expected the API, web, cache, migration, smoke test and backup jobs"
+    for owner in owners:
+        result = create_dry_run(cluster, pod_from_template(owner))
+        assert result.returncode == 0, f"{env}: {owner['kind']}/{owner['metadata']['name']} refused:\n{result.stderr}"
+        assert "arning" not in result.stderr, f"{env}: {owner['kind']}/{owner['metadata']['name']}: {result.stderr}"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pod_security_admission_refuses_a_privileged_pod(applied, cluster, env):
+    pod = with_container(compliant_pod(namespace(env)), securityContext={"privileged": True})
+    result = create_dry_run(cluster, pod)
+    assert result.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in result.stderr and "privileged" in result.stderr
+
+
+def test_pod_security_admission_admits_the_probe_pod(applied, cluster):
+    """The bad pods below differ from this one by one field each."""
+    result = create_dry_run(cluster, compliant_pod("kubechat-production"))
+    assert result.returncode == 0, result.stderr
+
+
+BAD_IMAGES = [
+    # (KubeChat's own images would meet production's digest rule first: third-party ones show this rule)
+    ("docker.io/valkey/valkey:latest", "has no tag or uses latest"),
+    ("docker.io/valkey/valkey", "has no tag or uses latest"),
+    ("quay.io/someone/tool:1.0", "is not from an allowed registry"),
+    ("valkey/valkey:8.1.4-alpine", "is not from an allowed registry"),  # short names resolve who knows where
+]
+
+
+@pytest.mark.parametrize("env", ENFORCING)
+@pytest.mark.parametrize("image,message", BAD_IMAGES)
+def test_image_policy_refuses_floating_and_foreign_images(applied, cluster, env, image, message):
+    result = create_dry_run(cluster, compliant_pod(namespace(env), image))
+    assert result.returncode != 0, f"{env}: {image} was admitted"
+    assert f"image {image} {message}" in result.stderr
+    assert f"kubechat-{env}-image-references" in result.stderr
+
+
+def test_image_policy_only_warns_in_dev(applied, cluster):
+    result = create_dry_run(cluster, compliant_pod("kubechat-dev", "ghcr.io/kubechat/kubechat-api:latest"))
+    assert result.returncode == 0, result.stderr
+    assert "image ghcr.io/kubechat/kubechat-api:latest has no tag or uses latest" in result.stderr
+    assert "Warning" in result.stderr
+
+
+def test_production_requires_digests_for_kubechat_images_staging_does_not(applied, cluster):
+    image = "ghcr.io/kubechat/kubechat-api:1.0.0"
+    production = create_dry_run(cluster, compliant_pod("kubechat-production", image))
+    assert production.returncode != 0
+    assert f"image {image} must be pinned by digest" in production.stderr
+    pinned = image + "@sha256:" + "a" * 64
+    assert create_dry_run(cluster, compliant_pod("kubechat-production", pinned)).returncode == 0
+    assert create_dry_run(cluster, compliant_pod("kubechat-staging", image)).returncode == 0
+
+
+BAD_CONTEXTS = [
+    ({"allowPrivilegeEscalation": True, "capabilities": {"drop": ["ALL"]}},
+     "container main must set securityContext.allowPrivilegeEscalation: false"),
+    ({"allowPrivilegeEscalation": False}, "container main must drop ALL capabilities"),
+    ({"capabilities": {"drop": ["ALL"]}}, "container main must set securityContext.allowPrivilegeEscalation: false"),
+    # privileged implies escalation (the API server refuses privileged with allowPrivilegeEscalation: false)
+    ({"capabilities": {"drop": ["ALL"]}, "privileged": True},
+     "container main must set securityContext.allowPrivilegeEscalation: false"),
+]
+
+
+@pytest.mark.parametrize("security_context,message", BAD_CONTEXTS)
+def test_security_context_policy_holds_when_pod_security_labels_are_weakened(applied, cluster, security_context,
+                                                                             message):
+    """Defense in depth: with the namespace's Pod Security label lowered to privileged (a mistake or an
+    attacker with namespace-patch rights), the CEL policy still refuses what "restricted" would."""
+    ns = "kubechat-staging"
+    cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    try:
+        result = create_dry_run(cluster, with_container(compliant_pod(ns), securityContext=security_context))
+    finally:
+        cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    assert result.returncode != 0, f"admitted: {security_context}"
+    assert message in result.stderr
+    assert "kubechat-staging-restricted-security-context" in result.stderr
+
+
+def test_security_context_policy_requires_non_root_and_seccomp(applied, cluster):
+    ns = "kubechat-production"
+    cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    try:
+        no_non_root = compliant_pod(ns)
+        del no_non_root["spec"]["securityContext"]["runAsNonRoot"]
+        no_seccomp = compliant_pod(ns)
+        del no_seccomp["spec"]["securityContext"]["seccompProfile"]
+        results = [create_dry_run(cluster, no_non_root), create_dry_run(cluster, no_seccomp)]
+    finally:
+        cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    assert results[0].returncode != 0 and "runAsNonRoot: true is required" in results[0].stderr
+    assert results[1].returncode != 0 and "seccompProfile RuntimeDefault or Localhost is required" in results[1].stderr
