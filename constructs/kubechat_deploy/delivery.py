@@ -78,4 +78,7 @@ class Delivery(Construct):
                                             t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
                                                 group="postgresql.cnpg.io", kind="Cluster",
                                                 json_pointers=["/spec/postgresql/pg_hba", "/spec/managed"]),
+                                            # The HPA owns the replica count after the Rollout's first creation.
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="argoproj.io", kind="Rollout", json_pointers=["/spec/replicas"]),
                                         ]))))

@@ -92,6 +92,11 @@ class ProgressiveDelivery(Construct):
                         duration=ro.RolloutSpecStrategyCanaryStepsPauseDuration.from_string(pause))))
             ro.Rollout(self, f"{workload}-rollout", metadata={"name": deployment, "labels": labels},
                        spec=ro.RolloutSpec(
+                           # The HPA scales the Rollout through its scale subresource, which needs
+                           # spec.replicas to exist (without it: "the spec replicas field does not exist",
+                           # seen on a real API server). 1 at creation; the HPA raises it to its minimum at
+                           # once, and Argo CD ignores the field afterwards (ignoreDifferences).
+                           replicas=1,
                            workload_ref=ro.RolloutSpecWorkloadRef(api_version="apps/v1", kind="Deployment",
                                                                   name=deployment, scale_down="progressively"),
                            revision_history_limit=5,

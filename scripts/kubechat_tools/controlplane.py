@@ -197,7 +197,10 @@ class ControlPlane:
                     "--authorization-kubeconfig", str(self.kubeconfig),
                     "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
                     "--service-account-private-key-file", str(w / "sa.key"), "--root-ca-file", str(w / "ca.crt"),
-                    "--use-service-account-credentials=false", "--controllers", "*")
+                    "--use-service-account-credentials=false",
+                    # kwok's heartbeats lag on a busy two-core machine; the node lifecycle controller would
+                    # then mark the fake nodes NotReady and their pods unready. Node failure is not tested here.
+                    "--node-monitor-grace-period", "1h", "--controllers", "*")
         self._spawn("kube-scheduler", "--kubeconfig", str(self.kubeconfig),
                     "--authentication-kubeconfig", str(self.kubeconfig),
                     "--authorization-kubeconfig", str(self.kubeconfig),

@@ -1,0 +1,140 @@
+"""GIVEN every environment applied to a real control plane, THEN the API server's own authorizer grants
+exactly what docs/security.md says (SubjectAccessReviews), and with the controller-manager, scheduler and
+kwok's fake nodes the Deployments reach their replicas and the Jobs create pods."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from kubechat_tools.manifests import load_all_text
+from kubechat_tools.paths import ENVIRONMENTS, ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def allowed(cluster, env: str, service_account: str, verb: str, resource: str, namespace: str = "",
+            group: str = "", subresource: str = "") -> bool:
+    """A SubjectAccessReview for a ServiceAccount, as the API server would authorize its requests."""
+    ns = f"kubechat-{env}"
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+        "user": f"system:serviceaccount:{ns}:{service_account}",
+        "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"],
+        "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "subresource": subresource,
+                               "namespace": namespace}}}
+    result = cluster.kubectl("create", "-f", "-", "-o", "json", input=json.dumps(review))
+    return json.loads(result.stdout)["status"].get("allowed", False)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_api_reads_pods_and_logs_everywhere_and_nothing_secret(applied, cluster, env):
+    assert allowed(cluster, env, "kubechat-api", "list", "pods")  # all namespaces
+    assert allowed(cluster, env, "kubechat-api", "watch", "pods", "kube-system")
+    assert allowed(cluster, env, "kubechat-api", "get", "pods", "default", subresource="log")
+    assert allowed(cluster, env, "kubechat-api", "list", "deployments", "default", group="apps")
+    assert allowed(cluster, env, "kubechat-api", "list", "events", "kube-system")
+    for namespace in ("", "default", f"kubechat-{env}"):
+        assert not allowed(cluster, env, "kubechat-api", "get", "secrets", namespace)
+        assert not allowed(cluster, env, "kubechat-api", "list", "secrets", namespace)
+    assert not allowed(cluster, env, "kubechat-api", "create", "rolebindings", "default", group="rbac.authorization.k8s.io")
+    assert not allowed(cluster, env, "kubechat-api", "create", "clusterrolebindings", group="rbac.authorization.k8s.io")
+    assert not allowed(cluster, env, "kubechat-api", "escalate", "clusterroles", group="rbac.authorization.k8s.io")
+    assert not allowed(cluster, env, "kubechat-api", "bind", "clusterroles", group="rbac.authorization.k8s.io")
+    assert not allowed(cluster, env, "kubechat-api", "impersonate", "users")
+    assert not allowed(cluster, env, "kubechat-api", "create", "pods", "default", subresource="exec")
+    assert not allowed(cluster, env, "kubechat-api", "delete", "pods", "default")  # write access is opt-in
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_web_front_end_can_do_nothing(applied, cluster, env):
+    for verb, resource, group, namespace in [("get", "pods", "", f"kubechat-{env}"), ("list", "pods", "", ""),
+                                             ("get", "configmaps", "", f"kubechat-{env}"),
+                                             ("get", "secrets", "", f"kubechat-{env}"),
+                                             ("list", "deployments", "apps", "default"),
+                                             ("create", "pods", "", f"kubechat-{env}")]:
+        assert not allowed(cluster, env, "kubechat-web", verb, resource, namespace, group=group), (verb, resource)
+
+
+def test_the_opt_in_write_grant_works_only_in_its_namespace(applied, cluster, tmp_path):
+    # GIVEN the dev overlay with the api-write-access component enabled for namespace team-a
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    (tmp_path / "dist").symlink_to(ROOT / "dist")
+    kustomization = tmp_path / "overlays" / "dev" / "kustomization.yaml"
+    data = yaml.safe_load(kustomization.read_text())
+    data["components"].append("../components/api-write-access")
+    data["patches"].append({"target": {"kind": "RoleBinding", "name": "kubechat-api-write"},
+                            "patch": '[{"op": "replace", "path": "/metadata/namespace", "value": "team-a"}]'})
+    kustomization.write_text(yaml.safe_dump(data))
+    built = subprocess.run([str(ROOT / "bin" / "kustomize"), "build", str(kustomization.parent)],
+                           capture_output=True, text=True, check=True)
+    grant = [d for d in load_all_text(built.stdout) if d["kind"] == "RoleBinding"]
+    assert [d["metadata"]["namespace"] for d in grant] == ["team-a"]
+    # WHEN it is applied next to the namespaces team-a and team-b
+    cluster.apply_docs([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in ("team-a", "team-b")])
+    cluster.apply_docs(grant)
+    try:
+        # THEN the API may scale, restart and delete pods in team-a, and nowhere else
+        assert allowed(cluster, "dev", "kubechat-api", "patch", "deployments", "team-a", group="apps")
+        assert allowed(cluster, "dev", "kubechat-api", "update", "deployments", "team-a", group="apps", subresource="scale")
+        assert allowed(cluster, "dev", "kubechat-api", "delete", "pods", "team-a")
+        assert not allowed(cluster, "dev", "kubechat-api", "delete", "pods", "team-b")
+        assert not allowed(cluster, "dev", "kubechat-api", "patch", "deployments", "team-b", group="apps")
+        assert not allowed(cluster, "dev", "kubechat-api", "get", "secrets", "team-a")
+        # and the other environments' API accounts gain nothing from dev's grant
+        assert not allowed(cluster, "staging", "kubechat-api", "delete", "pods", "team-a")
+    finally:
+        cluster.kubectl("delete", "rolebinding", "-n", "team-a", "kubechat-api-write")
+
+
+def wait_for(description: str, check, cluster, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        ok, last = check()
+        if ok:
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {description}: {last}\n"
+                         f"{cluster.log_tail('kube-controller-manager', 15)}")
+
+
+def get_json(cluster, *args: str) -> dict:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_deployments_reach_their_replicas_on_fake_nodes(applied, cluster, env):
+    if not cluster.with_controllers:
+        pytest.fail("the control plane runs without kube-controller-manager, kube-scheduler and kwok")
+    ns = f"kubechat-{env}"
+    deployments = get_json(cluster, "deployments", "-n", ns)["items"]
+    assert deployments, f"{ns}: no Deployments"
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+
+        def ready():
+            d = get_json(cluster, "deployment", name, "-n", ns)
+            wanted, status = d["spec"].get("replicas", 1), d.get("status", {})
+            pods = cluster.kubectl("get", "pods", "-n", ns, "-o", "wide").stdout
+            return wanted >= 1 and status.get("readyReplicas", 0) == wanted, f"{status}\n{pods}"
+
+        wait_for(f"{ns}/deployment/{name} ready", ready, cluster)
+
+
+@pytest.mark.parametrize("job", ["kubechat-migrate", "kubechat-smoke-test"])
+def test_the_migration_and_smoke_test_jobs_create_pods(applied, cluster, job):
+    if not cluster.with_controllers:
+        pytest.fail("the control plane runs without kube-controller-manager, kube-scheduler and kwok")
+    ns = "kubechat-staging"
+
+    def pods_created():
+        pods = get_json(cluster, "pods", "-n", ns, "-l", f"job-name={job}")["items"]
+        phases = [p.get("status", {}).get("phase") for p in pods]
+        node_bound = all(p["spec"].get("nodeName", "").startswith("fake-node-") for p in pods)
+        return bool(pods) and node_bound and all(phase in ("Running", "Succeeded") for phase in phases), phases
+
+    wait_for(f"{ns}/job/{job} to create a pod that runs on a fake node", pods_created, cluster)
