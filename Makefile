@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup render validate test integration bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,8 +79,14 @@ render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize
 validate: setup ## run the validation gates on dist/rendered/*
 	@$(PY) scripts/validate.py
 
-test: setup ## run every test (pytest; fails on no tests)
+test: setup ## run every test, the integration tier included (pytest; fails on no tests)
 	@$(PY) -m pytest
+
+# The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is
+# built by the tests themselves into .cache/controlplane/ on first use (KUBEBUILDER_ASSETS=<folder> to
+# bring your own; KUBECHAT_USE_EXISTING_CLUSTER=1 with KUBECONFIG to test a real cluster instead).
+integration: setup ## only the integration tier: a real Kubernetes control plane (tests/integration)
+	@$(PY) -m pytest -m integration tests/integration
 
 bench: setup ## time a full render against its floor (empty app + trivial overlays)
 	@$(PY) scripts/bench.py

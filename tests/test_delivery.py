@@ -240,9 +240,11 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", app["spec"]["source"]["targetRevision"]), app["metadata"]["name"]
     operators = {"cert-manager.io": "cert-manager", "postgresql.cnpg.io": "cloudnative-pg",
                  "barmancloud.cnpg.io": "plugin-barman-cloud", "monitoring.coreos.com": "kube-prometheus-stack",
-                 "external-secrets.io": "external-secrets", "argoproj.io": "argo-rollouts"}
+                 "external-secrets.io": "external-secrets", "argoproj.io": "argo-rollouts",
+                 "kyverno.io": "kyverno"}
     groups = {d["apiVersion"].split("/")[0] for docs in rendered.values() for d in docs if "." in d["apiVersion"].split("/")[0]}
-    groups -= {"apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io"}
+    groups -= {"apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
+               "admissionregistration.k8s.io"}
     assert groups <= operators.keys(), f"no operator known for {groups - operators.keys()}"
     for group in groups:
         assert f"platform-{operators[group]}" in apps

@@ -48,14 +48,14 @@ def gate_output(gate, tmp_path, docs) -> str:
 
 def test_schema_rejects_an_unknown_field_in_every_version(tmp_path):
     out = gate_output(schema_gate, tmp_path, mutate(lambda d, _: d["spec"].update(replicaz=2)))
-    assert "Kubernetes 1.28.0" in out and "Kubernetes 1.37.0" in out and "replicaz" in out
+    assert "Kubernetes 1.30.0" in out and "Kubernetes 1.37.0" in out and "replicaz" in out
 
 
 def test_schema_rejects_a_field_the_oldest_supported_version_lacks(tmp_path):
-    # preStop `sleep` arrived in Kubernetes 1.29: valid on 1.37, invalid on 1.28
-    docs = mutate(lambda d, _: container(d).update(lifecycle={"preStop": {"sleep": {"seconds": 5}}}))
+    # the container lifecycle's stopSignal arrived after 1.30: valid on 1.37, invalid on 1.30
+    docs = mutate(lambda d, _: container(d).update(lifecycle={"stopSignal": "SIGTERM"}))
     out = gate_output(schema_gate, tmp_path, docs)
-    assert "Kubernetes 1.28.0" in out and "Kubernetes 1.37.0" not in out
+    assert "Kubernetes 1.30.0" in out and "Kubernetes 1.37.0" not in out and "stopSignal" in out
 
 
 def test_schema_rejects_a_wrong_type(tmp_path):

@@ -120,8 +120,10 @@ def humanize_duration(seconds: float) -> str:
 
 def annotations(name: str, labels: dict, value: float, kind: str) -> dict:
     alert = next(a for a in ALERTS if a.name == name)
-    rendered_value = {"percentage": f"{value * 100:.4g}%", "duration": humanize_duration(value)}[kind]
+    rendered_value = {"percentage": f"{value * 100:.4g}%", "duration": humanize_duration(value),
+                      "plain": f"{value:g}"}[kind]
     description = re.sub(r"\{\{ \$value \| humanize\w+ \}\}", rendered_value, alert.description)
+    description = description.replace("{{ $value }}", rendered_value)
     description = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], description)
     return {"summary": alert.summary, "description": description,
             "runbook_url": f"https://github.com/kubechat/kubechat-deploy/blob/main/docs/runbooks/{name}.md"}
@@ -206,3 +208,19 @@ def test_logging_platform_component_is_valid_and_collects_kubechat_json_logs():
         if alert.logs:
             selector = re.match(r"\{([^}]*)\}", alert.logs).group(1)
             assert {m.split("=")[0].strip().rstrip("!~") for m in selector.split(",")} <= attached, alert.name
+
+
+@pytest.mark.parametrize("severity, fires", [("Critical", True), ("High", False)])
+def test_vulnerability_alert_fires_on_critical_findings_only(rendered, tmp_path, severity, fires):
+    name = "KubeChatCriticalVulnerability"
+    labels = {**NS, "resource_kind": "ReplicaSet", "resource_name": "kubechat-api-5b7f4f896f", "container_name": "api",
+              "image_repository": "kubechat/kubechat-api", "image_tag": "1.0.0"}
+    series = [{"series": "trivy_image_vulnerabilities{" + ",".join(f'{k}="{v}"' for k, v in labels.items())
+               + f',severity="{severity}",image_registry="ghcr.io"}}', "values": "2x60"}]
+    expected = [{"exp_labels": {"severity": "warning", **labels},
+                 "exp_annotations": annotations(name, labels, 2, "plain")}] if fires else []
+    test = {"interval": "1m", "input_series": series, "alert_rule_test": [
+        {"eval_time": "10m", "alertname": name, "exp_alerts": []},  # not yet for 15m
+        {"eval_time": "20m", "alertname": name, "exp_alerts": expected}]}
+    result = run_promtool_tests(rendered, tmp_path, [test])
+    assert result.returncode == 0, result.stdout + result.stderr

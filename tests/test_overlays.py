@@ -7,7 +7,9 @@ from conftest import find
 from kubechat_tools.gates import pod_template
 
 NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer"}
+from kubechat_deploy.delivery import CLUSTER_SCOPED_KINDS  # noqa: E402
+
+CLUSTER_SCOPED = {kind for _, kind in CLUSTER_SCOPED_KINDS}
 
 
 def images(docs):

@@ -73,6 +73,8 @@ SLO_FIX = ("If a rollout started it, roll back (docs/upgrade.md). If the databas
 ESCALATE_APP = "Page the KubeChat API team's on-call with the dashboard link and the first error lines."
 ESCALATE_DB = "Page the database on-call; for data loss follow docs/disaster-recovery.md."
 ESCALATE_PLATFORM = "Escalate to the platform team (cluster, storage, ingress, cert-manager)."
+ESCALATE_SECURITY = ("Tell the security on-call with the CVE ids; if the CVE is exploited in the wild or reachable "
+                     "from the internet, treat it as an incident (docs/security.md, Responding to a critical CVE).")
 
 ALERTS: tuple[Alert, ...] = (
     Alert("KubeChatApiErrorBudgetFastBurn", "kubechat-slo",
@@ -256,4 +258,20 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl -n <namespace> exec -it kubechat-redis-0 -c valkey -- valkey-cli info memory`.",
           "Raise REDIS_MAXMEMORY with the memory limit in overlays/<env>/redis.yaml; look for keys without TTL.",
           ESCALATE_APP),
+    Alert("KubeChatCriticalVulnerability", "kubechat-security",
+          'sum by (namespace, resource_kind, resource_name, container_name, image_repository, image_tag) '
+          '(trivy_image_vulnerabilities{severity="Critical"}) > 0',
+          "15m", "warning", "A running KubeChat workload has a critical vulnerability with a fix available.",
+          "{{ $labels.resource_kind }}/{{ $labels.resource_name }} (container {{ $labels.container_name }}, "
+          "{{ $labels.image_repository }}:{{ $labels.image_tag }}) in {{ $labels.namespace }} has "
+          "{{ $value }} critical vulnerabilities.",
+          "Trivy Operator rescanned a running image and found CRITICAL CVEs that have a fix. Admission checked the "
+          "image when it was deployed; CVEs published since then only show up here.",
+          "`kubectl -n <namespace> get vulnerabilityreports -o wide`, then `kubectl -n <namespace> get "
+          "vulnerabilityreport <name> -o jsonpath='{range .report.vulnerabilities[?(@.severity==\"CRITICAL\")]}"
+          "{.vulnerabilityID} {.resource} {.installedVersion} -> {.fixedVersion}{\"\\n\"}{end}'`.",
+          "KubeChat images: rebuild on the fixed version, then scan, sign, attest and release (docs/security.md, "
+          "Responding to a critical CVE). Third-party images: bump the pinned tag in its props (docs/configuration.md) "
+          "and release. Until then, check whether the vulnerable code is reachable.",
+          ESCALATE_SECURITY),
 )

@@ -16,7 +16,7 @@ from .migration import KubeChatMigration, MigrationProps
 from .monitoring import KubeChatMonitoring, MonitoringProps
 from .redis import KubeChatRedis, RedisProps
 from .layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
-from .platform_props import DeliveryProps, LoggingProps
+from .platform_props import DeliveryProps, LoggingProps, ScanningProps
 from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
 from .ingress import IngressProps, KubeChatIngress
 from .namespace import KubeChatNamespace, NamespaceProps
@@ -65,6 +65,8 @@ class KubeChatProps:
     """Secrets from the secret store (component external-secrets). Default: ExternalSecretsProps()."""
     supply_chain: SupplyChainProps = field(default_factory=SupplyChainProps)
     """Admission policies: signed, scanned images from allowed registries. Default: SupplyChainProps()."""
+    scanning: ScanningProps = field(default_factory=ScanningProps)
+    """Continuous vulnerability scanning by Trivy Operator (platform prerequisites). Default: ScanningProps()."""
 
     def __post_init__(self) -> None:
         # Every image KubeChat renders must pass its own admission policies.

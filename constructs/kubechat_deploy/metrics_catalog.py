@@ -31,6 +31,8 @@ METRICS: dict[str, tuple[str, ...]] = {
     "kubelet": ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"),
     # cert-manager's controller
     "cert-manager": ("certmanager_certificate_expiration_timestamp_seconds", "certmanager_certificate_ready_status"),
+    # Trivy Operator (platform prerequisite trivy-operator; honorLabels keeps the workload's namespace)
+    "trivy-operator": ("trivy_image_vulnerabilities",),
     # ingress-nginx's controller
     "ingress-nginx": ("nginx_ingress_controller_requests", "nginx_ingress_controller_request_duration_seconds_bucket"),
 }

@@ -13,7 +13,7 @@ from constructs import Construct
 import imports.argocd.io.argoproj as argo
 
 from . import validation as v
-from .platform_props import DeliveryProps
+from .platform_props import DeliveryProps, ScanningProps
 from .labels import standard_labels
 from .sync import WAVE
 
@@ -57,9 +57,9 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
     Prerequisite("argo-rollouts", "https://argoproj.github.io/argo-helm", "argo-rollouts", "2.40.5", "argo-rollouts",
                  -9, {}),
     Prerequisite("kyverno", "https://kyverno.github.io/kyverno", "kyverno", "3.6.0", "kyverno", -9, {}),
+    # Scanned namespaces and severities come from ScanningProps (PlatformPrerequisites).
     Prerequisite("trivy-operator", "https://aquasecurity.github.io/helm-charts", "trivy-operator", "0.31.0",
-                 "trivy-system", -8, {"targetNamespaces": "", "serviceMonitor": {"enabled": True},
-                                      "trivy": {"ignoreUnfixed": True}}),
+                 "trivy-system", -8, {"serviceMonitor": {"enabled": True, "honorLabels": True}}),
     Prerequisite("reloader", "https://stakater.github.io/stakater-charts", "reloader", "2.2.5", "reloader", -8, {}),
 )
 
@@ -81,10 +81,14 @@ def _application(scope, id, *, name, namespace, project, labels, wave, source, d
 class PlatformPrerequisites(Construct):
     """One Argo CD Application per prerequisite, in the platform project 'default', ordered by wave."""
 
-    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps) -> None:
         super().__init__(scope, id)
         labels = standard_labels("platform")
+        settings = {"trivy-operator": {"targetNamespaces": ",".join(scanning.namespaces),
+                                       "trivy": {"severity": ",".join(scanning.severities),
+                                                 "ignoreUnfixed": scanning.ignore_unfixed}}}
         for p in PREREQUISITES:
+            values = {**p.values, **settings.get(p.name, {})}
             if not re.fullmatch(r"v?\d+\.\d+\.\d+", p.version):
                 raise v.SettingsError(f"platform.{p.name}.version", p.version, "an exact chart version")
             _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
@@ -92,7 +96,7 @@ class PlatformPrerequisites(Construct):
                          server=delivery.destination_server,
                          source=argo.ApplicationSpecSource(repo_url=p.repo_url, chart=p.chart, target_revision=p.version,
                                                            helm=argo.ApplicationSpecSourceHelm(release_name=p.name,
-                                                                                               values_object=p.values or None)))
+                                                                                               values_object=values or None)))
 
 
 class PlatformRoot(Construct):

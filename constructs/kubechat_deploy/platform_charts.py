@@ -28,7 +28,8 @@ class DeliveryPlatformChart(Chart):
 class PlatformPrerequisitesChart(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "prerequisites", disable_resource_name_hashes=True)
-        self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery)
+        self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery,
+                                                   scanning=props.scanning)
 
 
 class PlatformBootstrapChart(Chart):

@@ -73,3 +73,25 @@ class LoggingProps:
                 raise v.SettingsError(f"logging.{name}", getattr(self, name), "an exact chart version such as 6.28.0")
         if not re.fullmatch(r"\d+h", self.retention):
             raise v.SettingsError("logging.retention", self.retention, "hours, such as 744h")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanningProps:
+    """Trivy Operator (platform prerequisite): what it scans continuously, for KubeChatCriticalVulnerability."""
+
+    namespaces: tuple[str, ...] = ("kubechat-dev", "kubechat-staging", "kubechat-production")
+    """Namespaces whose running workloads are scanned. Default: the three KubeChat environments."""
+    severities: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM")
+    """Severities written into VulnerabilityReports and metrics. Default: CRITICAL, HIGH, MEDIUM."""
+    ignore_unfixed: bool = True
+    """Leave out vulnerabilities without a fixed version (nothing to upgrade to yet). Default: True."""
+
+    def __post_init__(self) -> None:
+        if not self.namespaces:
+            raise v.SettingsError("scanning.namespaces", self.namespaces, "at least one namespace")
+        for namespace in self.namespaces:
+            v.dns_label("scanning.namespaces", namespace)
+        allowed = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+        if not self.severities or any(s not in allowed for s in self.severities) or "CRITICAL" not in self.severities:
+            raise v.SettingsError("scanning.severities", self.severities,
+                                  f"a non-empty subset of {', '.join(allowed)} that includes CRITICAL (the alert needs it)")
