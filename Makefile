@@ -125,8 +125,10 @@ docs: $(VENV)/.stamp ## build the documentation site into site/ (strict: broken 
 DEV_NS := kubechat-dev
 DEV_PRIMARY = $$(kubectl -n $(DEV_NS) get cluster kubechat-db -o jsonpath='{.status.currentPrimary}')
 
+# --force-conflicts: on a laptop the last deployer owns dev (a field set by an earlier apply with another
+# field manager, e.g. a defaulted atomic list, would otherwise stop the apply).
 dev-deploy: ## apply the dev overlay to the current kubectl context
-	kubectl apply --server-side -k overlays/dev
+	kubectl apply --server-side --force-conflicts -k overlays/dev
 
 dev-status: ## pods, database cluster and jobs of dev
 	kubectl -n $(DEV_NS) get pods,cluster,pooler,jobs,cronjobs

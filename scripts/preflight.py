@@ -23,7 +23,7 @@ from kubechat_tools.gates import schema_gate  # noqa: E402
 from kubechat_tools.manifests import load_dir  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402
 
-SUPPORTED = ((1, 28), (1, 37))
+SUPPORTED = ((1, 30), (1, 37))  # 1.30: the first with ValidatingAdmissionPolicy v1
 OPERATORS = {  # namespace -> deployments that must be available
     "cert-manager": ["cert-manager", "cert-manager-webhook"],
     "cnpg-system": ["cloudnative-pg"],
@@ -31,6 +31,7 @@ OPERATORS = {  # namespace -> deployments that must be available
     "ingress-nginx": ["ingress-nginx-controller"],
     "argo-rollouts": ["argo-rollouts"],
     "kyverno": ["kyverno-admission-controller"],
+    "trivy-system": ["trivy-operator"],
 }
 
 

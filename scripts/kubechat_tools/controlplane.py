@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -44,8 +45,29 @@ def log(message: str) -> None:
     print(f"controlplane: {message}", file=sys.stderr, flush=True)
 
 
+def kubernetes_version() -> str:
+    """The k8s.io/kubernetes version tools/controlplane/go.mod requires, e.g. v1.34.3."""
+    match = re.search(r"^require k8s\.io/kubernetes (v\d+\.\d+\.\d+)$", (TOOLS / "controlplane" / "go.mod").read_text(), re.M)
+    if not match:
+        raise RuntimeError("tools/controlplane/go.mod: no 'require k8s.io/kubernetes vX.Y.Z' line")
+    return match.group(1)
+
+
+def version_ldflags() -> str:
+    """What Kubernetes' release build stamps in: without it the binaries call themselves v0.0.0-master
+    and kubectl refuses to parse the server's version."""
+    version = kubernetes_version()
+    major, minor = version[1:].split(".")[:2]
+    flags = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {package}.gitVersion={version}", f"-X {package}.gitMajor={major}",
+                  f"-X {package}.gitMinor={minor}", f"-X {package}.gitTreeState=clean"]
+    return " ".join(flags)
+
+
 def pin_hash() -> str:
     digest = hashlib.sha256()
+    digest.update(version_ldflags().encode())
     for module in sorted(MODULES):
         for name in ("go.mod", "go.sum", "main.go", "tools.go"):
             path = TOOLS / module / name
@@ -69,7 +91,8 @@ def build(cache: Path = CACHE / "controlplane") -> Path:
     for module, packages in MODULES.items():
         module_started = time.monotonic()
         log(f"building {', '.join(name for _, name in packages)} (tools/{module}); the first build takes minutes")
-        result = subprocess.run(["go", "build", "-o", str(partial) + "/", *[package for package, _ in packages]],
+        flags = ["-ldflags", version_ldflags()] if module == "controlplane" else []
+        result = subprocess.run(["go", "build", *flags, "-o", str(partial) + "/", *[package for package, _ in packages]],
                                 cwd=TOOLS / module, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"go build in tools/{module} failed:\n{result.stderr[-4000:]}")

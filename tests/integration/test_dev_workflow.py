@@ -1,0 +1,89 @@
+"""GIVEN a real control plane, WHEN an operator follows docs/install.md (`make preflight CLUSTER=1`, then
+the laptop targets `make dev-deploy`, `dev-status`, `dev-undeploy`), THEN each does what the docs say."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from kubechat_tools.paths import ROOT
+
+pytestmark = pytest.mark.integration
+
+OPERATORS = {"cert-manager": ["cert-manager", "cert-manager-webhook"], "cnpg-system": ["cloudnative-pg"],
+             "external-secrets": ["external-secrets"], "ingress-nginx": ["ingress-nginx-controller"],
+             "argo-rollouts": ["argo-rollouts"], "kyverno": ["kyverno-admission-controller"],
+             "trivy-system": ["trivy-operator"]}
+
+
+def environ(cluster) -> dict[str, str]:
+    """The operator's shell: kubectl on PATH, the cluster's kubeconfig as the current context."""
+    return {**os.environ, "PATH": f"{cluster.bin}:{os.environ['PATH']}", "KUBECONFIG": str(cluster.kubeconfig)}
+
+
+def make(cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", "-s", *args], cwd=ROOT, env=environ(cluster),
+                          capture_output=True, text=True, timeout=600)
+
+
+def stand_in_operator(namespace: str, name: str) -> list[dict]:
+    """A Deployment named like the operator's (its pods run on kwok's fake nodes): preflight checks that the
+    operator is available, not what it does."""
+    labels = {"app.kubernetes.io/name": name}
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+             "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+                 "metadata": {"labels": labels},
+                 "spec": {"containers": [{"name": "operator", "image": f"registry.example/{name}:1.0.0"}]}}}}]
+
+
+def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster):
+    if not cluster.with_controllers:
+        pytest.fail("preflight's operator check needs the controllers and fake nodes")
+    before = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
+    assert before.returncode != 0
+    for namespace, names in OPERATORS.items():
+        for name in names:
+            assert f"operator {namespace}/{name} is not running" in before.stdout, before.stdout
+    assert "StorageClass fast-ssd does not exist" in before.stdout
+    assert "IngressClass nginx does not exist" in before.stdout
+    assert "CRD " not in before.stdout, "the pinned CRDs are installed: none may be reported"
+
+    docs = [doc for namespace, names in OPERATORS.items() for name in names for doc in stand_in_operator(namespace, name)]
+    docs += [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"},
+              "provisioner": "example.com/ssd"},
+             {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
+              "spec": {"controller": "k8s.io/ingress-nginx"}}]
+    cluster.apply_docs(docs)
+    for namespace, names in OPERATORS.items():
+        for name in names:
+            cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=90s")
+    after = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "preflight: passed" in after.stdout
+
+
+def test_dev_deploy_status_and_undeploy_keep_the_data(applied, cluster):
+    deployed = make(cluster, "dev-deploy")
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployment.apps/kubechat-api serverside-applied" in deployed.stdout
+    assert "Warning" not in deployed.stderr, deployed.stderr
+
+    status = make(cluster, "dev-status")
+    assert status.returncode == 0, status.stderr
+    assert "cluster.postgresql.cnpg.io/kubechat-db" in status.stdout
+    assert "cronjob.batch/kubechat-logical-backup" in status.stdout
+
+    undeployed = make(cluster, "dev-undeploy")
+    assert undeployed.returncode == 0, undeployed.stderr
+    left = cluster.kubectl("get", "deployments,statefulsets,cronjobs", "-n", "kubechat-dev", "-o", "name").stdout
+    assert left.strip() == "", f"dev-undeploy left workloads: {left}"
+    kept = cluster.kubectl("get", "clusters.postgresql.cnpg.io,persistentvolumeclaims", "-n", "kubechat-dev",
+                           "-o", "name").stdout.split()
+    assert "cluster.postgresql.cnpg.io/kubechat-db" in kept
+    assert any(name.startswith("persistentvolumeclaim/") for name in kept), kept
+
+    # and the laptop loop continues: deploy again
+    assert make(cluster, "dev-deploy").returncode == 0
+    cluster.kubectl("get", "deployment", "kubechat-api", "-n", "kubechat-dev")
