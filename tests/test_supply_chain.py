@@ -191,11 +191,12 @@ def test_no_plaintext_secret_in_the_repository_or_the_staging_and_production_ren
     assert findings == [], "\n".join(map(str, findings))
 
 
+# Planted values are assembled at run time so this file does not trip the repository scan itself.
 @pytest.mark.parametrize("line, rule", [
-    ("-----BEGIN RSA PRIVATE KEY-----", "private key"),
-    ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AWS access key id"),
+    ("-----BEGIN RSA " + "PRIVATE KEY-----", "private key"),
+    ("aws_access_key_id = " + "AKIA" + "IOSFODNN7EXAMPLE", "AWS access key id"),
     ("token: ghp_" + "a1B2" * 9, "GitHub token"),
-    ("DATABASE_URL=postgres://kubechat:S3cr3t-Pa55word@db:5432/kubechat", "credentials in a URL"),
+    ("DATABASE_URL=postgres://kubechat:" + "S3cr3t-Pa55word" + "@db:5432/kubechat", "credentials in a URL"),
     ("  password: 'Xk9#mQ2$vL7@pR4!wZ8'", "a literal value for password"),
     ("JWT_SIGNING_KEY=q8Fz2LmX0vB7nR4tK9wY3cJ6", "a literal value for JWT_SIGNING_KEY"),
 ])
