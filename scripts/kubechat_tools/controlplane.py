@@ -137,6 +137,8 @@ class ControlPlane:
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     with_controllers: bool = True
     existing: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent getting the binaries (building or finding them) and starting the processes."""
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -149,6 +151,7 @@ class ControlPlane:
 
     @classmethod
     def start(cls) -> "ControlPlane":
+        found = time.monotonic()
         bin_dir = binaries()
         started = time.monotonic()
         workdir = Path(tempfile.mkdtemp(prefix="kubechat-controlplane-"))
@@ -159,6 +162,7 @@ class ControlPlane:
         except BaseException:
             plane.stop()
             raise
+        plane.timings = {"binaries": started - found, "start": time.monotonic() - started}
         log(f"started in {time.monotonic() - started:.1f} s "
             f"({'with' if plane.with_controllers else 'without'} controller-manager, scheduler and kwok)")
         return plane

@@ -21,6 +21,15 @@ from .pods import compliant_pod, create_dry_run
 pytestmark = pytest.mark.integration
 
 
+TIMINGS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.write_line("control plane: binaries ready in {binaries:.0f} s (built or cached), "
+                                    "started in {start:.1f} s".format(**TIMINGS))
+
+
 @pytest.fixture(scope="session")
 def cluster():
     if os.environ.get("KUBECHAT_USE_EXISTING_CLUSTER") == "1":
@@ -29,6 +38,7 @@ def cluster():
         plane = ControlPlane.existing_cluster(kubeconfig)
     else:
         plane = ControlPlane.start()
+        TIMINGS.update(plane.timings)
     try:
         install_crds(plane)
         yield plane
