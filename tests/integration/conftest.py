@@ -18,7 +18,6 @@ from kubechat_deploy.sync import HOOK_DELETE_POLICY, SYNC_OPTIONS, WAVE
 
 from .pods import compliant_pod, create_dry_run
 
-pytestmark = pytest.mark.integration
 
 
 TIMINGS: dict[str, float] = {}
