@@ -65,10 +65,15 @@ def version_ldflags() -> str:
     return " ".join(flags)
 
 
-def pin_hash() -> str:
+KYVERNO = {"kyverno": [("github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno", "kubectl-kyverno")]}
+"""Kyverno's CLI (its engine and policy validation), for tests/test_kyverno.py; built and cached the same way."""
+
+
+def pin_hash(modules: dict = MODULES) -> str:
     digest = hashlib.sha256()
-    digest.update(version_ldflags().encode())
-    for module in sorted(MODULES):
+    if modules is MODULES:
+        digest.update(version_ldflags().encode())
+    for module in sorted(modules):
         for name in ("go.mod", "go.sum", "main.go", "tools.go"):
             path = TOOLS / module / name
             if path.exists():
@@ -76,9 +81,9 @@ def pin_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def build(cache: Path = CACHE / "controlplane") -> Path:
+def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES) -> Path:
     """Build every binary (or reuse the cached build of the same pins); print how long it took."""
-    target = cache / pin_hash()
+    target = cache / pin_hash(modules)
     stamp = target / ".complete"
     if stamp.exists():
         log(f"binaries: cached in {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
@@ -88,7 +93,7 @@ def build(cache: Path = CACHE / "controlplane") -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
-    for module, packages in MODULES.items():
+    for module, packages in modules.items():
         module_started = time.monotonic()
         log(f"building {', '.join(name for _, name in packages)} (tools/{module}); the first build takes minutes")
         flags = ["-ldflags", version_ldflags()] if module == "controlplane" else []
@@ -102,6 +107,16 @@ def build(cache: Path = CACHE / "controlplane") -> Path:
     stamp.touch()
     log(f"binaries: built in {time.monotonic() - started:.0f} s into {target}")
     return target
+
+
+def kyverno_cli() -> Path:
+    """kubectl-kyverno: from KYVERNO_CLI when set, otherwise built into .cache/kyverno/."""
+    given = os.environ.get("KYVERNO_CLI")
+    if given:
+        if not Path(given).is_file():
+            raise RuntimeError(f"KYVERNO_CLI={given}: no such file")
+        return Path(given)
+    return build(CACHE / "kyverno", KYVERNO) / "kubectl-kyverno"
 
 
 def binaries() -> Path:
