@@ -12,7 +12,7 @@ SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 class Wave(IntEnum):
     NAMESPACE = -3
-    """Namespace, quota, limits, NetworkPolicies, RBAC."""
+    """Namespace, quota, limits, NetworkPolicies, RBAC, admission policies."""
     CONFIGURATION = -2
     """ConfigMaps, ExternalSecrets."""
     DATA = -1
