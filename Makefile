@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test integration bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,12 +57,14 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	@touch $@
 
 # Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl
-# (the smoke-test script and its TLS check). Installed only when missing.
-.cache/postgresql.stamp:
+# (the smoke-test script and its TLS check), redis-server (Argo CD's cache in the delivery tier).
+# Installed only when missing.
+.cache/postgresql.stamp: Makefile
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -87,6 +89,11 @@ test: setup ## run every test, the integration tier included (pytest; fails on n
 # bring your own; KUBECHAT_USE_EXISTING_CLUSTER=1 with KUBECONFIG to test a real cluster instead).
 integration: setup ## only the integration tier: a real Kubernetes control plane (tests/integration)
 	@$(PY) -m pytest -m integration tests/integration
+
+# The delivery tier: the real Argo CD and Argo Rollouts (built by the tests on first use into
+# .cache/delivery/) syncing the overlays from a local git repository onto its own control plane.
+delivery-test: setup ## only the delivery tier: real Argo CD and Argo Rollouts (tests/delivery)
+	@$(PY) -m pytest -m delivery tests/delivery
 
 bench: setup ## time a full render against its floor (empty app + trivial overlays)
 	@$(PY) scripts/bench.py

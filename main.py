@@ -31,11 +31,12 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         ProgressiveDeliveryComponent(app, props=props, base=base)
         ImageDigestsComponent(app, props=props, base=base)
     if "platform" in parts:
-        from kubechat_deploy.platform_charts import (DeliveryPlatformChart, LoggingPlatformChart,
+        from kubechat_deploy.platform_charts import (ArgoCdConfigurationChart, DeliveryPlatformChart, LoggingPlatformChart,
                                                      PlatformBootstrapChart, PlatformPrerequisitesChart,
                                                      PlatformRootChart)
 
         LoggingPlatformChart(app, props=props)
+        ArgoCdConfigurationChart(app, props=props)
         DeliveryPlatformChart(app, props=props)
         PlatformPrerequisitesChart(app, props=props)
         PlatformRootChart(app, props=props)

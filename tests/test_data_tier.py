@@ -79,7 +79,9 @@ def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(render
         "$(VAR) references only resolve to variables defined earlier"
     job = find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert "@kubechat-db-rw:5432/kubechat" in env_of(job)["DATABASE_URL"]["value"]
-    assert job["args"][-2:] == ["goto", "$(SCHEMA_VERSION)"]
+    assert job["command"] == ["/bin/sh", "/migrations/migrate_up.sh"] and "args" not in job
+    files = find(docs, "ConfigMap", "kubechat-migrations")["data"]
+    assert files["migrate_up.sh"] == (ROOT / "jobs" / "migrate_up.sh").read_text()
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -20,43 +20,35 @@ PLATFORM = ROOT / "dist" / "platform" / "delivery"
 WAVE, HOOK = "argocd.argoproj.io/sync-wave", "argocd.argoproj.io/hook"
 
 
-def generated_applications() -> dict[str, dict]:
-    """What Argo CD's git directory generator yields for this repository's overlays folder."""
-    spec = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]
-    directories = spec["generators"][0]["git"]["directories"]
-    include = [d["path"] for d in directories if not d.get("exclude")]
-    exclude = {d["path"] for d in directories if d.get("exclude")}
-    apps = {}
-    for pattern in include:
-        for path in sorted(ROOT.glob(pattern)):
-            relative = str(path.relative_to(ROOT))
-            if path.is_dir() and relative not in exclude:
-                name = spec["template"]["metadata"]["name"].replace("{{.path.basename}}", path.name)
-                apps[name] = {"path": spec["template"]["spec"]["source"]["path"].replace("{{.path.path}}", relative),
-                              "namespace": spec["template"]["spec"]["destination"]["namespace"].replace(
-                                  "{{.path.basename}}", path.name)}
-    return apps
-
-
 def test_delivery_objects_are_schema_valid():
     assert schema_gate([PLATFORM]) == []
 
 
-def test_the_application_set_yields_exactly_one_application_per_environment_overlay(rendered):
+def test_the_application_set_targets_labelled_clusters_and_never_the_laptop_environment(rendered):
+    """The cluster generator selects clusters labelled staging or production; each Application takes
+    its overlay, namespace and server from its cluster. (What the real applicationset-controller
+    generates from it is tests/delivery/test_applicationset.py.)"""
     spec = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]
     assert spec["goTemplate"] is True and "missingkey=error" in spec["goTemplateOptions"]
-    apps = generated_applications()
-    assert apps == {f"kubechat-{env}": {"path": f"overlays/{env}", "namespace": f"kubechat-{env}"}
-                    for env in ("dev", "staging", "production")}
-    for app in apps.values():
-        env = app["path"].rsplit("/", 1)[1]
-        assert any(d["kind"] == "Namespace" and d["metadata"]["name"] == app["namespace"] for d in rendered[env])
-    policy = spec["template"]["spec"]["syncPolicy"]
+    (generator,) = spec["generators"]
+    assert generator["clusters"]["selector"] == {"matchExpressions": [
+        {"key": "kubechat.io/environment", "operator": "In", "values": ["staging", "production"]}]}
+    env = '{{index .metadata.labels "kubechat.io/environment"}}'
+    template = spec["template"]
+    assert template["metadata"]["name"] == f"kubechat-{env}-{{{{.nameNormalized}}}}"
+    assert template["spec"]["source"]["path"] == f"overlays/{env}"
+    assert template["spec"]["destination"] == {"server": "{{.server}}", "namespace": f"kubechat-{env}"}
+    for environment in ("staging", "production"):
+        assert any(d["kind"] == "Namespace" and d["metadata"]["name"] == f"kubechat-{environment}"
+                   for d in rendered[environment])
+    policy = template["spec"]["syncPolicy"]
     assert policy["automated"] == {"prune": True, "selfHeal": True} and policy["retry"]["backoff"]["factor"] == 2
+    assert policy["retry"]["refresh"] is True
     assert "ServerSideApply=true" in policy["syncOptions"] and "RespectIgnoreDifferences=true" in policy["syncOptions"]
-    annotations = spec["template"]["metadata"]["annotations"]
+    annotations = template["metadata"]["annotations"]
     assert {"notifications.argoproj.io/subscribe.on-sync-failed.slack",
             "notifications.argoproj.io/subscribe.on-health-degraded.slack"} <= annotations.keys()
+    assert annotations["argocd.argoproj.io/compare-options"] == "ServerSideDiff=true"
 
 
 def test_the_project_allows_exactly_the_cluster_scoped_kinds_the_overlays_render(rendered):
@@ -65,9 +57,10 @@ def test_the_project_allows_exactly_the_cluster_scoped_kinds_the_overlays_render
     rendered_kinds = {(d["apiVersion"].rsplit("/", 1)[0] if "/" in d["apiVersion"] else "", d["kind"])
                       for docs in rendered.values() for d in docs if "namespace" not in d["metadata"]}
     assert rendered_kinds == allowed
-    assert project["destinations"] == [{"namespace": "kubechat-*", "server": "https://kubernetes.default.svc"}]
+    assert project["destinations"] == [{"namespace": "kubechat-staging", "server": "*"},
+                                       {"namespace": "kubechat-production", "server": "*"}]
     window = project["syncWindows"][0]
-    assert window["applications"] == ["kubechat-production"] and window["kind"] == "allow" and window["manualSync"]
+    assert window["applications"] == ["kubechat-production-*"] and window["kind"] == "allow" and window["manualSync"]
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])
@@ -77,6 +70,10 @@ def test_every_hook_is_replaced_on_the_next_sync_and_the_order_is_database_migra
     assert hooks and all(d["metadata"]["annotations"].get("argocd.argoproj.io/hook-delete-policy") for d in hooks)
     wave = lambda kind, name: int(find(docs, kind, name)["metadata"]["annotations"].get(WAVE, "0"))  # noqa: E731
     assert wave("Cluster", "kubechat-db") < wave("Job", "kubechat-migrate") < wave("Deployment", "kubechat-api")
+    if env != "dev":
+        # The Rollouts controller needs the Deployment its workloadRef names; the HPA needs the Rollout.
+        for name in ("kubechat-api", "kubechat-web"):
+            assert wave("Deployment", name) < wave("Rollout", name) < wave("HorizontalPodAutoscaler", name)
     assert find(docs, "Job", "kubechat-smoke-test")["metadata"]["annotations"][HOOK] == "PostSync"
 
 
@@ -217,19 +214,23 @@ def platform(name):
 
 
 def test_platform_objects_are_schema_valid():
-    for name in ("bootstrap", "root", "prerequisites", "delivery", "logging"):
+    for name in ("argocd", "bootstrap", "root", "prerequisites", "delivery", "logging"):
         assert schema_gate([ROOT / "dist" / "platform" / name]) == [], name
 
 
 def test_one_root_application_bootstraps_prerequisites_then_kubechat():
     bootstrap = platform("bootstrap")
-    assert [app["spec"]["source"]["path"] for app in bootstrap.values()] == ["dist/platform/root"]
+    assert [app["spec"]["source"]["path"] for app in bootstrap.values() if app["kind"] == "Application"] == \
+        ["dist/platform/root"]
+    # Argo CD's configuration (the Application health check the root's waves rely on) comes with the root.
+    assert bootstrap["argocd-cm"] == platform("argocd")["argocd-cm"]
+    assert "resource.customizations.health.argoproj.io_Application" in bootstrap["argocd-cm"]["data"]
     root = platform("root")
     paths = {app["spec"]["source"]["path"] for app in root.values()}
-    assert paths == {"dist/platform/prerequisites", "dist/platform/delivery"}
+    assert paths == {"dist/platform/argocd", "dist/platform/prerequisites", "dist/platform/delivery"}
     assert all((ROOT / p / "kustomization.yaml").is_file() for p in paths)
     waves = {app["spec"]["source"]["path"]: int(app["metadata"]["annotations"][WAVE]) for app in root.values()}
-    assert waves["dist/platform/prerequisites"] < waves["dist/platform/delivery"]
+    assert waves["dist/platform/argocd"] < waves["dist/platform/prerequisites"] < waves["dist/platform/delivery"]
 
 
 def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prerequisites(rendered):

@@ -240,3 +240,49 @@ def test_the_laptop_database_targets_run_their_sql_against_the_real_schema(serve
         assert outputs == [""], "an intact audit trail verifies without a row"
     if target == "dev-db-health":
         assert outputs[0].startswith("f|"), "not in recovery on the primary"
+
+
+# --- the migration hook's script (jobs/migrate_up.sh), with the real CLI and server -------------------
+
+def migrate_up(server, database, target: int | str) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, "DATABASE_URL": server.url(database), "SCHEMA_VERSION": str(target),
+           "MIGRATIONS_PATH": str(MIGRATIONS), "MIGRATE": str(MIGRATE)}
+    return subprocess.run(["sh", str(ROOT / "jobs" / "migrate_up.sh")], env=env, capture_output=True, text=True)
+
+
+def test_the_hook_migrates_up_to_the_release(server, database):
+    latest = latest_version(MIGRATIONS)
+    result = migrate_up(server, database, latest - 1)
+    assert result.returncode == 0, result.stderr
+    assert version(server, database) == f"{latest - 1}|f"
+    result = migrate_up(server, database, latest)
+    assert result.returncode == 0 and f"{latest - 1} -> {latest}" in result.stdout, result.stderr
+    assert version(server, database) == f"{latest}|f"
+    assert "nothing to do" in migrate_up(server, database, latest).stdout
+
+
+def test_the_hook_never_migrates_down_on_a_rollback(server, database):
+    """A git-revert rollback lowers SCHEMA_VERSION: the hook keeps the newer schema and its data
+    (0005's down would drop the audit log)."""
+    latest = latest_version(MIGRATIONS)
+    assert migrate_up(server, database, latest).returncode == 0
+    seed(server, database)
+    tables = server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", database)
+    result = migrate_up(server, database, latest - 2)
+    assert result.returncode == 0, result.stderr
+    assert "never migrated down" in result.stdout
+    assert version(server, database) == f"{latest}|f"
+    assert server.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", database) == tables
+    assert server.psql("SELECT count(*) FROM users", database) == "2"
+
+
+def test_the_hook_refuses_a_dirty_schema_and_a_bad_target(server, database):
+    assert migrate_up(server, database, 1).returncode == 0
+    server.psql("UPDATE schema_migrations SET dirty = true", database)
+    result = migrate_up(server, database, 2)
+    assert result.returncode == 1 and "dirty" in result.stderr
+    assert version(server, database) == "1|t"
+    result = migrate_up(server, database, "five")
+    assert result.returncode == 2 and "SCHEMA_VERSION=five" in result.stderr

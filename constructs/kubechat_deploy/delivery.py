@@ -1,6 +1,9 @@
 """Delivery with Argo CD (platform piece dist/platform/delivery/): the AppProject that bounds what
-KubeChat's Applications may deploy, and the ApplicationSet that creates one Application per
-environment overlay (git directory generator over overlays/*, components excluded)."""
+KubeChat's Applications may deploy, and the ApplicationSet that creates one Application per cluster
+labelled with an environment (Argo CD's cluster generator): a cluster Secret labelled
+`kubechat.io/environment: production` gets overlays/production, so production can be several clusters
+or regions, and adding one is one labelled Secret (docs/install.md). dev, the laptop environment, is
+never generated: no label value selects it and the project refuses its namespace."""
 from __future__ import annotations
 
 from constructs import Construct
@@ -26,47 +29,53 @@ class Delivery(Construct):
                         spec=argo.AppProjectSpec(
                             description="KubeChat: one Application per environment overlay",
                             source_repos=[props.repo_url],
-                            destinations=[argo.AppProjectSpecDestinations(server=props.destination_server,
-                                                                          namespace="kubechat-*")],
+                            # Any registered cluster (the platform team registers them), but only the
+                            # namespaces of the delivered environments: never kubechat-dev.
+                            destinations=[argo.AppProjectSpecDestinations(server="*", namespace=f"kubechat-{env}")
+                                          for env in props.environments],
                             cluster_resource_whitelist=[argo.AppProjectSpecClusterResourceWhitelist(group=g, kind=k)
                                                         for g, k in CLUSTER_SCOPED_KINDS],
                             sync_windows=[argo.AppProjectSpecSyncWindows(
                                 kind="allow", schedule=props.production_sync_window,
                                 duration=props.production_sync_window_duration,
-                                applications=["kubechat-production"], manual_sync=True, time_zone="UTC")],
+                                applications=["kubechat-production-*"], manual_sync=True, time_zone="UTC")],
                         ))
         notify = {f"notifications.argoproj.io/subscribe.{trigger}.slack": props.notification_channel
                   for trigger in ("on-sync-failed", "on-health-degraded")}
         t = argo  # the template's classes: ApplicationSetSpecTemplate...
+        env = '{{index .metadata.labels "%s"}}' % props.environment_label
         argo.ApplicationSet(self, "environments", metadata={"name": "kubechat", "namespace": props.argocd_namespace,
                                                             "labels": labels},
                             spec=argo.ApplicationSetSpec(
                                 go_template=True,
                                 go_template_options=["missingkey=error"],
-                                generators=[argo.ApplicationSetSpecGenerators(git=argo.ApplicationSetSpecGeneratorsGit(
-                                    repo_url=props.repo_url, revision=props.revision,
-                                    directories=[argo.ApplicationSetSpecGeneratorsGitDirectories(
-                                        path=f"{props.overlay_root}/*")] + [
-                                        argo.ApplicationSetSpecGeneratorsGitDirectories(
-                                            path=f"{props.overlay_root}/{x}", exclude=True)
-                                        for x in props.excluded_overlays]))],
+                                generators=[argo.ApplicationSetSpecGenerators(
+                                    clusters=argo.ApplicationSetSpecGeneratorsClusters(
+                                        selector=argo.ApplicationSetSpecGeneratorsClustersSelector(
+                                            match_expressions=[argo.ApplicationSetSpecGeneratorsClustersSelectorMatchExpressions(
+                                                key=props.environment_label, operator="In",
+                                                values=list(props.environments))])))],
                                 template=t.ApplicationSetSpecTemplate(
                                     metadata=t.ApplicationSetSpecTemplateMetadata(
-                                        name="kubechat-{{.path.basename}}",
-                                        labels={**labels, "kubechat.io/environment": "{{.path.basename}}"},
-                                        annotations=notify),
+                                        name="kubechat-" + env + "-{{.nameNormalized}}",
+                                        labels={**labels, "kubechat.io/environment": env, "kubechat.io/cluster": "{{.nameNormalized}}"},
+                                        # Compare as the API server would apply: fields it (or a CRD's schema)
+                                        # defaults are then no difference, so a synced environment stays Synced.
+                                        annotations={**notify, "argocd.argoproj.io/compare-options": "ServerSideDiff=true"}),
                                     spec=t.ApplicationSetSpecTemplateSpec(
                                         project=props.project,
                                         source=t.ApplicationSetSpecTemplateSpecSource(
                                             repo_url=props.repo_url, target_revision=props.revision,
-                                            path="{{.path.path}}"),
+                                            path=f"{props.overlay_root}/" + env),
                                         destination=t.ApplicationSetSpecTemplateSpecDestination(
-                                            server=props.destination_server, namespace="kubechat-{{.path.basename}}"),
+                                            server="{{.server}}", namespace="kubechat-" + env),
                                         sync_policy=t.ApplicationSetSpecTemplateSpecSyncPolicy(
                                             automated=t.ApplicationSetSpecTemplateSpecSyncPolicyAutomated(
                                                 prune=True, self_heal=True),
+                                            # refresh: a retry takes the newest commit, so a fix pushed
+                                            # after a failed sync is what the next attempt syncs.
                                             retry=t.ApplicationSetSpecTemplateSpecSyncPolicyRetry(
-                                                limit=5, backoff=t.ApplicationSetSpecTemplateSpecSyncPolicyRetryBackoff(
+                                                refresh=True, limit=5, backoff=t.ApplicationSetSpecTemplateSpecSyncPolicyRetryBackoff(
                                                     duration="30s", factor=2, max_duration="10m")),
                                             sync_options=["ServerSideApply=true", "RespectIgnoreDifferences=true",
                                                           "PruneLast=true"]),

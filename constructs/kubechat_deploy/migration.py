@@ -1,7 +1,8 @@
 """Schema migrations: the SQL files of migrations/ shipped as a ConfigMap, applied by one Argo CD
-Sync-hook Job running golang-migrate (`migrate goto <SCHEMA_VERSION>`) after the database is healthy
-and before the new API pods roll. The target version is each release's setting (the overlay's
-`kubechat-release` ConfigMap); lowering it rolls the schema back with the same Job."""
+Sync-hook Job after the database is healthy and before the new API pods roll. The Job runs
+jobs/migrate_up.sh: golang-migrate up to the release's SCHEMA_VERSION (the overlay's `kubechat-release`
+ConfigMap), never down: a rollback to a release with a lower SCHEMA_VERSION leaves the newer schema in
+place (expand/contract, docs/data-tier.md). Going down is docs/upgrade.md's explicit procedure."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class KubeChatMigration(Construct):
         self.job_name = props.name
         self.pod_selector = selector_labels(self.COMPONENT)
         labels = standard_labels(self.COMPONENT)
-        files = {}
+        files = {"migrate_up.sh": (PROJECT_ROOT / "jobs" / "migrate_up.sh").read_text()}
         for m in migrations:
             files[m.up.name] = m.up.read_text()
             files[m.down.name] = m.down.read_text()
@@ -91,8 +92,7 @@ class KubeChatMigration(Construct):
                                          env_value("DATABASE_URL", url),
                                          env_from_config_map("SCHEMA_VERSION", props.release_config_map,
                                                              "SCHEMA_VERSION")],
-                                    args=["-path", "/migrations", "-database", "$(DATABASE_URL)", "-verbose",
-                                          "goto", "$(SCHEMA_VERSION)"],
+                                    command=["/bin/sh", "/migrations/migrate_up.sh"],
                                     resources=Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m",
                                                         memory_limit="128Mi").render(),
                                     security_context=container_security_context(),

@@ -105,7 +105,8 @@ class PlatformRoot(Construct):
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
         super().__init__(scope, id)
         labels = standard_labels("platform")
-        for name, path, wave in (("platform-prerequisites", "dist/platform/prerequisites", -20),
+        for name, path, wave in (("platform-argocd", "dist/platform/argocd", -30),
+                                 ("platform-prerequisites", "dist/platform/prerequisites", -20),
                                  ("kubechat-delivery", "dist/platform/delivery", 0)):
             _application(self, name, name=name, namespace=delivery.argocd_namespace, project="default",
                          labels=labels, wave=wave, destination_namespace=delivery.argocd_namespace,

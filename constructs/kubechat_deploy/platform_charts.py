@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdk8s import Chart
 from constructs import Construct
 
+from .argocd_config import ArgoCdConfiguration
 from .chart import KubeChatProps
 from .delivery import Delivery
 from .layout import PLATFORM_PREFIX
@@ -32,9 +33,21 @@ class PlatformPrerequisitesChart(Chart):
                                                    scanning=props.scanning)
 
 
+class ArgoCdConfigurationChart(Chart):
+    """dist/platform/argocd/: Argo CD's configuration, kept in step from git by the root's platform-argocd."""
+
+    def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
+        super().__init__(scope, PLATFORM_PREFIX + "argocd", disable_resource_name_hashes=True)
+        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace)
+
+
 class PlatformBootstrapChart(Chart):
+    """dist/platform/bootstrap/: what is applied by hand once: Argo CD's configuration (the health checks
+    the root's waves rely on must exist before the root syncs) and the root Application."""
+
     def __init__(self, scope: Construct, *, props: KubeChatProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "bootstrap", disable_resource_name_hashes=True)
+        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace)
         self.root = PlatformBootstrap(self, "root", delivery=props.delivery)
 
 

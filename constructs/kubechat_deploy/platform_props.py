@@ -3,7 +3,7 @@ charts never load the large Argo CD type library (render time: see README, Bench
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import validation as v
 
@@ -21,7 +21,8 @@ class DeliveryProps:
     project: str = "kubechat"
     """AppProject name. Default: kubechat."""
     destination_server: str = "https://kubernetes.default.svc"
-    """Cluster API server of every environment (one cluster; use a cluster generator for several). Default: in-cluster."""
+    """Cluster of the platform's own Applications (prerequisites, root, delivery): the cluster Argo CD runs
+    in. KubeChat's environments are not delivered here but to the clusters labelled below. Default: in-cluster."""
     production_sync_window: str = "0 8 * * 1-4"
     """Cron start of the window in which production may auto-sync (Mon-Thu 08:00 UTC)... Default: 0 8 * * 1-4."""
     production_sync_window_duration: str = "9h"
@@ -30,8 +31,12 @@ class DeliveryProps:
     """Argo CD notifications Slack channel for sync failures and degraded health. Default: kubechat-deployments."""
     overlay_root: str = "overlays"
     """Folder holding one overlay per environment. Default: overlays."""
-    excluded_overlays: tuple[str, ...] = field(default_factory=lambda: ("components",))
-    """Folders under overlay_root that are not environments. Default: (components,)."""
+    environment_label: str = "kubechat.io/environment"
+    """Label of an Argo CD cluster Secret naming the environment that cluster runs (docs/install.md): the
+    ApplicationSet creates one Application per labelled cluster. Default: kubechat.io/environment."""
+    environments: tuple[str, ...] = ("staging", "production")
+    """Environments Argo CD delivers (to every cluster labelled with one of them). dev is the laptop
+    environment (make dev-deploy) and is never delivered by Argo CD. Default: (staging, production)."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"(https://|git@|ssh://)\S+", self.repo_url):
@@ -40,6 +45,12 @@ class DeliveryProps:
             raise v.SettingsError("delivery.revision", self.revision, "a branch, tag or commit")
         v.dns_label("delivery.argocd_namespace", self.argocd_namespace)
         v.dns_label("delivery.project", self.project)
+        if not self.environments or any(e not in ("staging", "production") for e in self.environments):
+            raise v.SettingsError("delivery.environments", self.environments,
+                                  "a non-empty subset of staging, production (dev is deployed with make dev-deploy, "
+                                  "never by Argo CD onto a shared cluster)")
+        if not re.fullmatch(r"([a-z0-9.-]+/)?[a-z0-9A-Z._-]+", self.environment_label):
+            raise v.SettingsError("delivery.environment_label", self.environment_label, "a Kubernetes label key")
         v.cron("delivery.production_sync_window", self.production_sync_window)
         if not re.fullmatch(r"\d+[hm]", self.production_sync_window_duration):
             raise v.SettingsError("delivery.production_sync_window_duration", self.production_sync_window_duration,

@@ -15,6 +15,7 @@ import imports.argo_rollouts.io.argoproj as ro
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .sync import Wave, wave
 from .layout import RENDER_AS_PATCH
 from .web import KubeChatWeb
 
@@ -90,7 +91,8 @@ class ProgressiveDelivery(Construct):
                 if pause != "0s":
                     steps.append(ro.RolloutSpecStrategyCanarySteps(pause=ro.RolloutSpecStrategyCanaryStepsPause(
                         duration=ro.RolloutSpecStrategyCanaryStepsPauseDuration.from_string(pause))))
-            ro.Rollout(self, f"{workload}-rollout", metadata={"name": deployment, "labels": labels},
+            ro.Rollout(self, f"{workload}-rollout", metadata={"name": deployment, "labels": labels,
+                                                              "annotations": wave(Wave.ROLLOUT)},
                        spec=ro.RolloutSpec(
                            # The HPA scales the Rollout through its scale subresource, which needs
                            # spec.replicas to exist (without it: "the spec replicas field does not exist",

@@ -22,8 +22,16 @@ class Wave(IntEnum):
     MIGRATION = 1
     """The schema migration hook: after the database is healthy, before new API pods."""
     WORKLOADS = 2
-    """API, web and the backup CronJobs."""
-    EXPOSURE = 3
+    """API, web and the backup CronJobs. With progressive delivery the Deployments are the Rollouts'
+    pod templates (workloadRef), so they must exist before the Rollouts."""
+    ROLLOUT = 3
+    """The Argo Rollouts that take over the Deployments. The Rollouts controller refuses a Rollout whose
+    workloadRef is missing (InvalidSpec, which Argo CD's Rollout health check reports Degraded), and a
+    paused or analysing canary is Progressing/Suspended, so the wave (and the PostSync smoke test after
+    it) waits for the canary to finish."""
+    AUTOSCALING = 4
+    """HorizontalPodAutoscalers, after what they scale (an HPA whose target is missing is Degraded)."""
+    EXPOSURE = 5
     """Ingress and certificates."""
 
 

@@ -220,7 +220,8 @@ class HttpWorkload(Construct):
         utilization = lambda resource, percent: k8s.MetricSpecV2(  # noqa: E731
             type="Resource", resource=k8s.ResourceMetricSourceV2(
                 name=resource, target=k8s.MetricTargetV2(type="Utilization", average_utilization=percent)))
-        k8s.KubeHorizontalPodAutoscalerV2(self, "hpa", metadata=meta(), spec=k8s.HorizontalPodAutoscalerSpecV2(
+        k8s.KubeHorizontalPodAutoscalerV2(self, "hpa", metadata=k8s.ObjectMeta(
+            name=spec.name, labels=self.labels, annotations=wave(Wave.AUTOSCALING)), spec=k8s.HorizontalPodAutoscalerSpecV2(
             scale_target_ref=k8s.CrossVersionObjectReferenceV2(api_version="apps/v1", kind="Deployment", name=spec.name),
             min_replicas=scaling.min_replicas, max_replicas=scaling.max_replicas,
             metrics=[utilization("cpu", scaling.cpu_utilization), utilization("memory", scaling.memory_utilization)],

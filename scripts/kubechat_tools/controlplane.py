@@ -69,10 +69,12 @@ KYVERNO = {"kyverno": [("github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno", "k
 """Kyverno's CLI (its engine and policy validation), for tests/test_kyverno.py; built and cached the same way."""
 
 
-def pin_hash(modules: dict = MODULES) -> str:
+def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None) -> str:
     digest = hashlib.sha256()
     if modules is MODULES:
         digest.update(version_ldflags().encode())
+    for module, flags in sorted((ldflags or {}).items()):
+        digest.update(f"{module} ldflags {flags}\n".encode())
     for module in sorted(modules):
         for name in ("go.mod", "go.sum", "main.go", "tools.go"):
             path = TOOLS / module / name
@@ -81,9 +83,11 @@ def pin_hash(modules: dict = MODULES) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES) -> Path:
-    """Build every binary (or reuse the cached build of the same pins); print how long it took."""
-    target = cache / pin_hash(modules)
+def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags: dict[str, str] | None = None,
+          timings: dict[str, float] | None = None) -> Path:
+    """Build every binary (or reuse the cached build of the same pins); print how long it took.
+    `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds."""
+    target = cache / pin_hash(modules, ldflags)
     stamp = target / ".complete"
     if stamp.exists():
         log(f"binaries: cached in {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
@@ -96,12 +100,15 @@ def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES) -> Path
     for module, packages in modules.items():
         module_started = time.monotonic()
         log(f"building {', '.join(name for _, name in packages)} (tools/{module}); the first build takes minutes")
-        flags = ["-ldflags", version_ldflags()] if module == "controlplane" else []
+        flags = ["-ldflags", version_ldflags()] if module == "controlplane" and modules is MODULES else \
+            ["-ldflags", ldflags[module]] if ldflags and module in ldflags else []
         result = subprocess.run(["go", "build", *flags, "-o", str(partial) + "/", *[package for package, _ in packages]],
                                 cwd=TOOLS / module, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"go build in tools/{module} failed:\n{result.stderr[-4000:]}")
         log(f"built tools/{module} in {time.monotonic() - module_started:.0f} s")
+        if timings is not None:
+            timings[module] = time.monotonic() - module_started
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     stamp.touch()
@@ -154,6 +161,8 @@ class ControlPlane:
     existing: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent getting the binaries (building or finding them) and starting the processes."""
+    kwok_config: Path | None = None
+    """A kwok configuration (Stage objects) replacing kwok's default pod stages."""
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -165,13 +174,13 @@ class ControlPlane:
         return plane
 
     @classmethod
-    def start(cls) -> "ControlPlane":
+    def start(cls, kwok_config: Path | None = None) -> "ControlPlane":
         found = time.monotonic()
         bin_dir = binaries()
         started = time.monotonic()
         workdir = Path(tempfile.mkdtemp(prefix="kubechat-controlplane-"))
         plane = cls(bin=bin_dir, workdir=workdir, kubeconfig=workdir / "kubeconfig",
-                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL))
+                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL), kwok_config=kwok_config)
         try:
             plane._start_all()
         except BaseException:
@@ -249,7 +258,8 @@ class ControlPlane:
                     "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(free_port()))
         self._spawn("kwok", "--kubeconfig", str(self.kubeconfig),
                     "--manage-nodes-with-label-selector", f"{FAKE_NODE_LABEL}=true",
-                    "--node-ip", "10.0.0.1", "--cidr", "10.244.0.0/16")
+                    "--node-ip", "10.0.0.1", "--cidr", "10.244.0.0/16",
+                    *(["--config", str(self.kwok_config)] if self.kwok_config else []))
         for index, zone in enumerate(ZONES):
             self.apply_docs([fake_node(f"fake-node-{index}", zone)])
 

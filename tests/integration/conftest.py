@@ -29,7 +29,7 @@ def pytest_terminal_summary(terminalreporter):
                                     "started in {start:.1f} s".format(**TIMINGS))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster():
     if os.environ.get("KUBECHAT_USE_EXISTING_CLUSTER") == "1":
         kubeconfig = os.environ.get("KUBECONFIG")
@@ -97,12 +97,12 @@ def apply_environment(plane: ControlPlane, docs: list[dict], previous: list[dict
     return warnings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def rendered_envs() -> dict[str, list[dict]]:
     return {env: load_dir(DIST / "rendered" / env) for env in ENVIRONMENTS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def upgrade_path(cluster, rendered_envs) -> dict:
     """Production goes previous release -> this one -> previous (a rollback), pruning like Argo CD;
     the data-holding objects' UIDs are recorded after each step. `applied` then upgrades it again."""
@@ -159,7 +159,7 @@ def wait_for_statefulset_claims(plane: ControlPlane, namespace: str, timeout: fl
     raise AssertionError(f"{namespace}: the StatefulSet created no PersistentVolumeClaim in {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def applied(cluster, rendered_envs, upgrade_path) -> dict[str, list[str]]:
     """Every environment applied (they share the cluster: names are per environment); production
     upgrades from the rolled-back previous release. env -> warnings seen while applying."""

@@ -1,0 +1,19 @@
+-- CloudNativePG Backup health for Argo CD (argocd-cm resource.customizations.health.postgresql.cnpg.io_Backup).
+-- Argo CD v3.5.1 has no built-in check for Backup, so a Backup hook would count as done the moment it
+-- is created. Production's pre-migration Backup must complete before the migration hook runs.
+-- Phases from CloudNativePG's api/v1/backup_types.go (BackupPhase): pending, started, running,
+-- finalizing, completed, failed, walArchivingFailing.
+local hs = {status = "Progressing", message = "Waiting for the backup to start"}
+if obj.status ~= nil and obj.status.phase ~= nil then
+    local phase = obj.status.phase
+    if phase == "completed" then
+        hs.status = "Healthy"
+        hs.message = "Backup completed"
+    elseif phase == "failed" or phase == "walArchivingFailing" then
+        hs.status = "Degraded"
+        hs.message = "Backup " .. phase .. ": " .. (obj.status.error or "no error message")
+    else
+        hs.message = "Backup " .. phase
+    end
+end
+return hs

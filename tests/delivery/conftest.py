@@ -1,0 +1,116 @@
+"""The delivery tier: the real Argo CD and Argo Rollouts (scripts/kubechat_tools/delivery.py) on a control
+plane of its own (kwok fails pods labelled kubechat.io/test-fail=true, so a test can fail a hook).
+Everything here is package-scoped: started once for tests/delivery, stopped when it is done."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubechat_tools.controlplane import ControlPlane
+from kubechat_tools.crds import load_crds
+from kubechat_tools.delivery import (ARGOCD_NAMESPACE, BUILD_TIMES, DeliveryStack, cluster_secret, kwok_stages,
+                                     platform_docs, synced_healthy)
+from kubechat_tools.paths import ROOT
+from kubechat_tools.standins import STANDINS
+from kubechat_deploy.platform_props import DeliveryProps
+from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
+
+
+TIMINGS: dict[str, float] = {}
+SYNC_SECONDS: dict[str, float] = {}
+LABEL = DeliveryProps().environment_label
+CLUSTERS = {
+    # name: (server, environment label or None). Three names for the one test API server.
+    "in-cluster": ("https://kubernetes.default.svc", "production"),
+    "staging-eu": ("https://127.0.0.1:{port}", "staging"),
+    "laptop": ("https://localhost:{port}", "dev"),
+}
+EXPECTED_APPS = {"kubechat-production-in-cluster": "production", "kubechat-staging-staging-eu": "staging"}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS:
+        return
+    write = terminalreporter.write_line
+    built = ", ".join(f"{m} {s:.0f} s" for m, s in BUILD_TIMES.items()) or "cached"
+    write(f"delivery tier: Argo CD {ARGOCD.version}, Argo Rollouts {ARGO_ROLLOUTS.version}; "
+          f"binaries ready in {TIMINGS['binaries']:.0f} s (built: {built}); control plane started in "
+          f"{TIMINGS['plane']:.1f} s, Argo CD and Rollouts in {TIMINGS['start']:.1f} s")
+    for app, seconds in SYNC_SECONDS.items():
+        write(f"delivery tier: {app}: Application created to Synced/Healthy in {seconds:.0f} s")
+    write("delivery tier stand-ins (operators that cannot be built here): " + "; ".join(STANDINS))
+
+
+@pytest.fixture(scope="package")
+def plane(tmp_path_factory):
+    started = time.monotonic()
+    plane = ControlPlane.start(kwok_config=kwok_stages(tmp_path_factory.mktemp("kwok") / "stages.yaml"))
+    TIMINGS["plane"] = time.monotonic() - started
+    try:
+        plane.apply_docs(load_crds())
+        plane.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="package")
+def stack(plane):
+    stack = DeliveryStack.start(plane)
+    TIMINGS.update(stack.timings)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="package")
+def head(stack) -> str:
+    """The commit under test (this working tree's overlays and dist/) on the remote's main."""
+    return stack.remote.publish_tree(ROOT, "commit under test")
+
+
+@pytest.fixture(scope="package")
+def clusters(stack) -> dict[str, str]:
+    """Argo CD cluster Secrets as docs/install.md registers clusters: name -> server."""
+    port = stack.plane.kubeconfig.read_text().split("https://127.0.0.1:")[1].split()[0]
+    docs, servers = [], {}
+    for name, (server, env) in CLUSTERS.items():
+        servers[name] = server.format(port=port)
+        in_cluster = servers[name] == "https://kubernetes.default.svc"
+        docs.append(cluster_secret(name, servers[name], {LABEL: env} if env else {},
+                                   None if in_cluster else stack.plane))
+    stack.plane.apply_docs(docs)
+    return servers
+
+
+@pytest.fixture(scope="package")
+def delivery(stack, clusters, head) -> dict[str, str]:
+    """The platform's delivery objects (AppProject, ApplicationSet) applied as rendered; every generated
+    Application synced to the commit under test. Returns app -> environment."""
+    created = time.monotonic()
+    stack.plane.apply_docs(platform_docs("delivery", stack.remote.url))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(stack.applications()) < len(EXPECTED_APPS):
+        time.sleep(0.5)
+    apps = {a["metadata"]["name"]: a["metadata"]["labels"].get("kubechat.io/environment") for a in stack.applications()}
+    for app in apps:
+        # Production auto-syncs only inside its sync window; outside it an operator's manual sync is
+        # allowed (manualSync: true) and is what runs here when the window is closed.
+        if app.startswith("kubechat-production"):
+            time.sleep(5)
+            current = stack.get("applications.argoproj.io", app)
+            if not (current.get("status", {}).get("operationState")):
+                stack.sync(app, head)
+    for app in apps:
+        stack.wait_app(app, synced_healthy(head), 600, f"Synced and Healthy at {head[:8]}")
+        SYNC_SECONDS[app] = time.monotonic() - created
+    return apps
+
+
+def namespace_of(env: str) -> str:
+    return f"kubechat-{env}"
+
+
+__all__ = ["ARGOCD_NAMESPACE", "EXPECTED_APPS", "namespace_of"]

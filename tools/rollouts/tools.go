@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools pins the Argo Rollouts controller, built by kubechat_tools/delivery.py.
+package tools
+
+import _ "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"
