@@ -76,7 +76,18 @@ BAD = [
     ("untagged-init", "docker.io/valkey/valkey:8.1.4-alpine", "docker.io/valkey/valkey", "require-tag"),
     ("foreign", "quay.io/someone/tool:1.0", None, "allowed-registries"),
     ("short-name", "valkey/valkey:8.1.4-alpine", None, "allowed-registries"),
+    ("other-acme-solver", "quay.io/jetstack/cert-manager-acmesolver:v1.20.0", None, "allowed-registries"),
 ]
+
+
+def test_the_pinned_acme_solver_passes_the_image_rules(kyverno, tmp_path):
+    """cert-manager's HTTP-01 solver pod (its image at the pinned cert-manager version) is admitted."""
+    from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
+
+    for env in ("staging", "production"):
+        policy = ROOT / "dist" / "rendered" / env / f"clusterpolicy-kubechat-{env}-image-references.yaml"
+        counts, output = apply(kyverno, [policy], [pod(tmp_path, env, "acme-solver", ACME_HTTP01_SOLVER_IMAGE)])
+        assert counts["fail"] == 0 and counts["pass"] == 3, output
 
 
 @pytest.mark.parametrize("name, image, init_image, rule", BAD)

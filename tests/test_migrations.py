@@ -286,3 +286,22 @@ def test_the_hook_refuses_a_dirty_schema_and_a_bad_target(server, database):
     assert version(server, database) == "1|t"
     result = migrate_up(server, database, "five")
     assert result.returncode == 2 and "SCHEMA_VERSION=five" in result.stderr
+
+
+def test_migrations_expand_and_contract(tmp_path):
+    """The previous release runs on the newer schema (a rollback never migrates down): an up migration
+    may not drop, rename or retype what exists unless it is a declared contract step."""
+    from kubechat_tools.migrations import check_expand_contract
+
+    check_expand_contract(MIGRATIONS)
+    import shutil
+
+    shutil.copytree(MIGRATIONS, tmp_path / "m")
+    (tmp_path / "m" / "0006_drop_title.up.sql").write_text("BEGIN;\nALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
+    (tmp_path / "m" / "0006_drop_title.down.sql").write_text("BEGIN;\nALTER TABLE chat_sessions ADD COLUMN title text;\nCOMMIT;\n")
+    with pytest.raises(MigrationError, match=r"0006_drop_title.up.sql: 'DROP COLUMN' breaks the previous release"):
+        check_expand_contract(tmp_path / "m")
+    (tmp_path / "m" / "0006_drop_title.up.sql").write_text(
+        "-- contract: 1.4.0 stopped reading chat_sessions.title (expanded in 0005)\nBEGIN;\n"
+        "ALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
+    check_expand_contract(tmp_path / "m")

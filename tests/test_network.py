@@ -93,3 +93,21 @@ def test_the_evaluator_itself_denies_by_default_and_allows_without_policies():
     deny = [{"kind": "NetworkPolicy", "metadata": {"name": "d", "namespace": "x"},
              "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}]
     assert not allowed(deny, other, pod, "http")
+
+
+@pytest.mark.parametrize("env_name", ["staging", "production"])
+def test_the_ingress_controller_reaches_the_acme_solver_and_nothing_else_does(rendered, env_name):
+    """cert-manager's HTTP-01 solver pod (labels and port from cert-manager v1.21.1 pkg/issuer/acme/http:
+    acme.cert-manager.io/http01-solver=true, acmeSolverListenPort 8089) is reachable from the ingress
+    controller on 8089 only; it reaches nothing."""
+    from kubechat_deploy.versions import ACME_HTTP01_SOLVER_LABEL, ACME_HTTP01_SOLVER_PORT
+
+    docs = rendered[env_name]
+    solver = Endpoint(name="cm-acme-http-solver", namespace=ENVS[env_name],
+                      labels={ACME_HTTP01_SOLVER_LABEL: "true"}, ports={"http": ACME_HTTP01_SOLVER_PORT})
+    assert allowed(docs, INGRESS_CONTROLLER, solver, ACME_HTTP01_SOLVER_PORT)
+    assert not allowed(docs, INGRESS_CONTROLLER, solver, 8080)
+    assert not allowed(docs, OTHER_TENANT, solver, ACME_HTTP01_SOLVER_PORT)
+    assert not allowed(docs, pods_of(docs)["kubechat-web"], solver, ACME_HTTP01_SOLVER_PORT)
+    assert not allowed(docs, solver, INTERNET, 443)
+    assert not allowed(docs, solver, pods_of(docs)["kubechat-api"], "http")

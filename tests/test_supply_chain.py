@@ -152,15 +152,18 @@ def test_every_image_kubechat_runs_is_fully_qualified_and_allowed(rendered, env)
     references = find(rendered[env], "ClusterPolicy", f"kubechat-{env}-image-references")["spec"]["rules"]
     registries = next(r for r in references if r["name"] == "allowed-registries")
     pattern = registries["validate"]["pattern"]["spec"]["containers"][0]["image"]
-    assert pattern.split(" | ") == [p + "*" for p in props.allowed_registries]
+    assert pattern.split(" | ") == [p + "*" for p in props.allowed_registries] + list(props.allowed_images)
     cel = find(rendered[env], "ValidatingAdmissionPolicy", f"kubechat-{env}-image-references")["spec"]["variables"]
     foreign = next(v for v in cel if v["name"] == "foreign")["expression"]
-    assert all(f'"{p}"' in foreign for p in props.allowed_registries)
+    assert all(f'"{p}"' in foreign for p in props.allowed_registries + props.allowed_images)
 
 
 @pytest.mark.parametrize("make, field, value", [
     (lambda: SupplyChainProps(allowed_registries=("valkey/",)), "supply_chain.allowed_registries", "valkey/"),
     (lambda: SupplyChainProps(allowed_registries=()), "supply_chain.allowed_registries", ()),
+    (lambda: SupplyChainProps(allowed_images=("quay.io/jetstack/*",)), "supply_chain.allowed_images", "quay.io/jetstack/*"),
+    (lambda: SupplyChainProps(allowed_images=("quay.io/jetstack/cert-manager-acmesolver",)), "supply_chain.allowed_images",
+     "quay.io/jetstack/cert-manager-acmesolver"),
     (lambda: SupplyChainProps(signed_images=("kubechat-api",)), "supply_chain.signed_images", "kubechat-api"),
     (lambda: SupplyChainProps(keyless_issuer="token.actions.githubusercontent.com"), "supply_chain.keyless_issuer",
      "token.actions.githubusercontent.com"),

@@ -15,6 +15,7 @@ from imports.kyverno.io import kyverno
 from . import validation as v
 from .labels import standard_labels
 from .sync import Wave, wave
+from .versions import ACME_HTTP01_SOLVER_IMAGE
 
 GUARDED_NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace and immutable: the one label a policy can trust."""
@@ -49,6 +50,9 @@ class SupplyChainProps:
         "docker.io/migrate/", "docker.io/curlimages/", "docker.io/dpage/", "ghcr.io/joeferner/")
     """Prefixes of fully qualified image references allowed to run (registry and repository owner, each
     ending in '/'). Default: KubeChat's own, CloudNativePG's, and the pinned third-party images'."""
+    allowed_images: tuple[str, ...] = (ACME_HTTP01_SOLVER_IMAGE,)
+    """Exact image references allowed besides the prefixes: pods other controllers create in KubeChat's
+    namespace. Default: cert-manager's HTTP-01 solver at the pinned cert-manager version (and no other)."""
     keyless_issuer: str = "https://token.actions.githubusercontent.com"
     """OIDC issuer of the keyless (Fulcio) signing identity. Default: GitHub Actions."""
     keyless_subject: str = "https://github.com/kubechat/kubechat/.github/workflows/release.yaml@refs/tags/*"
@@ -75,6 +79,12 @@ class SupplyChainProps:
             if not re.fullmatch(r"[a-z0-9.-]+(:\d+)?/[a-z0-9._/*-]+", reference):
                 raise v.SettingsError("supply_chain.signed_images", reference,
                                       "a fully qualified image reference with wildcards, such as 'ghcr.io/kubechat/*'")
+        for image in self.allowed_images:
+            if not re.fullmatch(r"[a-z0-9.-]+\.[a-z]+(:\d+)?/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{64})?",
+                                image) or not (":" in image.split("/")[-1] or "@" in image) or image.endswith(":latest"):
+                raise v.SettingsError("supply_chain.allowed_images", image,
+                                      "an exact, fully qualified image reference with a version tag or digest, such as "
+                                      "'quay.io/jetstack/cert-manager-acmesolver:v1.21.1' (no wildcards, not latest)")
         for name in ("allowed_registries", "digest_required_images"):
             prefixes = getattr(self, name)
             if not prefixes:
@@ -106,7 +116,7 @@ class SupplyChainProps:
         return [s.value for s in SEVERITIES[SEVERITIES.index(self.blocking_severity):]]
 
     def image_allowed(self, image: str) -> bool:
-        return any(image.startswith(prefix) for prefix in self.allowed_registries)
+        return image in self.allowed_images or any(image.startswith(prefix) for prefix in self.allowed_registries)
 
 
 def severity_count_query(severities: list[str]) -> str:
@@ -192,7 +202,7 @@ class KyvernoPolicies(Construct):
         def containers_pattern(value: str) -> dict:
             return {"spec": {name: [{"image": value}] for name in CONTAINER_LISTS}}
 
-        registries = " | ".join(f"{prefix}*" for prefix in props.allowed_registries)
+        registries = " | ".join([f"{prefix}*" for prefix in props.allowed_registries] + list(props.allowed_images))
         kyverno.ClusterPolicy(
             self, "image-references",
             metadata={"name": self.image_references_name, "labels": labels, "annotations": {
@@ -221,7 +231,7 @@ class KyvernoPolicies(Construct):
                         validate=kyverno.ClusterPolicySpecRulesValidate(
                             failure_action=kyverno.ClusterPolicySpecRulesValidateFailureAction.ENFORCE,
                             message=("images must be fully qualified and come from an allowed registry: "
-                                     + ", ".join(props.allowed_registries)),
+                                     + ", ".join(props.allowed_registries + props.allowed_images)),
                             pattern=containers_pattern(registries))),
                 ]))
 
@@ -280,7 +290,8 @@ class AdmissionPolicies(Construct):
                 {"name": "floating", "expression":
                     f"variables.images.filter(i, !i.matches('{DIGEST}') && (!i.matches('{TAG}') || i.endsWith(':latest')))"},
                 {"name": "foreign", "expression":
-                    f"variables.images.filter(i, !{cel_list(props.allowed_registries)}.exists(p, i.startsWith(p)))"},
+                    f"variables.images.filter(i, !{cel_list(props.allowed_registries)}.exists(p, i.startsWith(p)) && "
+                    f"!(i in {cel_list(props.allowed_images)}))"},
             ],
             validations=[
                 {"expression": "size(variables.floating) == 0", "reason": "Forbidden",

@@ -112,7 +112,8 @@ class KubeChatChart(Chart):
 class TlsIngressComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "tls-ingress", disable_resource_name_hashes=True)
-        self.ingress = KubeChatIngress(self, "ingress", props=props.ingress, api=base.api, web=base.web)
+        self.ingress = KubeChatIngress(self, "ingress", props=props.ingress, api=base.api, web=base.web,
+                                       ingress_namespace=props.network.ingress_namespace)
 
 
 class ExternalSecretsComponent(Chart):

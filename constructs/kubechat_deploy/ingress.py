@@ -14,7 +14,9 @@ import imports.cert_manager.io.cert_manager as cm
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .network import namespace_peer
 from .sync import Wave, wave
+from .versions import ACME_HTTP01_SOLVER_LABEL, ACME_HTTP01_SOLVER_PORT
 from .web import KubeChatWeb
 
 LETSENCRYPT = {
@@ -66,7 +68,8 @@ class IngressProps:
 
 
 class KubeChatIngress(Construct):
-    def __init__(self, scope: Construct, id: str, *, props: IngressProps, api: KubeChatApi, web: KubeChatWeb) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: IngressProps, api: KubeChatApi, web: KubeChatWeb,
+                 ingress_namespace: str) -> None:
         super().__init__(scope, id)
         labels = standard_labels("ingress")
         self.name = "kubechat"
@@ -87,6 +90,17 @@ class KubeChatIngress(Construct):
                            private_key=cm.CertificateSpecPrivateKey(algorithm=cm.CertificateSpecPrivateKeyAlgorithm.ECDSA,
                                                                     size=256,
                                                                     rotation_policy=cm.CertificateSpecPrivateKeyRotationPolicy.ALWAYS)))
+        # HTTP-01: cert-manager starts a solver pod here (image admitted by supply_chain.allowed_images);
+        # the ingress controller must reach it on its port through the default-deny policy. Nothing else.
+        k8s.KubeNetworkPolicy(self, "acme-solver", metadata=k8s.ObjectMeta(
+            name="kubechat-acme-http01-solver", labels=labels, annotations=wave(Wave.NAMESPACE)),
+            spec=k8s.NetworkPolicySpec(
+                pod_selector=k8s.LabelSelector(match_labels={ACME_HTTP01_SOLVER_LABEL: "true"}),
+                policy_types=["Ingress", "Egress"],
+                ingress=[k8s.NetworkPolicyIngressRule(
+                    from_=[namespace_peer(ingress_namespace)],
+                    ports=[k8s.NetworkPolicyPort(port=k8s.IntOrString.from_number(ACME_HTTP01_SOLVER_PORT),
+                                                 protocol="TCP")])]))
         # ingress-nginx adds these response headers (custom-headers annotation; the controller must
         # allow them in global-allowed-response-headers, see docs/platform.md).
         k8s.KubeConfigMap(self, "headers", metadata=k8s.ObjectMeta(name=self.headers_config_map, labels=labels,

@@ -52,9 +52,10 @@ class KubeChatMigration(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: MigrationProps, database: KubeChatDatabase) -> None:
         super().__init__(scope, id)
-        from kubechat_tools.migrations import load_migrations  # the same checks `make test` runs
+        from kubechat_tools.migrations import check_expand_contract, load_migrations  # the checks `make test` runs
 
         migrations = load_migrations(props.folder)
+        check_expand_contract(props.folder)
         self.config_map_name = "kubechat-migrations"
         self.job_name = props.name
         self.pod_selector = selector_labels(self.COMPONENT)

@@ -48,6 +48,33 @@ def load_migrations(folder: Path) -> list[Migration]:
     return migrations
 
 
+CONTRACTING = re.compile(
+    r"\b(DROP\s+(TABLE|COLUMN|VIEW|FUNCTION|TYPE|SCHEMA)\b|RENAME\s+(TO|COLUMN)\b|"
+    r"ALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b|ALTER\s+COLUMN\s+\S+\s+SET\s+NOT\s+NULL\b)", re.I)
+CONTRACT_MARK = "-- contract:"
+"""First line of an up migration that removes or changes what the previous release uses, followed by
+why that is safe now (which release stopped using it). docs/data-tier.md, "Expand and contract"."""
+
+
+def expand_contract_violations(migration: Migration) -> list[str]:
+    """Statements of an up migration that would break the previous release running on the new schema
+    (a rollback keeps the newer schema: the migration hook never migrates down). Allowed only in a
+    migration marked as a contract step."""
+    sql = migration.up.read_text()
+    if sql.lstrip().lower().startswith(CONTRACT_MARK):
+        return []
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [f"{migration.up.name}: {' '.join(m.group(0).split())!r} breaks the previous release "
+            f"(expand/contract: do it in a later release, in a migration whose first line is "
+            f"'{CONTRACT_MARK} <which release stopped using it>')" for m in CONTRACTING.finditer(code)]
+
+
+def check_expand_contract(folder: Path) -> None:
+    problems = [p for m in load_migrations(folder) for p in expand_contract_violations(m)]
+    if problems:
+        raise MigrationError("migrations:\n" + "\n".join(problems))
+
+
 def latest_version(folder: Path) -> int:
     migrations = load_migrations(folder)
     return migrations[-1].version if migrations else 0

@@ -128,3 +128,40 @@ def test_security_context_policy_requires_non_root_and_seccomp(applied, cluster)
         cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
     assert results[0].returncode != 0 and "runAsNonRoot: true is required" in results[0].stderr
     assert results[1].returncode != 0 and "seccompProfile RuntimeDefault or Localhost is required" in results[1].stderr
+
+
+def acme_solver_pod(namespace: str, image: str) -> dict:
+    """The HTTP-01 solver pod as cert-manager v1.21.1 builds it (pkg/issuer/acme/http/pod.go, buildDefaultPod:
+    labels acme.cert-manager.io/http01-solver=true, runAsNonRoot, RuntimeDefault seccomp, read-only root,
+    no escalation, capabilities dropped, requests 10m/64Mi, limits 100m/64Mi, port 8089)."""
+    from kubechat_deploy.versions import ACME_HTTP01_SOLVER_LABEL, ACME_HTTP01_SOLVER_PORT
+
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "cm-acme-http-solver-", "namespace": namespace,
+                         "labels": {ACME_HTTP01_SOLVER_LABEL: "true", "acme.cert-manager.io/http-domain": "1",
+                                    "acme.cert-manager.io/http-token": "1"}},
+            "spec": {"automountServiceAccountToken": False, "restartPolicy": "OnFailure", "enableServiceLinks": False,
+                     "nodeSelector": {"kubernetes.io/os": "linux"},
+                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{
+                         "name": "acmesolver", "image": image, "imagePullPolicy": "IfNotPresent",
+                         "args": [f"--listen-port={ACME_HTTP01_SOLVER_PORT}", "--domain=kubechat.example.com",
+                                  "--token=t", "--key=k"],
+                         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"},
+                                       "limits": {"cpu": "100m", "memory": "64Mi"}},
+                         "ports": [{"name": "http", "containerPort": ACME_HTTP01_SOLVER_PORT}],
+                         "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                             "capabilities": {"drop": ["ALL"]}}}]}}
+
+
+@pytest.mark.parametrize("env", ENFORCING)
+def test_the_pinned_acme_solver_is_admitted_and_no_other(applied, cluster, env):
+    """cert-manager can issue the Certificate: its HTTP-01 solver pod passes Pod Security and the CEL
+    policies; a solver of another version, or another quay.io image, is still refused."""
+    from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
+
+    result = create_dry_run(cluster, acme_solver_pod(namespace(env), ACME_HTTP01_SOLVER_IMAGE))
+    assert result.returncode == 0, result.stderr
+    for other in ("quay.io/jetstack/cert-manager-acmesolver:v1.20.0", "quay.io/jetstack/cert-manager-controller:v1.21.1"):
+        result = create_dry_run(cluster, acme_solver_pod(namespace(env), other))
+        assert result.returncode != 0 and f"image {other} is not from an allowed registry" in result.stderr, other
