@@ -107,6 +107,7 @@ def test_migrations_ship_as_a_config_map_and_the_release_targets_an_existing_ver
     docs = rendered[env]
     files = find(docs, "ConfigMap", "kubechat-migrations")["data"]
     expected = {p.name: p.read_text() for m in load_migrations(ROOT / "migrations") for p in (m.up, m.down)}
+    expected["migrate_up.sh"] = (ROOT / "jobs" / "migrate_up.sh").read_text()
     assert files == expected
     release = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("kubechat-release-"))
     assert int(release["data"]["SCHEMA_VERSION"]) in {m.version for m in load_migrations(ROOT / "migrations")}

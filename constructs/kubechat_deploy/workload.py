@@ -138,6 +138,13 @@ def env_from_config_map(name: str, config_map: str, key: str) -> k8s.EnvVar:
         config_map_key_ref=k8s.ConfigMapKeySelector(name=config_map, key=key)))
 
 
+REVISION_HASH_LABELS = ("pod-template-hash", "rollouts-pod-template-hash")
+"""The label that tells one revision's pods from another's: the Deployment controller's, and the one Argo
+Rollouts puts on the pods of a Rollout that takes over the Deployment (argo-rollouts
+pkg/apis/rollouts/v1alpha1/types.go: DefaultRolloutUniqueLabelKey). Spreading counts only pods of the
+same revision; a key a pod does not carry is ignored by the scheduler."""
+
+
 class HttpWorkload(Construct):
     """Deployment + Service + ServiceAccount + HPA + PDB for one stateless HTTP component."""
 
@@ -184,7 +191,7 @@ class HttpWorkload(Construct):
         )
         spread = lambda key, when: k8s.TopologySpreadConstraint(  # noqa: E731
             max_skew=1, topology_key=key, when_unsatisfiable=when,
-            label_selector=k8s.LabelSelector(match_labels=self.selector), match_label_keys=["pod-template-hash"])
+            label_selector=k8s.LabelSelector(match_labels=self.selector), match_label_keys=list(REVISION_HASH_LABELS))
         self.deployment = k8s.KubeDeployment(
             self, "deployment", metadata=deployment_meta,
             spec=k8s.DeploymentSpec(

@@ -100,6 +100,8 @@ def test_live_objects_hold_the_rendered_manifests(stack, delivery):
     for app, env in delivery.items():
         problems = []
         for doc in load_dir(DIST / "rendered" / env):
+            if (doc["metadata"].get("annotations") or {}).get(HOOK) == "SyncFail":
+                continue  # runs only when a sync fails (test_hook_failure.py)
             group, kind, namespace, name = identity(doc)
             resource = f"{kind.lower()}.{group}" if group else kind.lower()
             obj = stack.get(resource, name, namespace or f"kubechat-{env}")
@@ -132,3 +134,20 @@ def test_stays_synced_without_self_heal_churn(stack, delivery, head):
             assert status["sync"]["status"] == "Synced", f"{app} turned {status['sync']['status']}: {out_of_sync}"
             assert status["operationState"]["startedAt"] == started[app], f"{app}: self-heal re-synced"
         time.sleep(2)
+
+
+def test_rollout_pods_spread_by_their_own_revision(stack, delivery):
+    """Pods of a Rollout carry rollouts-pod-template-hash, not pod-template-hash; the spread constraint
+    must count only the pods of the same revision, so that key must be among its matchLabelKeys (the
+    API server merges those keys into the live pod's labelSelector)."""
+    for app, env in delivery.items():
+        pods = json.loads(stack.plane.kubectl("get", "pods", "-n", f"kubechat-{env}", "-l",
+                                              "app.kubernetes.io/component=api", "-o", "json").stdout)["items"]
+        rollout_pods = [p for p in pods if "rollouts-pod-template-hash" in p["metadata"]["labels"]]
+        assert rollout_pods, f"{app}: no pod of the API Rollout"
+        for pod in rollout_pods:
+            revision = pod["metadata"]["labels"]["rollouts-pod-template-hash"]
+            for constraint in pod["spec"]["topologySpreadConstraints"]:
+                expressions = constraint["labelSelector"].get("matchExpressions", [])
+                assert {"key": "rollouts-pod-template-hash", "operator": "In", "values": [revision]} in expressions, \
+                    f"{app}: {pod['metadata']['name']} spreads across revisions: {constraint}"
