@@ -69,6 +69,9 @@ def binaries() -> Path:
     """Argo CD, the Rollouts controller and Prometheus, built (or cached) into .cache/delivery/<hash>/,
     with Argo CD's git-verify-wrapper.sh (shipped in its module; the repo-server runs it) beside them."""
     target = build(CACHE / "delivery", MODULES, {"argocd": argocd_ldflags()}, BUILD_TIMES)
+    multicall = target / "argocd"  # `go build .../cmd` names the binary cmd; ARGOCD_BINARY_NAME picks the component
+    if not multicall.exists():
+        multicall.symlink_to("cmd")
     wrapper = target / "git-verify-wrapper.sh"
     if not wrapper.exists():
         shutil.copy(go_module_dir("argocd", ARGOCD.module) / "hack" / "git-verify-wrapper.sh", wrapper)
@@ -272,7 +275,7 @@ class DeliveryStack:
         argocd = str(self.bin / "argocd")
         self._spawn("argocd-repo-server", [argocd, "--address", "127.0.0.1", "--port", str(repo_port),
                                            "--metrics-address", "127.0.0.1", "--metrics-port", str(free_port()),
-                                           "--redis", f"127.0.0.1:{redis_port}", "--disable-tls",
+                                           "--redis", f"127.0.0.1:{redis_port}", "--disable-tls", "--client-ca-path", "",
                                            "--loglevel", "info"], self.argocd_env("argocd-repo-server"))
         self._spawn("argocd-application-controller",
                     [argocd, "--namespace", ARGOCD_NAMESPACE, "--repo-server", f"127.0.0.1:{repo_port}",

@@ -51,6 +51,7 @@ class Api:
         self.server = config["clusters"][0]["cluster"]["server"]
         self.ca = config["clusters"][0]["cluster"]["certificate-authority"]
         self.session = requests.Session()
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the cluster's CA
         self.session.headers["Authorization"] = f"Bearer {config['users'][0]['user']['token']}"
         self.session.verify = self.ca
 

@@ -30,7 +30,7 @@ EXPECTED_APPS = {"kubechat-production-in-cluster": "production", "kubechat-stagi
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not TIMINGS:
+    if "start" not in TIMINGS:
         return
     write = terminalreporter.write_line
     built = ", ".join(f"{m} {s:.0f} s" for m, s in BUILD_TIMES.items()) or "cached"

@@ -49,6 +49,6 @@ def test_project_refuses_the_laptop_environment(stack, clusters, delivery):
             c.get("type") == "InvalidSpecError" for c in a.get("status", {}).get("conditions") or []), 60,
             "refused by its project")
         message = " ".join(c["message"] for c in found["status"]["conditions"])
-        assert "kubechat-dev" in message and "not permitted" in message, message
+        assert "kubechat-dev" in message and "do not match any of the allowed destinations" in message, message
     finally:
         stack.plane.kubectl("delete", "applications.argoproj.io", "kubechat-dev-by-hand", "-n", "argocd", "--wait=false")

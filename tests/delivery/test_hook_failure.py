@@ -16,9 +16,12 @@ APP_ENV = "staging"
 
 
 def break_migration(work) -> None:
-    """A bad commit: the migration hook's pod fails (kwok fails pods carrying FAIL_LABEL)."""
+    """A bad release: new image tags (what makes the environment OutOfSync: a change to hooks alone does
+    not) whose migration hook's pod fails (kwok fails pods carrying FAIL_LABEL)."""
     kustomization = work / "overlays" / APP_ENV / "kustomization.yaml"
     doc = yaml.safe_load(kustomization.read_text())
+    for image in doc["images"]:
+        image["newTag"] = "1.0.1-broken"
     doc.setdefault("patches", []).append({"target": {"kind": "Job", "name": "kubechat-migrate"}, "patch": yaml.safe_dump([
         {"op": "add", "path": f"/spec/template/metadata/labels/{FAIL_LABEL.replace('/', '~1')}", "value": "true"}])})
     kustomization.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -48,6 +51,9 @@ def test_failing_hook_fails_the_sync_and_the_next_commit_recovers(stack, deliver
     for workload in ("kubechat-api", "kubechat-web"):
         rollout = stack.get("rollouts.argoproj.io", workload, ns)
         assert rollout["status"]["phase"] == "Healthy", "the workloads changed although the migration failed"
+        deployment = stack.get("deployments", workload, ns)
+        images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+        assert not any("1.0.1-broken" in i for i in images), f"{workload}: the new release rolled out: {images}"
 
     good = stack.remote.publish_tree(ROOT, "the fix: the commit under test again")
     stack.refresh(app)
