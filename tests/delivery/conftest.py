@@ -3,6 +3,7 @@ plane of its own (kwok fails pods labelled kubechat.io/test-fail=true, so a test
 Everything here is package-scoped: started once for tests/delivery, stopped when it is done."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -103,8 +104,9 @@ def delivery(stack, clusters, head) -> dict[str, str]:
             current = stack.get("applications.argoproj.io", app)
             if not (current.get("status", {}).get("operationState")):
                 stack.sync(app, head)
+    timeout = float(os.environ.get("KUBECHAT_DELIVERY_SYNC_TIMEOUT", "600"))
     for app in apps:
-        stack.wait_app(app, synced_healthy(head), 600, f"Synced and Healthy at {head[:8]}")
+        stack.wait_app(app, synced_healthy(head), timeout, f"Synced and Healthy at {head[:8]}")
         SYNC_SECONDS[app] = time.monotonic() - created
     return apps
 
