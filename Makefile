@@ -121,8 +121,8 @@ diff: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## per-environment semantic 
 	@test -n "$(BASE)" || { echo "diff: set BASE=<git ref>, e.g. make diff BASE=origin/main"; exit 2; }
 	@$(PY) scripts/diff.py "$(BASE)"
 
-preflight: $(VENV)/.stamp bin/.stamp ## pre-upgrade checks: K8S=<version> offline, CLUSTER=1 [ENV=] live (kubectl)
-	@$(PY) scripts/preflight.py $(if $(K8S),--kubernetes-version $(K8S),) $(if $(CLUSTER),--cluster,) $(if $(ENV),--env $(ENV),)
+preflight: $(VENV)/.stamp bin/.stamp ## pre-upgrade checks: K8S=<version> offline, RELEASE=1 site values, CLUSTER=1 [ENV=] live
+	@$(PY) scripts/preflight.py $(if $(K8S),--kubernetes-version $(K8S),) $(if $(RELEASE),--release,) $(if $(CLUSTER),--cluster,) $(if $(ENV),--env $(ENV),)
 
 docs: $(VENV)/.stamp ## build the documentation site into site/ (strict: broken links fail)
 	@$(VENV)/bin/mkdocs build --strict --quiet

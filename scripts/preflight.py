@@ -3,6 +3,9 @@
   preflight.py --kubernetes-version 1.34      offline: every rendered environment and platform piece
                                               against that Kubernetes version's API schemas (removed or
                                               changed APIs show up before the cluster upgrade)
+  preflight.py --release                      offline: staging, production and the platform are ready for
+                                              a real release: no example value (host, e-mail, repository,
+                                              bucket) is left, production's KubeChat images carry digests
   preflight.py --cluster [--env production]   live (kubectl, current context): Kubernetes version in the
                                               supported range, the pinned CRDs served, the operators
                                               running, the storage and ingress classes present
@@ -96,12 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubernetes-version", help="check the render against this version, e.g. 1.34")
     parser.add_argument("--cluster", action="store_true", help="check the live cluster of the current context")
+    parser.add_argument("--release", action="store_true",
+                        help="refuse the repository's example site values in staging, production and the platform")
     parser.add_argument("--env", default="production", choices=ENVIRONMENTS)
     parser.add_argument("--dist", type=Path, default=DIST)
     args = parser.parse_args(argv)
-    if not args.kubernetes_version and not args.cluster:
-        parser.error("give --kubernetes-version, --cluster or both")
+    if not args.kubernetes_version and not args.cluster and not args.release:
+        parser.error("give --kubernetes-version, --cluster, --release or several")
     problems = []
+    if args.release:
+        from kubechat_tools.site_values import release_problems
+
+        environments = {env: load_dir(args.dist / "rendered" / env) for env in ("staging", "production")}
+        platform = [d for folder in sorted((args.dist / "platform").glob("*")) for d in load_dir(folder)]
+        problems += release_problems(environments, platform)
     if args.kubernetes_version:
         problems += offline(args.kubernetes_version, args.dist)
     if args.cluster:

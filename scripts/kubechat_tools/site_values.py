@@ -1,0 +1,99 @@
+"""The site values a team adopting KubeChat sets before staging and production go live, and the release
+check that refuses the repository's examples in them (`make preflight RELEASE=1`, docs/install.md,
+"Your site's values"). Each placeholder is named with the file or setting where the real value goes."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+KUBECHAT_IMAGES = ("ghcr.io/kubechat/kubechat-api", "ghcr.io/kubechat/kubechat-web")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    pattern: str
+    """Regular expression matched against every word of every string value of the rendered objects."""
+    what: str
+    where: dict[str, str]
+    """Kind (or kind/name prefix) -> where the real value is set; {env} is the environment; "" is the default."""
+
+    def where_for(self, doc: dict, env: str) -> str:
+        kind, name = doc.get("kind", ""), doc.get("metadata", {}).get("name", "")
+        for key, where in self.where.items():
+            if key and (key == kind or (key.startswith(kind + "/") and name.startswith(key.split("/", 1)[1]))):
+                return where.format(env=env)
+        return self.where[""].format(env=env)
+
+
+EXAMPLE_DIGESTS = ("sha256:4f1c7d2e9b8a6f5e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a098f7e6d5",
+                   "sha256:9a8b7c6d5e4f30211f2e3d4c5b6a79880a1b2c3d4e5f60718293a4b5c6d7e8f9")
+"""The digests the repository's production overlay ships as examples: no registry holds them."""
+
+PLACEHOLDERS = (
+    Placeholder(r"(^|[./@])example\.(com|org|net)\b", "an example domain", {
+        "Ingress": "overlays/{env}/tls.yaml (Ingress host and tls hosts)",
+        "Certificate": "overlays/{env}/tls.yaml (Certificate dnsNames)",
+        "ClusterIssuer": "IngressProps.acme_email (constructs/kubechat_deploy/ingress.py): the address Let's Encrypt "
+                         "sends expiry notices to",
+        "ConfigMap/kubechat-api-config": "overlays/{env}/api-settings.env (CORS_ALLOWED_ORIGINS, PUBLIC_URL)",
+        "": "overlays/{env}/"}),
+    Placeholder(r"^https://github\.com/kubechat/kubechat-deploy\.git$", "the upstream repository URL", {
+        "": "DeliveryProps.repo_url (constructs/kubechat_deploy/platform_props.py): your fork's URL, then make render"}),
+    Placeholder(r"^s3://kubechat-backups-(staging|production)/", "the example backup bucket", {
+        "ObjectStore": "overlays/{env}/backups.yaml (destinationPath, endpointURL)",
+        "ConfigMap/kubechat-backup-settings": "overlays/{env}/backup-settings.env (BACKUP_TARGET)",
+        "": "overlays/{env}/backups.yaml"}),
+    Placeholder("|".join(EXAMPLE_DIGESTS), "an example image digest no registry holds", {
+        "": "scripts/release.py upgrade --env {env} --version X.Y.Z --api-digest sha256:... --web-digest sha256:... "
+            "(the digests your release pipeline pushed)"}),
+)
+
+
+def strings(value, path: str = ""):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def find_placeholders(docs: list[dict], env: str) -> list[str]:
+    """One line per placeholder value in `docs` (an environment's or the platform's render)."""
+    found = []
+    for doc in docs:
+        name = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        for path, value in strings(doc):
+            for line in value.splitlines() or [value]:
+                for word in re.split(r"[\s,;\"'=]+", line):
+                    for placeholder in PLACEHOLDERS:
+                        if word and re.search(placeholder.pattern, word):
+                            found.append(f"{env}: {name} {path} = {word!r} is {placeholder.what}; set it in "
+                                         f"{placeholder.where_for(doc, env)}")
+    return sorted(set(found))
+
+
+def undigested_images(docs: list[dict], env: str) -> list[str]:
+    """Production runs KubeChat's images by digest only (the image-digests admission policy refuses
+    others): the release pipeline writes them."""
+    found = []
+    for doc in docs:
+        for path, value in strings(doc.get("spec", {})):
+            if path.endswith(".image") and value.startswith(KUBECHAT_IMAGES) and "@sha256:" not in value:
+                found.append(f"{env}: {doc['kind']}/{doc['metadata']['name']} runs {value} without a digest; set "
+                             f"it with scripts/release.py upgrade --env {env} --api-digest sha256:... "
+                             f"--web-digest sha256:... (the digests your release pipeline pushed)")
+    return sorted(set(found))
+
+
+def release_problems(environments: dict[str, list[dict]], platform: list[dict]) -> list[str]:
+    """Everything that keeps staging and production from a real release: placeholders anywhere in their
+    render or the platform's, and production images without digests."""
+    problems = []
+    for env in ("staging", "production"):
+        problems += find_placeholders(environments[env], env)
+    problems += find_placeholders(platform, "platform")
+    problems += undigested_images(environments["production"], "production")
+    return problems
