@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -132,10 +132,29 @@ docs: $(VENV)/.stamp ## build the documentation site into site/ (strict: broken 
 DEV_NS := kubechat-dev
 DEV_PRIMARY = $$(kubectl -n $(DEV_NS) get cluster kubechat-db -o jsonpath='{.status.currentPrimary}')
 
-# --force-conflicts: on a laptop the last deployer owns dev (a field set by an earlier apply with another
-# field manager, e.g. a defaulted atomic list, would otherwise stop the apply).
-dev-deploy: ## apply the dev overlay to the current kubectl context
-	kubectl apply --server-side --force-conflicts -k overlays/dev
+# scripts/dev_deploy.py: Argo CD's order without Argo CD (waves, each waited for; the migration hook
+# recreated, so a version or schema bump deploys again); server-side apply with --force-conflicts: on a
+# laptop the last deployer owns dev. API_IMAGE= / WEB_IMAGE= deploy locally built images.
+dev-deploy: $(VENV)/.stamp bin/.stamp ## deploy overlays/dev to the current kubectl context, wave by wave (API_IMAGE=, WEB_IMAGE=)
+	@$(PY) scripts/dev_deploy.py $(if $(API_IMAGE),--api-image $(API_IMAGE),) $(if $(WEB_IMAGE),--web-image $(WEB_IMAGE),)
+
+dev-upgrade: dev-deploy ## after pulling a new version or schema: the same deployment, the migration runs again
+
+# Local images from a KubeChat checkout (KUBECHAT_SRC, default ../kubechat) with the laptop's container
+# runtime (nerdctl in Rancher Desktop's k8s.io namespace, so the cluster sees them without a registry).
+KUBECHAT_SRC ?= ../kubechat
+CONTAINER_BUILD ?= nerdctl --namespace k8s.io build
+dev-build: ## build kubechat-api:dev and kubechat-web:dev from KUBECHAT_SRC
+	$(CONTAINER_BUILD) -t kubechat-api:dev $(KUBECHAT_SRC)/api
+	$(CONTAINER_BUILD) -t kubechat-web:dev $(KUBECHAT_SRC)/web
+
+dev-rebuild-api: ## rebuild the API image and deploy it
+	$(CONTAINER_BUILD) -t kubechat-api:dev $(KUBECHAT_SRC)/api
+	@$(MAKE) --no-print-directory dev-deploy API_IMAGE=kubechat-api:dev
+
+dev-rebuild-web: ## rebuild the web image and deploy it
+	$(CONTAINER_BUILD) -t kubechat-web:dev $(KUBECHAT_SRC)/web
+	@$(MAKE) --no-print-directory dev-deploy WEB_IMAGE=kubechat-web:dev
 
 dev-status: ## pods, database cluster and jobs of dev
 	kubectl -n $(DEV_NS) get pods,cluster,pooler,jobs,cronjobs

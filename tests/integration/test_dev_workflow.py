@@ -2,8 +2,10 @@
 the laptop targets `make dev-deploy`, `dev-status`, `dev-undeploy`), THEN each does what the docs say."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -64,11 +66,29 @@ def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster):
     assert "preflight: passed" in after.stdout
 
 
-def test_dev_deploy_status_and_undeploy_keep_the_data(applied, cluster):
+@pytest.fixture
+def operators(cluster, tmp_path):
+    """The delivery tier's stand-ins (CloudNativePG's Cluster status, a volume provisioner, ...), so
+    dev-deploy's waits see what a laptop's operators would report."""
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "kubechat_tools.standins", str(cluster.kubeconfig), str(tmp_path)],
+                               env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def test_dev_deploy_status_and_undeploy_keep_the_data(applied, cluster, operators):
     deployed = make(cluster, "dev-deploy")
-    assert deployed.returncode == 0, deployed.stderr
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert "deployment.apps/kubechat-api serverside-applied" in deployed.stdout
     assert "Warning" not in deployed.stderr, deployed.stderr
+    # in Argo CD's order, each wave waited for: the database before the migration, the migration before the API
+    out = deployed.stdout
+    assert out.index("condition=Ready clusters.postgresql.cnpg.io/kubechat-db") < out.index("job.batch/kubechat-migrate") \
+        < out.index("deployment.apps/kubechat-api serverside-applied") < out.index("job.batch/kubechat-smoke-test")
 
     status = make(cluster, "dev-status")
     assert status.returncode == 0, status.stderr
@@ -87,3 +107,26 @@ def test_dev_deploy_status_and_undeploy_keep_the_data(applied, cluster):
     # and the laptop loop continues: deploy again
     assert make(cluster, "dev-deploy").returncode == 0
     cluster.kubectl("get", "deployment", "kubechat-api", "-n", "kubechat-dev")
+
+
+def test_dev_upgrade_recreates_the_migration_and_deploys_local_images(applied, cluster, operators, tmp_path):
+    """A version bump changes the migration Job's pod template (immutable): dev-deploy recreates the hook
+    instead of failing, and --api-image deploys a locally built image."""
+    import shutil
+
+    assert make(cluster, "dev-deploy").returncode == 0
+    before = cluster.kubectl("get", "job", "kubechat-migrate", "-n", "kubechat-dev", "-o", "jsonpath={.metadata.uid}").stdout
+    for name in ("overlays", "dist"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    kustomization = tmp_path / "overlays" / "dev" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace('app.kubernetes.io/version: "1.0.0"',
+                                                               'app.kubernetes.io/version: "1.0.1"'))
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev_deploy.py"), "--overlay",
+                             str(tmp_path / "overlays" / "dev"), "--api-image", "kubechat-api:dev"],
+                            cwd=ROOT, env=environ(cluster), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = json.loads(cluster.kubectl("get", "job", "kubechat-migrate", "-n", "kubechat-dev", "-o", "json").stdout)
+    assert job["metadata"]["uid"] != before
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "1.0.1"
+    api = json.loads(cluster.kubectl("get", "deployment", "kubechat-api", "-n", "kubechat-dev", "-o", "json").stdout)
+    assert api["spec"]["template"]["spec"]["containers"][0]["image"] == "kubechat-api:dev"
