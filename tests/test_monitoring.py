@@ -224,3 +224,16 @@ def test_vulnerability_alert_fires_on_critical_findings_only(rendered, tmp_path,
         {"eval_time": "20m", "alertname": name, "exp_alerts": expected}]}
     result = run_promtool_tests(rendered, tmp_path, [test])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_database_and_pooler_monitors_select_disjoint_pods(rendered, env):
+    """CloudNativePG labels pooler pods with cnpg.io/cluster as well (pkg/specs/pgbouncer/deployments.go:
+    cnpg.io/cluster, cnpg.io/poolerName, cnpg.io/podRole=pooler; instances carry cnpg.io/podRole=instance,
+    pkg/specs/pods.go): each PodMonitor must select only its own pods, or the pooler is scraped twice."""
+    monitors = {d["metadata"]["name"]: d["spec"]["selector"]["matchLabels"] for d in rendered[env] if d["kind"] == "PodMonitor"}
+    pooler_pod = {"cnpg.io/cluster": "kubechat-db", "cnpg.io/poolerName": "kubechat-db-pooler-rw", "cnpg.io/podRole": "pooler"}
+    instance_pod = {"cnpg.io/cluster": "kubechat-db", "cnpg.io/instanceName": "kubechat-db-1", "cnpg.io/podRole": "instance"}
+    selects = lambda selector, pod: all(pod.get(k) == v for k, v in selector.items())  # noqa: E731
+    assert selects(monitors["kubechat-db"], instance_pod) and not selects(monitors["kubechat-db"], pooler_pod)
+    assert selects(monitors["kubechat-db-pooler-rw"], pooler_pod) and not selects(monitors["kubechat-db-pooler-rw"], instance_pod)

@@ -150,8 +150,12 @@ class KubeChatDatabase(Construct):
                               "reserve_pool_size": str(props.reserve_pool_size),
                               "server_idle_timeout": "300",
                           })))
-        for id_, name, selector in (("cluster-monitor", props.name, {"cnpg.io/cluster": props.name}),
-                                    ("pooler-monitor", self.pooler_name, self.pooler_pod_labels)):
+        # Pooler pods carry cnpg.io/cluster too (CloudNativePG pkg/specs/pgbouncer/deployments.go), so the
+        # database monitor selects instances by their role, and the pooler's as the operator's own pooler
+        # PodMonitor does (pkg/specs/pgbouncer/podmonitor.go: cnpg.io/poolerName + cnpg.io/podRole=pooler).
+        for id_, name, selector in (("cluster-monitor", props.name, self.instance_pod_labels),
+                                    ("pooler-monitor", self.pooler_name,
+                                     {**self.pooler_pod_labels, "cnpg.io/podRole": "pooler"})):
             mon.PodMonitor(self, id_, metadata={"name": name, "labels": {**labels, **monitoring.discovery_labels},
                                                      "annotations": wave(Wave.DATA)},
                            spec=mon.PodMonitorSpec(
