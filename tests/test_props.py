@@ -9,6 +9,7 @@ from kubechat_deploy.namespace import NamespaceProps
 from kubechat_deploy.web import WebProps
 from kubechat_deploy.workload import Resources, Scaling
 from kubechat_deploy.network import NetworkProps
+from kubechat_deploy.platform_props import DeliveryProps
 
 
 @pytest.mark.parametrize("make, field, value, allowed", [
@@ -28,6 +29,8 @@ from kubechat_deploy.network import NetworkProps
     (lambda: Resources(cpu_request="lots"), "resources.cpu_request", "'lots'", "Kubernetes quantity"),
     (lambda: Resources(memory_limit="512MB"), "resources.memory_limit", "'512MB'", "Kubernetes quantity"),
     (lambda: NetworkProps(ingress_namespace="Ingress NGINX"), "network.ingress_namespace", "Ingress NGINX", "DNS-1123"),
+    (lambda: DeliveryProps(environments=("staging", "dev")), "delivery.environments", "'dev'", "never dev"),
+    (lambda: DeliveryProps(environments=()), "delivery.environments", "()", "names of overlays"),
 ])
 def test_invalid_props_name_field_value_and_allowed(make, field, value, allowed):
     with pytest.raises(v.SettingsError) as error:

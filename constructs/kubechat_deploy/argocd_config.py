@@ -2,7 +2,9 @@
 also part of dist/platform/bootstrap so a new cluster gets it before the first sync).
 
 Rendered as the `argocd-cm` ConfigMap of the Argo CD version pinned in versions.py, applied server-side
-over the upstream install (only these keys are owned here):
+over the upstream install with a field manager of its own (`kubectl apply --server-side
+--field-manager=kubechat-platform`, docs/install.md), so the install's keys (resource.exclusions, ...)
+stay: only these keys are owned here:
 - health checks that Argo CD lacks or gets wrong, in `argocd_health/*.lua` (one file per kind):
   child Applications (so the platform root's waves wait for the operators), CloudNativePG Backup (the
   pre-migration safety backup must complete before the migration hook), and CloudNativePG Cluster
@@ -16,7 +18,6 @@ from constructs import Construct
 
 from cdk8s_plus_28 import k8s
 
-from .labels import MANAGED_BY
 from .versions import ARGOCD
 
 HEALTH_CHECKS = Path(__file__).with_name("argocd_health")
@@ -32,9 +33,9 @@ def health_customizations() -> dict[str, str]:
 class ArgoCdConfiguration(Construct):
     def __init__(self, scope: Construct, id: str, *, argocd_namespace: str) -> None:
         super().__init__(scope, id)
-        # Argo CD's own labels on its ConfigMap (server-side apply merges them with the upstream install's).
-        labels = {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd",
-                  "app.kubernetes.io/managed-by": MANAGED_BY}
+        # Only the label Argo CD's settings watcher selects on (the install sets the same value): no label
+        # another manager of argocd-cm (Helm, a self-managing Argo CD) would fight over.
+        labels = {"app.kubernetes.io/part-of": "argocd"}
         k8s.KubeConfigMap(self, "argocd-cm", metadata=k8s.ObjectMeta(
             name="argocd-cm", namespace=argocd_namespace, labels=labels,
             annotations={"kubechat.io/argocd-version": ARGOCD.version}), data=health_customizations())

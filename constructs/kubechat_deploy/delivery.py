@@ -47,6 +47,9 @@ class Delivery(Construct):
         argo.ApplicationSet(self, "environments", metadata={"name": "kubechat", "namespace": props.argocd_namespace,
                                                             "labels": labels},
                             spec=argo.ApplicationSetSpec(
+                                # Deleting a generated Application (a cluster unlabelled, a rename) never
+                                # deletes what it deployed: no resources finalizer on the Applications.
+                                sync_policy=argo.ApplicationSetSpecSyncPolicy(preserve_resources_on_deletion=True),
                                 go_template=True,
                                 go_template_options=["missingkey=error"],
                                 generators=[argo.ApplicationSetSpecGenerators(

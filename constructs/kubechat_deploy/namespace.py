@@ -9,7 +9,7 @@ from constructs import Construct
 
 from . import validation as v
 from .labels import MANAGED_BY, PART_OF, standard_labels
-from .sync import Wave, wave
+from .sync import KEEP, Wave, wave
 
 PSA_LEVEL = "restricted"
 
@@ -46,7 +46,9 @@ class KubeChatNamespace(Construct):
         psa = {f"pod-security.kubernetes.io/{mode}": PSA_LEVEL for mode in ("enforce", "audit", "warn")}
         psa.update({f"pod-security.kubernetes.io/{mode}-version": "latest" for mode in ("enforce", "audit", "warn")})
         k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(
-            name=self.name, annotations=wave(Wave.NAMESPACE),
+            # Never deleted with its Application (nor pruned): deleting the namespace would delete the
+            # database Cluster and its volumes inside it, whatever their own Delete=false says.
+            name=self.name, annotations={**wave(Wave.NAMESPACE), **KEEP},
             labels={**psa, "app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY},
         ))
         q = k8s.Quantity.from_string

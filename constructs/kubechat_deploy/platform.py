@@ -1,6 +1,6 @@
 """Platform bootstrap: Argo CD Applications for every prerequisite, pinned to chart versions, under
 one root Application (app of apps). A new cluster with Argo CD installed is bootstrapped with
-`kubectl apply -k dist/platform/bootstrap` (docs/platform.md): the root Application `kubechat-root`
+`kubectl apply --server-side --field-manager=kubechat-platform -k dist/platform/bootstrap` (docs/platform.md): the root Application `kubechat-root`
 syncs dist/platform/root/, whose Applications sync dist/platform/prerequisites/ and
 dist/platform/delivery/ from git."""
 from __future__ import annotations

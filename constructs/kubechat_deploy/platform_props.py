@@ -35,8 +35,9 @@ class DeliveryProps:
     """Label of an Argo CD cluster Secret naming the environment that cluster runs (docs/install.md): the
     ApplicationSet creates one Application per labelled cluster. Default: kubechat.io/environment."""
     environments: tuple[str, ...] = ("staging", "production")
-    """Environments Argo CD delivers (to every cluster labelled with one of them). dev is the laptop
-    environment (make dev-deploy) and is never delivered by Argo CD. Default: (staging, production)."""
+    """Environments Argo CD delivers, each an overlay under overlays/, to the cluster labelled with its
+    name (one cluster per environment: a second region is a second overlay, docs/install.md). dev is the
+    laptop environment (make dev-deploy) and is never delivered by Argo CD. Default: (staging, production)."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"(https://|git@|ssh://)\S+", self.repo_url):
@@ -45,10 +46,11 @@ class DeliveryProps:
             raise v.SettingsError("delivery.revision", self.revision, "a branch, tag or commit")
         v.dns_label("delivery.argocd_namespace", self.argocd_namespace)
         v.dns_label("delivery.project", self.project)
-        if not self.environments or any(e not in ("staging", "production") for e in self.environments):
+        if not self.environments or any(e in ("dev", "components") or not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", e)
+                                        for e in self.environments):
             raise v.SettingsError("delivery.environments", self.environments,
-                                  "a non-empty subset of staging, production (dev is deployed with make dev-deploy, "
-                                  "never by Argo CD onto a shared cluster)")
+                                  "names of overlays under overlays/ such as staging, production, production-eu; never dev "
+                                  "(deployed with make dev-deploy, never by Argo CD onto a shared cluster)")
         if not re.fullmatch(r"([a-z0-9.-]+/)?[a-z0-9A-Z._-]+", self.environment_label):
             raise v.SettingsError("delivery.environment_label", self.environment_label, "a Kubernetes label key")
         v.cron("delivery.production_sync_window", self.production_sync_window)

@@ -325,7 +325,8 @@ class DeliveryStack:
     # --- reading Argo CD's state -------------------------------------------------------------------
 
     def get(self, kind: str, name: str, namespace: str = ARGOCD_NAMESPACE) -> dict | None:
-        result = self.plane.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        scope = ["-n", namespace] if namespace else []
+        result = self.plane.kubectl("get", kind, name, *scope, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
 
     def applications(self) -> list[dict]:

@@ -62,3 +62,39 @@ def test_child_applications_wait_for_the_previous_wave_to_be_healthy(stack, deli
     for name in ("order-root", "order-operators", "order-workloads"):
         stack.plane.kubectl("delete", "applications.argoproj.io", name, "-n", "argocd", "--wait=false")
     time.sleep(1)
+
+
+def test_the_documented_bootstrap_keeps_the_install_keys_of_argocd_cm(stack, tmp_path):
+    """docs/install.md applies dist/platform/bootstrap server-side with a field manager of its own: the keys
+    Argo CD's install wrote into argocd-cm (with kubectl's default manager) stay. With the default manager
+    they would be removed (shown first, on a copy)."""
+    from kubechat_tools.paths import DIST
+
+    plane = stack.plane
+    rendered = DIST / "platform" / "bootstrap" / "configmap-argocd-cm.yaml"
+    install_keys = {"resource.exclusions": "- apiGroups: [discovery.k8s.io]\n  kinds: [EndpointSlice]\n  clusters: ['*']\n",
+                    "timeout.reconciliation": "180s"}
+
+    def install(name: str) -> None:
+        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "argocd",
+                                                                       "labels": {"app.kubernetes.io/part-of": "argocd"}},
+               "data": install_keys}
+        plane.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(doc))  # the install: default manager
+
+    def bootstrap(name: str, *flags: str) -> dict:
+        doc = yaml.safe_load(rendered.read_text())
+        doc["metadata"]["name"] = name
+        plane.kubectl("apply", "--server-side", *flags, "-f", "-", input=yaml.safe_dump(doc))
+        return stack.get("configmaps", name)["data"]
+
+    install("argocd-cm-default-manager")
+    lost = bootstrap("argocd-cm-default-manager")
+    assert "resource.exclusions" not in lost, "control: the default manager should have dropped the install's keys"
+
+    install("argocd-cm-documented")
+    kept = bootstrap("argocd-cm-documented", "--field-manager=kubechat-platform")
+    assert all(kept.get(k) == v for k, v in install_keys.items()), kept.keys()
+    assert "resource.customizations.health.argoproj.io_Application" in kept
+    plane.kubectl("delete", "configmap", "argocd-cm-default-manager", "argocd-cm-documented", "-n", "argocd")
+    docs = (DIST.parent / "docs" / "install.md").read_text()
+    assert "kubectl apply --server-side --field-manager=kubechat-platform -k dist/platform/bootstrap" in docs
