@@ -3,7 +3,8 @@
 # and the cache), the web front end serves, and, where the environment is public, the public URL
 # answers over HTTPS with a certificate curl trusts. Exits non-zero at the first failure, saying
 # which check failed; Argo CD then marks the sync failed.
-# Environment: API_URL, WEB_URL, PUBLIC_URL (empty: no public check), SMOKE_RETRIES (default 10).
+# Environment: API_URL, WEB_URL, PUBLIC_URL and PUBLIC_API_URL (the web's and the API's public hosts,
+# docs/app-contract.md "Public routing"; empty: no public check), SMOKE_RETRIES (default 10).
 set -eu
 
 retries="${SMOKE_RETRIES:-10}"
@@ -23,6 +24,9 @@ check() {
 check "API ready: database and cache reachable" "${API_URL}/health/ready"
 check "web front end serving" "${WEB_URL}/api/health"
 if [ -n "${PUBLIC_URL:-}" ]; then
-  check "public route with a valid certificate" "${PUBLIC_URL}/api/health"
+  check "web's public host with a valid certificate" "${PUBLIC_URL}/api/health"
+fi
+if [ -n "${PUBLIC_API_URL:-}" ]; then
+  check "API's public host with a valid certificate" "${PUBLIC_API_URL}/health/ready"
 fi
 echo "smoke-test: passed"

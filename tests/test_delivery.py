@@ -142,7 +142,23 @@ def test_smoke_test_rejects_a_certificate_it_cannot_trust(tmp_path):
         result = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": public})
     finally:
         s1.shutdown(), s2.shutdown(), s3.shutdown()
-    assert result.returncode == 1 and "FAILED: public route with a valid certificate" in result.stderr
+    assert result.returncode == 1 and "FAILED: web's public host with a valid certificate" in result.stderr
+
+
+def test_smoke_test_checks_both_public_hosts(tmp_path):
+    """The web's public host serves its /api/health, the API's public host its /health/ready
+    (docs/app-contract.md, "Public routing"); a failing API host fails the smoke test."""
+    api, s1 = serve({"/health/ready": 200})
+    web, s2 = serve({"/api/health": 200})
+    public_web, s3 = serve({"/api/health": 200})
+    public_api, s4 = serve({"/health/ready": 503})
+    try:
+        good = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": public_web, "PUBLIC_API_URL": api})
+        bad = smoke({"API_URL": api, "WEB_URL": web, "PUBLIC_URL": public_web, "PUBLIC_API_URL": public_api})
+    finally:
+        s1.shutdown(), s2.shutdown(), s3.shutdown(), s4.shutdown()
+    assert good.returncode == 0 and "ok: API's public host" in good.stdout, good.stderr
+    assert bad.returncode == 1 and "FAILED: API's public host" in bad.stderr
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])

@@ -7,6 +7,7 @@ import yaml
 from conftest import ROOT, find
 
 PUBLIC = {"staging": "staging.kubechat.example.com", "production": "kubechat.example.com"}
+API = {env: "api." + host for env, host in PUBLIC.items()}
 NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
 
 
@@ -15,11 +16,10 @@ def test_ingress_routes_api_and_web_over_tls_with_streaming_timeouts(rendered, e
     docs = rendered[env]
     ingress = find(docs, "Ingress", "kubechat")
     spec, annotations = ingress["spec"], ingress["metadata"]["annotations"]
-    rule = spec["rules"][0]
-    assert rule["host"] == PUBLIC[env] and spec["tls"][0]["hosts"] == [PUBLIC[env]]
-    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
-    assert routes == {"/api": {"name": "kubechat-api", "port": {"name": "http"}},
-                      "/": {"name": "kubechat-web", "port": {"name": "http"}}}
+    assert spec["tls"][0]["hosts"] == [PUBLIC[env], API[env]]
+    routes = {(r["host"], p["path"]): p["backend"]["service"] for r in spec["rules"] for p in r["http"]["paths"]}
+    assert routes == {(PUBLIC[env], "/"): {"name": "kubechat-web", "port": {"name": "http"}},
+                      (API[env], "/"): {"name": "kubechat-api", "port": {"name": "http"}}}
     assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
@@ -28,6 +28,7 @@ def test_ingress_routes_api_and_web_over_tls_with_streaming_timeouts(rendered, e
     headers = find(docs, "ConfigMap", config_map)["data"]
     assert {"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"} <= headers.keys()
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert f"connect-src 'self' https://{API[env]};" in headers["Content-Security-Policy"]
 
 
 @pytest.mark.parametrize("env", PUBLIC)
@@ -36,7 +37,7 @@ def test_certificate_comes_from_an_acme_cluster_issuer_of_the_same_render(render
     ingress = find(docs, "Ingress", "kubechat")
     certificate = find(docs, "Certificate", ingress["spec"]["tls"][0]["secretName"])["spec"]
     assert certificate["secretName"] == ingress["spec"]["tls"][0]["secretName"]
-    assert certificate["dnsNames"] == [PUBLIC[env]]
+    assert certificate["dnsNames"] == [PUBLIC[env], API[env]]
     assert re.fullmatch(r"\d+h", certificate["renewBefore"]) and int(certificate["renewBefore"][:-1]) >= 24 * 14
     issuer = find(docs, "ClusterIssuer", certificate["issuerRef"]["name"])["spec"]["acme"]
     assert issuer["server"] == "https://acme-v02.api.letsencrypt.org/directory"
@@ -91,3 +92,35 @@ def test_dev_secrets_are_generated_with_obviously_fake_values_and_roll_pods(rend
     assert {"secretRef": {"name": secrets["kubechat-api-secrets"]["metadata"]["name"]}} in api["envFrom"]
     redis_password = next(e for e in api["env"] if e["name"] == "REDIS_PASSWORD")
     assert redis_password["valueFrom"]["secretKeyRef"]["name"] == secrets["kubechat-redis"]["metadata"]["name"]
+
+
+def contract_routes() -> list[tuple[str, str, str]]:
+    """docs/app-contract.md's "Public routing" table: (host setting, path, service that serves it)."""
+    text = (ROOT / "docs" / "app-contract.md").read_text()
+    section = text.split("## Public routing", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| `")]
+    return [tuple(cell.strip().strip("`") for cell in row[:3]) for row in rows]
+
+
+def route(ingress: dict, host: str, path: str) -> str | None:
+    """The Service an Ingress sends host+path to (exact host, then the longest matching Prefix path)."""
+    best = None
+    for rule in ingress["spec"]["rules"]:
+        if rule.get("host") != host:
+            continue
+        for p in rule["http"]["paths"]:
+            prefix = p["path"].rstrip("/")
+            if p["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/") or prefix == ""):
+                if best is None or len(p["path"]) > len(best[0]):
+                    best = (p["path"], p["backend"]["service"]["name"])
+    return best[1] if best else None
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_every_contract_path_reaches_the_service_that_serves_it(rendered, env):
+    ingress = find(rendered[env], "Ingress", "kubechat")
+    rows = contract_routes()
+    assert {service for _, _, service in rows} == {"kubechat-api", "kubechat-web"} and len(rows) >= 6
+    hosts = {"host": PUBLIC[env], "api_host": API[env]}
+    for host_setting, path, service in rows:
+        assert route(ingress, hosts[host_setting], path) == service, f"{env}: {host_setting} {path} -> {service}"

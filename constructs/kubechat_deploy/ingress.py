@@ -1,5 +1,6 @@
-"""Public exposure for staging and production: an Ingress (ingress-nginx by default) routing `/` to
-the web front end and `/api` to the API, TLS from cert-manager (Let's Encrypt over ACME HTTP-01),
+"""Public exposure for staging and production: an Ingress (ingress-nginx by default) with one host per
+service, because both serve paths under `/api` (docs/app-contract.md, "Public routing"): the web front
+end at `host` (all paths, its own `/api/*` routes included) and the API at `api_host` (all paths), TLS from cert-manager (Let's Encrypt over ACME HTTP-01),
 HTTPS redirect, security headers and timeouts long enough for streaming chat.
 Rendered as the Kustomize component dist/components/tls-ingress."""
 from __future__ import annotations
@@ -24,10 +25,14 @@ LETSENCRYPT = {
     "letsencrypt-production": "https://acme-v02.api.letsencrypt.org/directory",
 }
 
+def content_security_policy(api_host: str) -> str:
+    """The pages may call the API's host (chat streams) and nothing else."""
+    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            f"img-src 'self' data:; connect-src 'self' https://{api_host}; frame-ancestors 'none'; "
+            "base-uri 'self'; form-action 'self'")
+
+
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-                                "base-uri 'self'; form-action 'self'"),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
@@ -40,7 +45,9 @@ class IngressProps:
     """Settings of the public entry point; overlays patch host, issuer and e-mail per environment."""
 
     host: str = "kubechat.example.com"
-    """Public hostname (overlays set the real one). Default: kubechat.example.com."""
+    """Public hostname of the web front end (overlays set the real one). Default: kubechat.example.com."""
+    api_host: str = "api.kubechat.example.com"
+    """Public hostname of the API (overlays set the real one). Default: api.kubechat.example.com."""
     ingress_class: str = "nginx"
     """IngressClass name. Default: nginx (ingress-nginx)."""
     issuer: str = "letsencrypt-production"
@@ -56,6 +63,10 @@ class IngressProps:
 
     def __post_init__(self) -> None:
         v.dns_subdomain("ingress.host", self.host)
+        v.dns_subdomain("ingress.api_host", self.api_host)
+        if self.api_host == self.host:
+            raise v.SettingsError("ingress.api_host", self.api_host,
+                                  "a host other than ingress.host (the web and the API both serve /api paths)")
         v.dns_label("ingress.ingress_class", self.ingress_class)
         if self.issuer not in LETSENCRYPT:
             raise v.SettingsError("ingress.issuer", self.issuer, " or ".join(sorted(LETSENCRYPT)))
@@ -84,7 +95,7 @@ class KubeChatIngress(Construct):
                         ingress=cm.ClusterIssuerSpecAcmeSolversHttp01Ingress(ingress_class_name=props.ingress_class)))])))
         cm.Certificate(self, "certificate", metadata={"name": self.tls_secret_name, "labels": labels, "annotations": wave(Wave.EXPOSURE)},
                        spec=cm.CertificateSpec(
-                           secret_name=self.tls_secret_name, dns_names=[props.host], renew_before=props.renew_before,
+                           secret_name=self.tls_secret_name, dns_names=[props.host, props.api_host], renew_before=props.renew_before,
                            issuer_ref=cm.CertificateSpecIssuerRef(kind="ClusterIssuer", name=props.issuer,
                                                                    group="cert-manager.io"),
                            private_key=cm.CertificateSpecPrivateKey(algorithm=cm.CertificateSpecPrivateKeyAlgorithm.ECDSA,
@@ -105,7 +116,7 @@ class KubeChatIngress(Construct):
         # allow them in global-allowed-response-headers, see docs/platform.md).
         k8s.KubeConfigMap(self, "headers", metadata=k8s.ObjectMeta(name=self.headers_config_map, labels=labels,
                                                                  annotations=wave(Wave.CONFIGURATION)),
-                          data=dict(SECURITY_HEADERS))
+                          data={"Content-Security-Policy": content_security_policy(props.api_host), **SECURITY_HEADERS})
         timeout = str(props.stream_timeout_seconds)
         backend = lambda service, port: k8s.IngressBackend(service=k8s.IngressServiceBackend(  # noqa: E731
             name=service, port=k8s.ServiceBackendPort(name=port)))
@@ -123,8 +134,10 @@ class KubeChatIngress(Construct):
             }),
             spec=k8s.IngressSpec(
                 ingress_class_name=props.ingress_class,
-                tls=[k8s.IngressTls(hosts=[props.host], secret_name=self.tls_secret_name)],
-                rules=[k8s.IngressRule(host=props.host, http=k8s.HttpIngressRuleValue(paths=[
-                    k8s.HttpIngressPath(path="/api", path_type="Prefix", backend=backend(api.service_name, api.http_port_name)),
-                    k8s.HttpIngressPath(path="/", path_type="Prefix", backend=backend(web.service_name, web.http_port_name)),
-                ]))]))
+                tls=[k8s.IngressTls(hosts=[props.host, props.api_host], secret_name=self.tls_secret_name)],
+                rules=[
+                    k8s.IngressRule(host=props.host, http=k8s.HttpIngressRuleValue(paths=[
+                        k8s.HttpIngressPath(path="/", path_type="Prefix", backend=backend(web.service_name, web.http_port_name))])),
+                    k8s.IngressRule(host=props.api_host, http=k8s.HttpIngressRuleValue(paths=[
+                        k8s.HttpIngressPath(path="/", path_type="Prefix", backend=backend(api.service_name, api.http_port_name))])),
+                ]))

@@ -33,8 +33,8 @@ class SmokeTest(Construct):
                           data={script.name: script.read_text()})
         k8s.KubeServiceAccount(self, "service-account", metadata=k8s.ObjectMeta(
             name=self.name, labels=labels, annotations=wave(Wave.NAMESPACE)), automount_service_account_token=False)
-        public_url = k8s.EnvVar(name="PUBLIC_URL", value_from=k8s.EnvVarSource(config_map_key_ref=k8s.ConfigMapKeySelector(
-            name=api.config_map_name, key="PUBLIC_URL", optional=True)))
+        public = [k8s.EnvVar(name=key, value_from=k8s.EnvVarSource(config_map_key_ref=k8s.ConfigMapKeySelector(
+            name=api.config_map_name, key=key, optional=True))) for key in ("PUBLIC_URL", "PUBLIC_API_URL")]
         k8s.KubeJob(self, "job", metadata=k8s.ObjectMeta(name=self.name, labels=labels, annotations={
             HOOK: "PostSync", HOOK_DELETE_POLICY: "BeforeHookCreation"}),
             spec=k8s.JobSpec(backoff_limit=1, active_deadline_seconds=300, template=k8s.PodTemplateSpec(
@@ -46,7 +46,7 @@ class SmokeTest(Construct):
                         name="smoke-test", image=IMAGE, image_pull_policy="IfNotPresent",
                         command=["/bin/sh", f"/scripts/{script.name}"],
                         env=[env_value("API_URL", f"http://{api.service_name}:{api.props.http_port}"),
-                             env_value("WEB_URL", f"http://{web.service_name}:{web.props.http_port}"), public_url],
+                             env_value("WEB_URL", f"http://{web.service_name}:{web.props.http_port}"), *public],
                         resources=Resources(cpu_request="10m", memory_request="16Mi", cpu_limit="100m",
                                             memory_limit="64Mi").render(),
                         security_context=container_security_context(),
