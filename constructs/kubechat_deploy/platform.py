@@ -33,7 +33,9 @@ class Prerequisite:
 PREREQUISITES: tuple[Prerequisite, ...] = (
     Prerequisite("cert-manager", "https://charts.jetstack.io", "cert-manager", "v1.21.1", "cert-manager", -10,
                  {"crds": {"enabled": True, "keep": True}, "prometheus": {"servicemonitor": {"enabled": True}}}),
-    Prerequisite("cloudnative-pg", "https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.28.0", "cnpg-system",
+    # Chart 0.29.0 ships CloudNativePG 1.30.0, the version of the CRDs in crds.yaml (cloudnative-pg/charts,
+    # charts/cloudnative-pg/Chart.yaml at d1b5ad60: appVersion "1.30.0"; 0.28.0 shipped 1.29.0).
+    Prerequisite("cloudnative-pg", "https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0", "cnpg-system",
                  -10, {"config": {"clusterWide": True}}),
     Prerequisite("external-secrets", "https://charts.external-secrets.io", "external-secrets", "2.9.0",
                  "external-secrets", -10, {"installCRDs": True}),
