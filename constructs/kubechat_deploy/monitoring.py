@@ -13,6 +13,10 @@ import imports.monitoring.com.coreos.monitoring as mon
 from . import validation as v
 from .labels import standard_labels
 
+REVISION_LABEL_SAFE = "rollouts_pod_template_hash"
+"""Argo Rollouts' rollouts-pod-template-hash pod label as Prometheus' service discovery names it
+(__meta_kubernetes_pod_label_<label with unsupported characters as _>) and as the series carry it."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class MonitoringProps:
@@ -44,8 +48,13 @@ class KubeChatMonitoring(Construct):
         mon.ServiceMonitor(self, "api", metadata={"name": api_service, "labels": labels},
                            spec=mon.ServiceMonitorSpec(
                                selector=mon.ServiceMonitorSpecSelector(match_labels=api_labels),
-                               endpoints=[mon.ServiceMonitorSpecEndpoints(port=api_metrics_port, path="/metrics",
-                                                                          interval="30s")]))
+                               endpoints=[mon.ServiceMonitorSpecEndpoints(
+                                   port=api_metrics_port, path="/metrics", interval="30s",
+                                   # The revision of a Rollout's pod on every series, so a canary analysis can
+                                   # query the canary's pods alone (progressive.py).
+                                   relabelings=[mon.ServiceMonitorSpecEndpointsRelabelings(
+                                       source_labels=[f"__meta_kubernetes_pod_label_{REVISION_LABEL_SAFE}"],
+                                       target_label=REVISION_LABEL_SAFE)])]))
         groups: dict[str, list[dict]] = {"kubechat-slo-recording": recording_rules()}
         for alert in ALERTS:
             groups.setdefault(alert.group, []).append({

@@ -15,6 +15,7 @@ import imports.argo_rollouts.io.argoproj as ro
 from . import validation as v
 from .api import KubeChatApi
 from .labels import standard_labels
+from .monitoring import REVISION_LABEL_SAFE
 from .sync import Wave, wave
 from .layout import RENDER_AS_PATCH
 from .web import KubeChatWeb
@@ -44,25 +45,40 @@ class ProgressiveProps:
             raise v.SettingsError("progressive.min_success_rate", self.min_success_rate, "a ratio in (0, 1]")
 
 
-def api_queries(props: ProgressiveProps) -> dict[str, tuple[str, str]]:
-    """metric name -> (PromQL with {{args.namespace}}, success condition)."""
-    sel = 'job="kubechat-api",namespace="{{args.namespace}}"'
+def api_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
+    """metric name -> (PromQL with {{args.namespace}} and {{args.canary-hash}}, good, bad). Only the canary's
+    pods are measured: the API ServiceMonitor puts the pod's rollouts-pod-template-hash on its series."""
+    sel = f'job="kubechat-api",namespace="{{{{args.namespace}}}}",{REVISION_LABEL_SAFE}="{{{{args.canary-hash}}}}"'
     return {
         "success-rate": (f'sum(rate(kubechat_http_requests_total{{{sel},code!~"5.."}}[2m]))\n/\n'
                          f'sum(rate(kubechat_http_requests_total{{{sel}}}[2m]))',
-                         f"result[0] >= {props.min_success_rate}"),
+                         f">= {props.min_success_rate}", f"< {props.min_success_rate}"),
         "p95-latency": (f'histogram_quantile(0.95, sum by (le) (rate(kubechat_http_request_duration_seconds_bucket'
-                        f'{{{sel},route!~"/api/chat/stream.*"}}[2m])))', f"result[0] <= {props.max_p95_seconds}"),
+                        f'{{{sel},route!~"/api/chat/stream.*"}}[2m])))',
+                        f"<= {props.max_p95_seconds}", f"> {props.max_p95_seconds}"),
     }
 
 
-def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str]]:
-    sel = 'exported_namespace="{{args.namespace}}",service="kubechat-web"'
+def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
+    """ingress-nginx's request counter for the web Service. Scraped through a ServiceMonitor, the
+    controller's own `namespace` and `service` labels arrive as exported_namespace and exported_service
+    (Prometheus renames target labels a series already has unless honor_labels). Without traffic
+    routing the ingress cannot tell canary from stable pods: this measures the whole web Service."""
+    sel = 'exported_namespace="{{args.namespace}}",exported_service="kubechat-web"'
     return {
         "success-rate": (f'sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.."}}[2m]))\n/\n'
                          f'sum(rate(nginx_ingress_controller_requests{{{sel}}}[2m]))',
-                         f"result[0] >= {props.min_success_rate}"),
+                         f">= {props.min_success_rate}", f"< {props.min_success_rate}"),
     }
+
+
+def conditions(good: str, bad: str) -> tuple[str, str]:
+    """(successCondition, failureCondition) over a Prometheus vector. No series, or NaN (0/0: no requests
+    in the window), satisfies neither: the measurement is Inconclusive and the Rollout pauses for a
+    person instead of promoting a canary nobody measured (argo-rollouts utils/evaluate/evaluate.go:
+    EvaluateResult; isNaN is among its functions)."""
+    measured = "len(result) > 0 && !isNaN(result[0])"
+    return f"{measured} && result[0] {good}", f"{measured} && result[0] {bad}"
 
 
 class ProgressiveDelivery(Construct):
@@ -75,16 +91,19 @@ class ProgressiveDelivery(Construct):
             template = f"{deployment}-canary"
             ro.AnalysisTemplate(self, f"{workload}-analysis", metadata={"name": template, "labels": labels},
                                 spec=ro.AnalysisTemplateSpec(
-                                    args=[ro.AnalysisTemplateSpecArgs(name="namespace")],
+                                    args=[ro.AnalysisTemplateSpecArgs(name="namespace"),
+                                          ro.AnalysisTemplateSpecArgs(name="canary-hash")],
                                     metrics=[ro.AnalysisTemplateSpecMetrics(
                                         name=name, interval="1m", count=ro.AnalysisTemplateSpecMetricsCount.from_number(5),
-                                        failure_limit=ro.AnalysisTemplateSpecMetricsFailureLimit.from_number(1),
-                                        # No traffic yet is not a failure: an empty result is inconclusive.
-                                        success_condition=f"len(result) == 0 || {condition}",
+                                        # The first measurement is taken when the canary reaches its first step;
+                                        # one failure aborts, before any pause can end and promote it.
+                                        failure_limit=ro.AnalysisTemplateSpecMetricsFailureLimit.from_number(0),
+                                        success_condition=conditions(good, bad)[0],
+                                        failure_condition=conditions(good, bad)[1],
                                         provider=ro.AnalysisTemplateSpecMetricsProvider(
                                             prometheus=ro.AnalysisTemplateSpecMetricsProviderPrometheus(
                                                 address=props.prometheus_address, query=query)))
-                                        for name, (query, condition) in queries.items()]))
+                                        for name, (query, good, bad) in queries.items()]))
             steps = []
             for weight, pause in props.steps:
                 steps.append(ro.RolloutSpecStrategyCanarySteps(set_weight=weight))
@@ -111,7 +130,10 @@ class ProgressiveDelivery(Construct):
                                    args=[ro.RolloutSpecStrategyCanaryAnalysisArgs(
                                        name="namespace", value_from=ro.RolloutSpecStrategyCanaryAnalysisArgsValueFrom(
                                            field_ref=ro.RolloutSpecStrategyCanaryAnalysisArgsValueFromFieldRef(
-                                               field_path="metadata.namespace")))]),
+                                               field_path="metadata.namespace"))),
+                                         ro.RolloutSpecStrategyCanaryAnalysisArgs(
+                                       name="canary-hash", value_from=ro.RolloutSpecStrategyCanaryAnalysisArgsValueFrom(
+                                           pod_template_hash_value="Latest"))]),
                                steps=steps))))
             hpa = ApiObject(self, f"{workload}-hpa-patch", api_version="autoscaling/v2",
                             kind="HorizontalPodAutoscaler", metadata={"name": deployment, "annotations": dict(RENDER_AS_PATCH)})

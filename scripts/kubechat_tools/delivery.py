@@ -34,7 +34,9 @@ from .paths import BIN, CACHE, DIST, ROOT
 TOOLS = ROOT / "tools"
 MODULES = {
     "argocd": [(f"{ARGOCD.module}/cmd", "argocd")],
-    "rollouts": [(f"{ARGO_ROLLOUTS.module}/cmd/rollouts-controller", "rollouts-controller")],
+    "rollouts": [(f"{ARGO_ROLLOUTS.module}/cmd/rollouts-controller", "rollouts-controller"),
+                 # Argo Rollouts' own condition evaluation, for tests/delivery/test_analysis_conditions.py
+                 ("./evaluate", "evaluate")],
     "prometheus": [("github.com/prometheus/prometheus/cmd/prometheus", "prometheus")],
 }
 ARGOCD_NAMESPACE = "argocd"

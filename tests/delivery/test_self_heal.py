@@ -37,5 +37,7 @@ def test_hpa_replicas_are_not_fought(stack, delivery):
                 rollout = stack.get("rollouts.argoproj.io", workload, ns)
             assert rollout["spec"]["replicas"] == hpa["spec"]["minReplicas"] > 1, \
                 f"{app}: the HPA did not scale {workload} to its minimum ({hpa.get('status')})"
-        status = stack.get("applications.argoproj.io", app)["status"]
-        assert status["sync"]["status"] == "Synced", f"{app}: the HPA's replica change made it {status['sync']}"
+        resources = stack.get("applications.argoproj.io", app)["status"]["resources"]
+        rollouts = {r["name"]: r["status"] for r in resources if r["kind"] == "Rollout"}
+        assert rollouts == {"kubechat-api": "Synced", "kubechat-web": "Synced"}, \
+            f"{app}: the HPA's replica change made the Rollouts {rollouts}"

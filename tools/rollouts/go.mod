@@ -4,7 +4,10 @@ module kubechat-deploy/tools/rollouts
 
 go 1.24.9
 
-require github.com/argoproj/argo-rollouts v1.9.1
+require (
+	github.com/argoproj/argo-rollouts v1.9.1
+	github.com/sirupsen/logrus v1.9.3
+)
 
 require (
 	cloud.google.com/go/auth v0.15.0 // indirect
@@ -125,7 +128,6 @@ require (
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/servicemeshinterface/smi-sdk-go v0.5.0 // indirect
 	github.com/shopspring/decimal v1.4.0 // indirect
-	github.com/sirupsen/logrus v1.9.3 // indirect
 	github.com/slack-go/slack v0.16.0 // indirect
 	github.com/spaceapegames/go-wavefront v1.8.1 // indirect
 	github.com/spf13/cast v1.7.1 // indirect
