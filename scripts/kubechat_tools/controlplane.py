@@ -149,8 +149,37 @@ def openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
+class ProcessGroup:
+    """The processes a test started, each logging to <workdir>/<name>.log: `stop()` ends exactly those
+    (and removes the workdir). Mixed into ControlPlane and the delivery tier's DeliveryStack."""
+
+    workdir: Path
+    processes: list[tuple[str, subprocess.Popen]]
+
+    def check_running(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        path = self.workdir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @dataclass
-class ControlPlane:
+class ControlPlane(ProcessGroup):
     """A running control plane; `kubectl()` talks to it as cluster admin."""
 
     bin: Path
@@ -266,30 +295,12 @@ class ControlPlane:
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for name, process in self.processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
+            self.check_running()
             result = self.kubectl("get", "--raw", "/readyz", check=False)
             if result.returncode == 0:
                 return
             time.sleep(0.3)
         raise RuntimeError(f"kube-apiserver not ready after {timeout:.0f} s:\n{self.log_tail('kube-apiserver')}")
-
-    def log_tail(self, name: str, lines: int = 40) -> str:
-        path = self.workdir / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for _, process in reversed(self.processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.processes.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- client ------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import yaml
 
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
 
-from .controlplane import ADMIN_TOKEN, ControlPlane, build, free_port
+from .controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
 from .paths import BIN, CACHE, DIST, ROOT
 
 TOOLS = ROOT / "tools"
@@ -222,7 +222,7 @@ def cluster_secret(name: str, server: str, labels: dict[str, str], plane: Contro
 
 
 @dataclass
-class DeliveryStack:
+class DeliveryStack(ProcessGroup):
     """Running: redis, Argo CD's three controllers, the Rollouts controller; `stop()` ends exactly those."""
 
     plane: ControlPlane
@@ -302,27 +302,6 @@ class DeliveryStack:
                     {"PYTHONPATH": str(ROOT / "scripts")})
         time.sleep(1)
         self.check_running()
-
-    def check_running(self) -> None:
-        for name, process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
-
-    def log_tail(self, name: str, lines: int = 40) -> str:
-        path = self.workdir / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for _, process in reversed(self.processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.processes.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- reading Argo CD's state -------------------------------------------------------------------
 
