@@ -142,19 +142,23 @@ dev-upgrade: dev-deploy ## after pulling a new version or schema: the same deplo
 
 # Local images from a KubeChat checkout (KUBECHAT_SRC, default ../kubechat) with the laptop's container
 # runtime (nerdctl in Rancher Desktop's k8s.io namespace, so the cluster sees them without a registry).
+# Each build gets a tag of its own (a new tag is a new pod template, so the pods are replaced), and a
+# rebuild of one component keeps the other's local image running.
 KUBECHAT_SRC ?= ../kubechat
 CONTAINER_BUILD ?= nerdctl --namespace k8s.io build
-dev-build: ## build kubechat-api:dev and kubechat-web:dev from KUBECHAT_SRC
-	$(CONTAINER_BUILD) -t kubechat-api:dev $(KUBECHAT_SRC)/api
-	$(CONTAINER_BUILD) -t kubechat-web:dev $(KUBECHAT_SRC)/web
+DEV_TAG := dev-$(shell date +%Y%m%d%H%M%S)
+dev-build: ## build kubechat-api:dev-<time> and kubechat-web:dev-<time> from KUBECHAT_SRC and deploy them
+	$(CONTAINER_BUILD) -t kubechat-api:$(DEV_TAG) $(KUBECHAT_SRC)/api
+	$(CONTAINER_BUILD) -t kubechat-web:$(DEV_TAG) $(KUBECHAT_SRC)/web
+	@$(MAKE) --no-print-directory dev-deploy API_IMAGE=kubechat-api:$(DEV_TAG) WEB_IMAGE=kubechat-web:$(DEV_TAG)
 
-dev-rebuild-api: ## rebuild the API image and deploy it
-	$(CONTAINER_BUILD) -t kubechat-api:dev $(KUBECHAT_SRC)/api
-	@$(MAKE) --no-print-directory dev-deploy API_IMAGE=kubechat-api:dev
+dev-rebuild-api: $(VENV)/.stamp bin/.stamp ## rebuild the API image and deploy it (the web keeps its image)
+	$(CONTAINER_BUILD) -t kubechat-api:$(DEV_TAG) $(KUBECHAT_SRC)/api
+	@$(PY) scripts/dev_deploy.py --api-image kubechat-api:$(DEV_TAG) --keep-local-images
 
-dev-rebuild-web: ## rebuild the web image and deploy it
-	$(CONTAINER_BUILD) -t kubechat-web:dev $(KUBECHAT_SRC)/web
-	@$(MAKE) --no-print-directory dev-deploy WEB_IMAGE=kubechat-web:dev
+dev-rebuild-web: $(VENV)/.stamp bin/.stamp ## rebuild the web image and deploy it (the API keeps its image)
+	$(CONTAINER_BUILD) -t kubechat-web:$(DEV_TAG) $(KUBECHAT_SRC)/web
+	@$(PY) scripts/dev_deploy.py --web-image kubechat-web:$(DEV_TAG) --keep-local-images
 
 dev-status: ## pods, database cluster and jobs of dev
 	kubectl -n $(DEV_NS) get pods,cluster,pooler,jobs,cronjobs

@@ -59,6 +59,14 @@ def with_images(docs: list[dict], images: dict[str, str]) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+def running_local_image(kubectl: "Kubectl", component: str) -> str:
+    """The image the component's Deployment runs now, if it is a locally built one (not the release's)."""
+    result = kubectl("get", "deployment", f"kubechat-{component}", "-n", NAMESPACE, "-o",
+                     "jsonpath={.spec.template.spec.containers[0].image}", check=False)
+    image = result.stdout.strip()
+    return image if image and not image.startswith(IMAGES[component]) else ""
+
+
 def plan(docs: list[dict]) -> tuple[list[tuple[int, list[dict]]], list[dict], list[dict]]:
     """(waves in order with their objects and Sync hooks, PostSync hooks, SyncFail hooks)."""
     waves: dict[int, list[dict]] = {}
@@ -105,7 +113,8 @@ def apply(kubectl: Kubectl, docs: list[dict]) -> None:
     for doc in docs:
         annotations = doc["metadata"].get("annotations") or {}
         if HOOK in annotations and "BeforeHookCreation" in annotations.get(HOOK_DELETE_POLICY, ""):
-            kubectl("delete", *ref(doc), "--ignore-not-found", "--wait=true")
+            # foreground: the old run's pods are gone too (quota, no two migrations side by side), as Argo CD deletes
+            kubectl("delete", *ref(doc), "--ignore-not-found", "--cascade=foreground", "--wait=true")
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "kubechat-dev-deploy", "-f", "-",
             input=yaml.safe_dump_all(docs))
 
@@ -163,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlay", type=Path, default=ROOT / "overlays" / "dev")
     parser.add_argument("--api-image", default="", help="a locally built API image, e.g. kubechat-api:dev")
     parser.add_argument("--web-image", default="", help="a locally built web image, e.g. kubechat-web:dev")
+    parser.add_argument("--keep-local-images", action="store_true",
+                        help="keep a locally built image already running for a component not given above")
     parser.add_argument("--timeout", type=int, default=600, help="seconds to wait for each wave (default 600)")
     parser.add_argument("--dry-run", action="store_true", help="print the kubectl commands, change nothing")
     args = parser.parse_args(argv)
@@ -172,8 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dev-deploy: --{name.replace('_', '-')}={value!r}: give a tagged image such as kubechat-api:dev",
                   file=sys.stderr)
             return 2
+    images = {"api": args.api_image, "web": args.web_image}
     try:
-        docs = with_images(render(args.overlay), {"api": args.api_image, "web": args.web_image})
+        if args.keep_local_images:
+            for component, image in images.items():
+                if not image:
+                    images[component] = running_local_image(Kubectl(args.dry_run), component)
+        docs = with_images(render(args.overlay), images)
         deploy(docs, Kubectl(args.dry_run), args.timeout)
     except DeployError as error:
         print(f"dev-deploy: {error}", file=sys.stderr)

@@ -131,3 +131,23 @@ def test_make_diff_renders_the_base_with_the_base_code(clone):
     assert result.returncode == 0, result.stderr
     production = result.stdout.split("## production")[1]
     assert "kubechat-production/kubechat-api" in production and "- 10" in production and "+ 8" in production, production
+
+
+def test_a_canary_pause_shorter_than_the_analysis_delay_is_refused(rendered):
+    """Background analysis measures first after its initialDelay; a pause that ends sooner promotes a
+    canary nobody measured (staging's 1m pause did, with the 1m delay)."""
+    import copy
+
+    from kubechat_tools.release import check_canary_measured
+
+    for env in ("staging", "production"):
+        assert check_canary_measured(rendered[env], env) == []
+    docs = copy.deepcopy(rendered["staging"])
+    rollout = next(d for d in docs if d["kind"] == "Rollout" and d["metadata"]["name"] == "kubechat-api")
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    index = next(i for i, step in enumerate(steps) if "pause" in step)
+    steps[index]["pause"]["duration"] = "1m"
+    errors = check_canary_measured(docs, "staging")
+    assert errors == [f"environment 'staging': Rollout/kubechat-api spec.strategy.canary.steps[{index}].pause.duration="
+                      "'1m'; allowed: longer than the analysis' initialDelay (60 s), so the canary is measured before "
+                      "the next step"], errors

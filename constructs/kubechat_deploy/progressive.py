@@ -72,6 +72,11 @@ def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
     }
 
 
+ANALYSIS_INITIAL_DELAY = "1m"
+"""Wait before the first measurement; every canary pause must be longer (kubechat_tools/release.py checks
+the rendered Rollouts), or the canary is promoted before it was measured."""
+
+
 def conditions(good: str, bad: str) -> tuple[str, str]:
     """(successCondition, failureCondition) over a Prometheus vector. No series, or NaN (0/0: no requests
     in the window), satisfies neither: the measurement is Inconclusive and the Rollout pauses for a
@@ -95,6 +100,9 @@ class ProgressiveDelivery(Construct):
                                           ro.AnalysisTemplateSpecArgs(name="canary-hash")],
                                     metrics=[ro.AnalysisTemplateSpecMetrics(
                                         name=name, interval="1m", count=ro.AnalysisTemplateSpecMetricsCount.from_number(5),
+                                        # rate(...[2m]) needs two scrapes (30 s apart) of the canary's own
+                                        # series: measuring at once would find none (Inconclusive, paused).
+                                        initial_delay=ANALYSIS_INITIAL_DELAY,
                                         # The first measurement is taken when the canary reaches its first step;
                                         # one failure aborts, before any pause can end and promote it.
                                         failure_limit=ro.AnalysisTemplateSpecMetricsFailureLimit.from_number(0),

@@ -49,8 +49,11 @@ def load_migrations(folder: Path) -> list[Migration]:
 
 
 CONTRACTING = re.compile(
-    r"\b(DROP\s+(TABLE|COLUMN|VIEW|FUNCTION|TYPE|SCHEMA)\b|RENAME\s+(TO|COLUMN)\b|"
-    r"ALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b|ALTER\s+COLUMN\s+\S+\s+SET\s+NOT\s+NULL\b)", re.I)
+    r"\b(DROP\s+(TABLE|COLUMN|VIEW|MATERIALIZED\s+VIEW|FUNCTION|TYPE|SCHEMA|SEQUENCE)\b|RENAME\s+(TO|COLUMN)\b|"
+    r"ALTER\s+TABLE\s+(IF\s+EXISTS\s+)?(ONLY\s+)?\S+\s+DROP\s+(?!CONSTRAINT\b|DEFAULT\b|TRIGGER\b)\w+|"
+    r"ALTER\s+(COLUMN\s+)?\S+\s+(SET\s+DATA\s+)?TYPE\b|ALTER\s+COLUMN\s+\S+\s+SET\s+NOT\s+NULL\b|"
+    r"ALTER\s+COLUMN\s+\S+\s+DROP\s+DEFAULT\b)", re.I)
+ADDED_COLUMN = re.compile(r"\bADD\s+(COLUMN\s+)?(IF\s+NOT\s+EXISTS\s+)?([^,;]*)", re.I)
 CONTRACT_MARK = "-- contract:"
 """First line of an up migration that removes or changes what the previous release uses, followed by
 why that is safe now (which release stopped using it). docs/data-tier.md, "Expand and contract"."""
@@ -61,12 +64,21 @@ def expand_contract_violations(migration: Migration) -> list[str]:
     (a rollback keeps the newer schema: the migration hook never migrates down). Allowed only in a
     migration marked as a contract step."""
     sql = migration.up.read_text()
-    if sql.lstrip().lower().startswith(CONTRACT_MARK):
-        return []
+    first = sql.lstrip().splitlines()[0] if sql.strip() else ""
+    if first.lower().startswith(CONTRACT_MARK):
+        if len(first[len(CONTRACT_MARK):].strip()) >= 10:
+            return []
+        return [f"{migration.up.name}: '{CONTRACT_MARK}' must say which release stopped using what it removes"]
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    return [f"{migration.up.name}: {' '.join(m.group(0).split())!r} breaks the previous release "
+    found = [" ".join(m.group(0).split()) for m in CONTRACTING.finditer(code)]
+    for m in ADDED_COLUMN.finditer(code):
+        clause = m.group(3).upper()
+        if re.search(r"\bNOT\s+NULL\b", clause) and "DEFAULT" not in clause and not clause.lstrip().startswith(
+                ("CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK")):
+            found.append(" ".join(m.group(0).split()) + " (NOT NULL without DEFAULT: the previous release's inserts fail)")
+    return [f"{migration.up.name}: {what!r} breaks the previous release "
             f"(expand/contract: do it in a later release, in a migration whose first line is "
-            f"'{CONTRACT_MARK} <which release stopped using it>')" for m in CONTRACTING.finditer(code)]
+            f"'{CONTRACT_MARK} <which release stopped using it>')" for what in found]
 
 
 def check_expand_contract(folder: Path) -> None:

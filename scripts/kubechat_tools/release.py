@@ -16,8 +16,41 @@ OFFSITE_BACKUPS = ("staging", "production")
 """Environments whose backups must leave the cluster (object store), physical and logical."""
 
 
+def seconds(duration: str) -> int:
+    """Argo Rollouts' durations as the overlays write them: 90s, 2m, 1h (or a bare number of seconds)."""
+    match = re.fullmatch(r"(\d+)([smh]?)", str(duration))
+    if not match:
+        raise ValueError(duration)
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def check_canary_measured(docs: list[dict], env: str) -> list[str]:
+    """Every pause of a canary with background analysis must outlast the analysis' initial delay, or the
+    next step promotes a canary that was never measured."""
+    errors = []
+    templates = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "AnalysisTemplate"}
+    for doc in docs:
+        if doc["kind"] != "Rollout":
+            continue
+        canary = doc["spec"].get("strategy", {}).get("canary", {})
+        analysis = canary.get("analysis")
+        if not analysis:
+            continue
+        delay = max(seconds(m.get("initialDelay", "0s")) for t in analysis.get("templates", [])
+                    for m in templates.get(t["templateName"], {}).get("metrics", [])) if analysis.get("templates") else 0
+        for index, step in enumerate(canary.get("steps", [])):
+            if index < analysis.get("startingStep", 0) or "pause" not in step:
+                continue
+            duration = step["pause"].get("duration")
+            if duration is not None and seconds(duration) <= delay:
+                errors.append(f"environment {env!r}: Rollout/{doc['metadata']['name']} spec.strategy.canary.steps[{index}]"
+                              f".pause.duration={duration!r}; allowed: longer than the analysis' initialDelay "
+                              f"({delay} s), so the canary is measured before the next step")
+    return errors
+
+
 def check_environment(docs: list[dict], env: str) -> list[str]:
-    errors = check_release(docs, env) + check_backups(docs, env)
+    errors = check_release(docs, env) + check_backups(docs, env) + check_canary_measured(docs, env)
     for doc in docs:
         kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec") or {}
         where = f"environment {env!r}: {kind}/{name}"
