@@ -280,3 +280,33 @@ def test_a_sync_failure_is_recorded_where_the_alerting_sees_it(rendered, env):
     assert job["metadata"]["annotations"]["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
     alert = next(a for a in ALERTS if a.name == "KubeChatSyncFailed")
     assert 'job_name="kubechat-sync-failed"' in alert.expr
+
+
+def test_canary_success_rate_is_zero_for_a_failing_canary_and_empty_without_traffic(rendered, tmp_path):
+    """Prometheus' own engine (promtool test rules) on the rendered API query, with the canary's series as
+    they are scraped: all 5xx gives 0 (Failed), 1 % errors 0.99, no canary traffic no sample
+    (Inconclusive); the stable pods' errors never count for the canary."""
+    import yaml
+
+    template = find(rendered["production"], "AnalysisTemplate", "kubechat-api-canary")["spec"]
+    query = next(m for m in template["metrics"] if m["name"] == "success-rate")["provider"]["prometheus"]["query"]
+    cases = {"failing": ("aaa", {"500": "0+60x10"}), "mostly-good": ("bbb", {"200": "0+99x10", "500": "0+1x10"}),
+             "idle": ("ccc", {})}
+    series, tests = [], []
+    for name, (revision, codes) in cases.items():
+        for code, values in codes.items():
+            series.append({"series": f'kubechat_http_requests_total{{job="kubechat-api",namespace="kubechat-production",'
+                                     f'rollouts_pod_template_hash="{revision}",route="/api/clusters",code="{code}"}}',
+                           "values": values})
+    # the stable revision fails hard: it must not leak into any canary's ratio
+    series.append({"series": 'kubechat_http_requests_total{job="kubechat-api",namespace="kubechat-production",'
+                             'rollouts_pod_template_hash="stable",route="/api/clusters",code="500"}', "values": "0+600x10"})
+    expected = {"failing": [{"labels": "{}", "value": 0}], "mostly-good": [{"labels": "{}", "value": 0.99}], "idle": []}
+    for name, (revision, _) in cases.items():
+        expr = query.replace("{{args.namespace}}", "kubechat-production").replace("{{args.canary-hash}}", revision)
+        tests.append({"expr": expr, "eval_time": "5m", "exp_samples": expected[name]})
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
+    result = subprocess.run([str(ROOT / "bin" / "promtool"), "test", "rules", str(tmp_path / "test.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -50,7 +50,8 @@ def api_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
     pods are measured: the API ServiceMonitor puts the pod's rollouts-pod-template-hash on its series."""
     sel = f'job="kubechat-api",namespace="{{{{args.namespace}}}}",{REVISION_LABEL_SAFE}="{{{{args.canary-hash}}}}"'
     return {
-        "success-rate": (f'sum(rate(kubechat_http_requests_total{{{sel},code!~"5.."}}[2m]))\n/\n'
+        # 1 - errors/all: a canary answering only 5xx is 0 (Failed), not an empty ratio (Inconclusive).
+        "success-rate": (f'1 - (sum(rate(kubechat_http_requests_total{{{sel},code=~"5.."}}[2m])) or vector(0))\n/\n'
                          f'sum(rate(kubechat_http_requests_total{{{sel}}}[2m]))',
                          f">= {props.min_success_rate}", f"< {props.min_success_rate}"),
         "p95-latency": (f'histogram_quantile(0.95, sum by (le) (rate(kubechat_http_request_duration_seconds_bucket'
@@ -66,7 +67,7 @@ def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
     routing the ingress cannot tell canary from stable pods: this measures the whole web Service."""
     sel = 'exported_namespace="{{args.namespace}}",exported_service="kubechat-web"'
     return {
-        "success-rate": (f'sum(rate(nginx_ingress_controller_requests{{{sel},status!~"5.."}}[2m]))\n/\n'
+        "success-rate": (f'1 - (sum(rate(nginx_ingress_controller_requests{{{sel},status=~"5.."}}[2m])) or vector(0))\n/\n'
                          f'sum(rate(nginx_ingress_controller_requests{{{sel}}}[2m]))',
                          f">= {props.min_success_rate}", f"< {props.min_success_rate}"),
     }
