@@ -101,11 +101,18 @@ def environment_rows(envs: dict[str, list[dict]]) -> list[tuple[str, str, dict[s
         dep = find(docs, "Deployment", name)
         return dig(dep, "spec", "template", "spec", "containers", 0, default={})
 
+    def digest_pinning(docs) -> str:
+        if "@sha256:" in dig(container(docs, "kubechat-api"), "image"):
+            return "yes"
+        required = any(x["kind"] == "ValidatingAdmissionPolicy" and x["metadata"]["name"].endswith("image-digests")
+                       for x in docs)
+        return "required, written by scripts/release.py (none committed)" if required else "no"
+
     rows = [
         ("Namespace", "environment.yaml", per_env(lambda d: next(x["metadata"]["name"] for x in d if x["kind"] == "Namespace"))),
         ("Release version (image tags)", "kustomization.yaml", per_env(
             lambda d: dig(find(d, "Deployment", "kubechat-api"), "metadata", "labels", "app.kubernetes.io/version"))),
-        ("Images pinned by digest", "kustomization.yaml", per_env(lambda d: "yes" if "@sha256:" in dig(container(d, "kubechat-api"), "image") else "no")),
+        ("Images pinned by digest", "kustomization.yaml", per_env(digest_pinning)),
         ("Schema version (SCHEMA_VERSION)", "kustomization.yaml", per_env(lambda d: dig(find(d, "ConfigMap", "kubechat-release-"), "data", "SCHEMA_VERSION"))),
     ]
     for key in ("LOG_LEVEL", "CORS_ALLOWED_ORIGINS", "PUBLIC_URL", "FEATURE_WRITE_ACTIONS", "FEATURE_STREAMING"):

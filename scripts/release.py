@@ -6,7 +6,8 @@ command before running it; --dry-run prints them and changes nothing.
       renders, and commits "release ENV X.Y.Z". Push it; Argo CD syncs it.
   release.py rollback-revert --release COMMIT
       The default rollback: `git revert` the release commit (images, version and schema version go back
-      together, so the migration Job migrates down), re-render to prove dist/ matches, commit.
+      together; the schema stays: the migration hook only migrates up), re-render to prove dist/
+      matches, commit.
       Works with auto-sync: push, and Argo CD syncs the previous release.
   release.py rollback-argocd --env ENV --to HISTORY_ID
       Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
@@ -21,14 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kubechat_tools.release import ReleaseError, set_release
+
 ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "production")
 VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-class ReleaseError(RuntimeError):
-    pass
 
 
 def run(command: list[str], dry_run: bool, cwd: Path = ROOT) -> str:
@@ -39,24 +38,6 @@ def run(command: list[str], dry_run: bool, cwd: Path = ROOT) -> str:
     if result.returncode != 0:
         raise ReleaseError(f"{command[0]} failed: {(result.stderr or result.stdout).strip()}")
     return result.stdout
-
-
-def set_release(text: str, env: str, version: str, digests: dict[str, str | None], schema: int | None) -> str:
-    """The kustomization with the release's images, version label and schema version."""
-    text, n = re.subn(r'(app\.kubernetes\.io/version: )"[^"]*"', rf'\g<1>"{version}"', text)
-    if n != 1:
-        raise ReleaseError(f"overlays/{env}/kustomization.yaml: expected one app.kubernetes.io/version label, found {n}")
-    for image, digest in digests.items():
-        pattern = rf'(  - name: ghcr\.io/kubechat/{image}\n    newTag: )"[^"]*"(\n    digest: \S+)?'
-        replacement = rf'\g<1>"{version}"' + (f"\n    digest: {digest}" if digest else "")
-        text, n = re.subn(pattern, replacement, text)
-        if n != 1:
-            raise ReleaseError(f"overlays/{env}/kustomization.yaml: image ghcr.io/kubechat/{image} not found")
-    if schema is not None:
-        text, n = re.subn(r"SCHEMA_VERSION=\d+", f"SCHEMA_VERSION={schema}", text)
-        if n != 1:
-            raise ReleaseError(f"overlays/{env}/kustomization.yaml: SCHEMA_VERSION not found")
-    return text
 
 
 def upgrade(args) -> None:
@@ -89,7 +70,7 @@ def rollback_revert(args) -> None:
         if changed.strip():
             raise ReleaseError(f"dist/ differs from the reverted sources after rendering:\n{changed}")
     print("release: reverted and verified; push it (git push): Argo CD syncs the previous release, and the "
-          "migration Job migrates the schema back to its SCHEMA_VERSION.")
+          "schema stays at its newer version (the migration hook only migrates up; migrations are expand/contract).")
 
 
 def rollback_argocd(args) -> None:

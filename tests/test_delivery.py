@@ -254,7 +254,8 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
 
     apps = platform("prerequisites")
     for app in apps.values():
-        assert re.fullmatch(r"v?\d+\.\d+\.\d+", app["spec"]["source"]["targetRevision"]), app["metadata"]["name"]
+        for source in app["spec"].get("sources") or [app["spec"]["source"]]:
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+", source["targetRevision"]), app["metadata"]["name"]
     operators = {"cert-manager.io": "cert-manager", "postgresql.cnpg.io": "cloudnative-pg",
                  "barmancloud.cnpg.io": "plugin-barman-cloud", "monitoring.coreos.com": "kube-prometheus-stack",
                  "external-secrets.io": "external-secrets", "argoproj.io": "argo-rollouts",

@@ -59,9 +59,15 @@ def test_namespace_has_quota_and_limit_range(rendered, env):
     assert set(limits["default"]) == {"memory"}
 
 
-def test_production_pins_kubechat_images_by_digest(rendered):
-    # Third-party images are pinned to exact versions (lint-exceptions.yaml says why not digests yet).
-    for doc, image in images(rendered["production"]):
+def test_production_pins_kubechat_images_by_digest_once_released():
+    """The release writes the digests (none is committed: tests/test_site_values.py); every KubeChat image
+    of the released production render carries one. Third-party images are pinned to exact versions
+    (lint-exceptions.yaml says why not digests yet)."""
+    from kubechat_tools.release import released_render, stand_in_digests
+
+    released = released_render("production", "1.0.0", stand_in_digests())
+    assert [i for _, i in images(released) if i.startswith("ghcr.io/kubechat/")], "no KubeChat image in production"
+    for doc, image in images(released):
         if not image.startswith("ghcr.io/kubechat/"):
             continue
         assert re.search(r"@sha256:[0-9a-f]{64}$", image), f"{doc['kind']}/{doc['metadata']['name']}: {image}"

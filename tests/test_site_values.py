@@ -2,6 +2,7 @@
 with the repository's example site values; each is named with where the real value is set."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import yaml
 
 from conftest import ROOT
 from kubechat_tools.manifests import load_dir
-from kubechat_tools.site_values import EXAMPLE_DIGESTS, release_problems
+from kubechat_tools.release import released_render, stand_in_digests
+from kubechat_tools.site_values import release_problems, undigested_images
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -33,9 +35,8 @@ def test_the_repository_examples_are_refused_by_name_and_place():
         "set it in overlays/production/api-settings.env",
         "staging: ObjectStore/kubechat-backups spec.configuration.destinationPath = 's3://kubechat-backups-staging/"
         "kubechat/physical' is the example backup bucket; set it in overlays/staging/backups.yaml",
-        f"production: Deployment/kubechat-api spec.template.spec.containers[0].image = "
-        f"'ghcr.io/kubechat/kubechat-api:1.0.0@{EXAMPLE_DIGESTS[0]}' is an example image digest no registry holds; "
-        f"set it in scripts/release.py upgrade --env production",
+        "production: Deployment/kubechat-api runs ghcr.io/kubechat/kubechat-api:1.0.0 without a digest; set it "
+        "with scripts/release.py upgrade --env production --api-digest sha256:... --web-digest sha256:...",
         "platform: ApplicationSet/kubechat spec.template.spec.source.repoURL = "
         "'https://github.com/kubechat/kubechat-deploy.git' is the upstream repository URL; set it in DeliveryProps.repo_url",
     ]
@@ -48,22 +49,38 @@ def test_a_site_with_its_own_values_passes(tmp_path):
     site = {"staging.kubechat.example.com": "staging.chat.acme-corp.io", "kubechat.example.com": "chat.acme-corp.io",
             "platform@example.com": "platform-team@acme-corp.io",
             "https://github.com/kubechat/kubechat-deploy.git": "https://git.acme-corp.io/platform/kubechat-deploy.git",
-            "s3://kubechat-backups-": "s3://acme-corp-kubechat-",
-            EXAMPLE_DIGESTS[0]: "sha256:" + "1" * 64, EXAMPLE_DIGESTS[1]: "sha256:" + "2" * 64}
+            "s3://kubechat-backups-": "s3://acme-corp-kubechat-"}
+    digests = stand_in_digests()
     dist = tmp_path / "dist"
     shutil.copytree(ROOT / "dist", dist)
     for path in dist.rglob("*.yaml"):
         text = path.read_text()
         for example, value in site.items():
             text = text.replace(example, value)
+        if path.parent.name == "production":  # what scripts/release.py writes for a release
+            for image, digest in digests.items():
+                text = re.sub(rf"(ghcr\.io/kubechat/{image}:1\.0\.0)$", rf"\1@{digest}", text, flags=re.M)
         path.write_text(text)
     result = preflight_release(dist)
     assert result.returncode == 0 and "preflight: passed" in result.stdout, result.stdout
 
 
-def test_production_images_without_digest_are_refused():
-    docs = load_dir(ROOT / "dist" / "rendered" / "production")
-    undigested = yaml.safe_load(yaml.safe_dump(docs).replace("@" + EXAMPLE_DIGESTS[0], ""))
-    problems = release_problems({"staging": [], "production": undigested}, [])
-    assert any("Deployment/kubechat-api runs ghcr.io/kubechat/kubechat-api:1.0.0 without a digest; set it with "
-               "scripts/release.py upgrade --env production" in p for p in problems), problems
+def test_production_images_get_their_digests_from_the_release_only():
+    """The repository holds no digest for KubeChat's images (no registry holds them for it): the committed
+    production render is refused by the release check, and the release (scripts/release.py upgrade, done
+    here on a copy with stand-in digests) is what makes it pass."""
+    committed = load_dir(ROOT / "dist" / "rendered" / "production")
+    problems = release_problems({"staging": [], "production": committed}, [])
+    for image in ("kubechat-api", "kubechat-web"):
+        assert any(f"Deployment/{image} runs ghcr.io/kubechat/{image}:1.0.0 without a digest; set it with "
+                   "scripts/release.py upgrade --env production" in p for p in problems), problems
+    released = released_render("production", "1.0.0", stand_in_digests())
+    assert undigested_images(released, "production") == []
+    images = {c["image"] for d in released if d["kind"] == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]}
+    assert {f"ghcr.io/kubechat/{i}:1.0.0@{d}" for i, d in stand_in_digests().items()} <= images
+
+
+def test_no_image_digest_is_committed_for_kubechat():
+    tracked = subprocess.run(["git", "grep", "-nE", r"(kubechat-(api|web).*@|digest: )sha256:[0-9a-f]{64}", "--",
+                              "overlays", "dist", "constructs", "docs"], cwd=ROOT, capture_output=True, text=True)
+    assert tracked.returncode == 1 and not tracked.stdout, tracked.stdout

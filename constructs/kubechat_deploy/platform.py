@@ -16,62 +16,51 @@ from . import validation as v
 from .platform_props import DeliveryProps, ScanningProps
 from .labels import standard_labels
 from .sync import WAVE
+from .versions import operator
 
 
 @dataclass(frozen=True)
 class Prerequisite:
     name: str
-    repo_url: str
-    chart: str
-    version: str
-    """Chart version (exact). The app version it ships is in docs/upgrade.md's matrix."""
+    """Name in the pin table (versions.OPERATORS): the chart, its version and any override come from there."""
     namespace: str
     wave: int
     values: dict
 
 
 PREREQUISITES: tuple[Prerequisite, ...] = (
-    Prerequisite("cert-manager", "https://charts.jetstack.io", "cert-manager", "v1.21.1", "cert-manager", -10,
+    Prerequisite("cert-manager", "cert-manager", -10,
                  {"crds": {"enabled": True, "keep": True}, "prometheus": {"servicemonitor": {"enabled": True}}}),
-    # Chart 0.29.0 ships CloudNativePG 1.30.0, the version of the CRDs in crds.yaml (cloudnative-pg/charts,
-    # charts/cloudnative-pg/Chart.yaml at d1b5ad60: appVersion "1.30.0"; 0.28.0 shipped 1.29.0).
-    Prerequisite("cloudnative-pg", "https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0", "cnpg-system",
-                 -10, {"config": {"clusterWide": True}}),
-    Prerequisite("external-secrets", "https://charts.external-secrets.io", "external-secrets", "2.9.0",
-                 "external-secrets", -10, {"installCRDs": True}),
-    Prerequisite("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",
-                 "80.4.0", "monitoring", -10, {
+    Prerequisite("cloudnative-pg", "cnpg-system", -10, {"config": {"clusterWide": True}}),
+    Prerequisite("external-secrets", "external-secrets", -10, {"installCRDs": True}),
+    Prerequisite("kube-prometheus-stack", "monitoring", -10, {
                      "prometheus": {"prometheusSpec": {
                          "enforcedNamespaceLabel": "namespace",
                          "ruleSelectorNilUsesHelmValues": False, "serviceMonitorSelectorNilUsesHelmValues": False,
                          "podMonitorSelectorNilUsesHelmValues": False}},
                      "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
                                                             "labelValue": "1", "searchNamespace": "ALL"}}}}),
-    Prerequisite("plugin-barman-cloud", "https://cloudnative-pg.github.io/charts", "plugin-barman-cloud", "0.5.0",
-                 "cnpg-system", -9, {}),
-    Prerequisite("ingress-nginx", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.13.3",
-                 "ingress-nginx", -9, {"controller": {"config": {
+    Prerequisite("plugin-barman-cloud", "cnpg-system", -9, {}),
+    Prerequisite("ingress-nginx", "ingress-nginx", -9, {"controller": {"config": {
                      "ssl-protocols": "TLSv1.2 TLSv1.3", "hsts": "true", "hsts-max-age": "31536000",
                      "hsts-include-subdomains": "true",
                      "global-allowed-response-headers": "Content-Security-Policy,X-Frame-Options,"
                                                         "X-Content-Type-Options,Referrer-Policy,Permissions-Policy"},
                      "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}}}),
-    Prerequisite("argo-rollouts", "https://argoproj.github.io/argo-helm", "argo-rollouts", "2.40.5", "argo-rollouts",
-                 -9, {}),
-    Prerequisite("kyverno", "https://kyverno.github.io/kyverno", "kyverno", "3.6.0", "kyverno", -9, {}),
+    Prerequisite("argo-rollouts", "argo-rollouts", -9, {}),
+    Prerequisite("kyverno", "kyverno", -9, {}),
     # Scanned namespaces and severities come from ScanningProps (PlatformPrerequisites).
-    Prerequisite("trivy-operator", "https://aquasecurity.github.io/helm-charts", "trivy-operator", "0.31.0",
-                 "trivy-system", -8, {"serviceMonitor": {"enabled": True, "honorLabels": True}}),
-    Prerequisite("reloader", "https://stakater.github.io/stakater-charts", "reloader", "2.2.5", "reloader", -8, {}),
+    Prerequisite("trivy-operator", "trivy-system", -8, {"serviceMonitor": {"enabled": True, "honorLabels": True}}),
+    Prerequisite("reloader", "reloader", -8, {}),
 )
 
 
-def _application(scope, id, *, name, namespace, project, labels, wave, source, destination_namespace,
-                 server) -> argo.Application:
+def _application(scope, id, *, name, namespace, project, labels, wave, source=None, sources=None,
+                 destination_namespace, server) -> argo.Application:
     return argo.Application(scope, id, metadata={"name": name, "namespace": namespace, "labels": labels,
                                                  "annotations": {WAVE: str(wave)}},
                             spec=argo.ApplicationSpec(
-                                project=project, source=source,
+                                project=project, source=source, sources=sources,
                                 destination=argo.ApplicationSpecDestination(server=server, namespace=destination_namespace),
                                 sync_policy=argo.ApplicationSpecSyncPolicy(
                                     automated=argo.ApplicationSpecSyncPolicyAutomated(prune=True, self_heal=True),
@@ -90,15 +79,37 @@ class PlatformPrerequisites(Construct):
                                        "trivy": {"severity": ",".join(scanning.severities),
                                                  "ignoreUnfixed": scanning.ignore_unfixed}}}
         for p in PREREQUISITES:
+            pin = operator(p.name)
             values = {**p.values, **settings.get(p.name, {})}
-            if not re.fullmatch(r"v?\d+\.\d+\.\d+", p.version):
-                raise v.SettingsError(f"platform.{p.name}.version", p.version, "an exact chart version")
+            if not re.fullmatch(r"v?\d+\.\d+\.\d+", pin.chart.version):
+                raise v.SettingsError(f"versions.{p.name}.chart.version", pin.chart.version, "an exact chart version")
+            extra = []
+            if pin.overridden:
+                # The chart ships an older app: run the pinned one, with the CRDs of its own tag.
+                for path in pin.image_tag_values:
+                    values = _set(values, path, pin.version)
+                values = _set(values, pin.crds_values, False)
+                extra = [argo.ApplicationSpecSources(repo_url=f"https://github.com/{pin.crd_repo}.git",
+                                                     target_revision=pin.version, path=pin.crds_path)]
+            chart = argo.ApplicationSpecSources(repo_url=pin.chart.repo_url, chart=pin.chart.name,
+                                                target_revision=pin.chart.version,
+                                                helm=argo.ApplicationSpecSourcesHelm(release_name=p.name,
+                                                                                     values_object=values or None))
             _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
                          project="default", labels=labels, wave=p.wave, destination_namespace=p.namespace,
                          server=delivery.destination_server,
-                         source=argo.ApplicationSpecSource(repo_url=p.repo_url, chart=p.chart, target_revision=p.version,
-                                                           helm=argo.ApplicationSpecSourceHelm(release_name=p.name,
-                                                                                               values_object=values or None)))
+                         **({"sources": [chart, *extra]} if extra else
+                            {"source": argo.ApplicationSpecSource(repo_url=pin.chart.repo_url, chart=pin.chart.name,
+                                                                  target_revision=pin.chart.version,
+                                                                  helm=argo.ApplicationSpecSourceHelm(
+                                                                      release_name=p.name, values_object=values or None))}))
+
+
+def _set(values: dict, path: str, value) -> dict:
+    """values with the dotted Helm values path set (a copy)."""
+    head, _, rest = path.partition(".")
+    inner = values.get(head, {}) if rest else None
+    return {**values, head: _set(dict(inner), rest, value) if rest else value}
 
 
 class PlatformRoot(Construct):

@@ -1,6 +1,8 @@
-"""The versions of the programs KubeChat's delivery runs under, in one place. The CRDs in crds.yaml,
-the delivery tier's builds (tools/argocd, tools/rollouts) and docs/install.md follow these pins;
-tests/delivery/test_versions.py fails when they disagree."""
+"""The versions of the operators and programs KubeChat runs under, in one place (the pin table).
+Everything else follows it: the CRDs crds.yaml imports and validates against (their tag), the platform's
+prerequisite charts (dist/platform/prerequisites: chart version, and where the chart ships an older
+app, the image tags and CRDs it is overridden with), the delivery tier's builds (tools/*/go.mod) and
+docs/upgrade.md's compatibility matrix. tests/test_versions.py fails when any of them disagrees."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,3 +31,82 @@ ACME_HTTP01_SOLVER_PORT = 8089
 """The solver pod's port (cert-manager pkg/issuer/acme/http/pod.go: acmeSolverListenPort)."""
 ACME_HTTP01_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
 """Label cert-manager puts on solver pods, value "true" (pkg/issuer/acme/http/pod.go: podLabels)."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart the platform installs, with what its own Chart.yaml says it ships."""
+    repo_url: str
+    name: str
+    version: str
+    ships: str | None
+    """appVersion in the chart's own Chart.yaml at this version (None: not read, see read_at)."""
+    read_at: str
+    """Where that Chart.yaml was read: repository, path and commit."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator: the app version the platform runs, the repository whose tag of that version the CRDs in
+    crds.yaml come from, and the chart that installs it. When no chart ships the app version yet (none in
+    the chart repository's history as read), the newest chart runs it anyway: `image_tag_values` set the
+    images to the app version, `crds_values` turns off the chart's older CRDs, and `crds_path` of the
+    operator's own repository at the app version's tag installs the CRDs instead (a second source of
+    the same Argo CD Application)."""
+    name: str
+    version: str
+    crd_repo: str | None
+    """owner/name on GitHub whose tag `version` crds.yaml imports (None: no CRD of it is imported)."""
+    chart: Chart
+    image_tag_values: tuple[str, ...] = ()
+    crds_values: str | None = None
+    crds_path: str | None = None
+
+    @property
+    def overridden(self) -> bool:
+        return self.chart.ships is not None and self.chart.ships.lstrip("v") != self.version.lstrip("v")
+
+
+OPERATORS: tuple[Operator, ...] = (
+    Operator("cert-manager", CERT_MANAGER.version, "cert-manager/cert-manager",
+             # The chart is packaged with --version and --app-version both set to the release
+             # (make/manifests.mk: helm package --app-version=$(VERSION) --version=$(VERSION)).
+             Chart("https://charts.jetstack.io", "cert-manager", CERT_MANAGER.version, CERT_MANAGER.version,
+                   "cert-manager/cert-manager make/manifests.mk at tag v1.21.1 (24e33194)")),
+    Operator("cloudnative-pg", "v1.30.0", "cloudnative-pg/cloudnative-pg",
+             Chart("https://cloudnative-pg.github.io/charts", "cloudnative-pg", "0.29.0", "1.30.0",
+                   "cloudnative-pg/charts charts/cloudnative-pg/Chart.yaml at d1b5ad60")),
+    Operator("plugin-barman-cloud", "v0.14.0", "cloudnative-pg/plugin-barman-cloud",
+             # Newest chart in cloudnative-pg/charts' history: 0.7.0 ships v0.13.0; none ships v0.14.0 yet.
+             Chart("https://cloudnative-pg.github.io/charts", "plugin-barman-cloud", "0.7.0", "v0.13.0",
+                   "cloudnative-pg/charts charts/plugin-barman-cloud/Chart.yaml at 83bd9c59"),
+             image_tag_values=("image.tag", "sidecarImage.tag"), crds_values="crds.create",
+             crds_path="config/crd/bases"),
+    Operator("external-secrets", "v2.9.0", "external-secrets/external-secrets",
+             Chart("https://charts.external-secrets.io", "external-secrets", "2.9.0", "v2.9.0",
+                   "external-secrets/external-secrets deploy/charts/external-secrets/Chart.yaml at cc5bfbc2")),
+    Operator("kube-prometheus-stack", "v0.93.0", "prometheus-operator/prometheus-operator",
+             # 88.0.0 to 88.3.0 ship operator v0.93.0; 88.4.0 moved to v0.93.1.
+             Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "88.3.0", "v0.93.0",
+                   "prometheus-community/helm-charts charts/kube-prometheus-stack/Chart.yaml at 54199b5b")),
+    Operator("argo-rollouts", ARGO_ROLLOUTS.version, "argoproj/argo-rollouts",
+             # Newest chart in argoproj/argo-helm's history: 2.41.0 ships v1.9.0; none ships v1.9.1 yet.
+             Chart("https://argoproj.github.io/argo-helm", "argo-rollouts", "2.41.0", "v1.9.0",
+                   "argoproj/argo-helm charts/argo-rollouts/Chart.yaml at 8796aeaa"),
+             image_tag_values=("controller.image.tag",), crds_values="installCRDs", crds_path="manifests/crds"),
+    Operator("kyverno", "v1.19.0", "kyverno/kyverno",
+             Chart("https://kyverno.github.io/kyverno", "kyverno", "3.9.0", "v1.19.0",
+                   "kyverno/kyverno charts/kyverno/Chart.yaml at tag v1.19.0 (ee97ce09)")),
+    # Prerequisites whose CRDs KubeChat does not import: the chart version is the pin and whatever app
+    # version it ships is what runs (their Chart.yaml was not read: the stored history is older).
+    Operator("ingress-nginx", "chart 4.13.3", None,
+             Chart("https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.13.3", None, "not read")),
+    Operator("trivy-operator", "chart 0.31.0", None,
+             Chart("https://aquasecurity.github.io/helm-charts", "trivy-operator", "0.31.0", None, "not read")),
+    Operator("reloader", "chart 2.2.5", None,
+             Chart("https://stakater.github.io/stakater-charts", "reloader", "2.2.5", None, "not read")),
+)
+
+
+def operator(name: str) -> Operator:
+    return next(o for o in OPERATORS if o.name == name)

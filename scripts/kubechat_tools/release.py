@@ -3,11 +3,69 @@
 `make render` runs them on every environment and writes nothing when one fails."""
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 from .footprint import quantity
 from .migrations import MigrationError, check_target
 from .paths import ROOT
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+def set_release(text: str, env: str, version: str, digests: dict[str, str | None], schema: int | None) -> str:
+    """The kustomization with the release's images, version label and schema version."""
+    text, n = re.subn(r'(app\.kubernetes\.io/version: )"[^"]*"', rf'\g<1>"{version}"', text)
+    if n != 1:
+        raise ReleaseError(f"overlays/{env}/kustomization.yaml: expected one app.kubernetes.io/version label, found {n}")
+    for image, digest in digests.items():
+        pattern = rf'(  - name: ghcr\.io/kubechat/{image}\n    newTag: )"[^"]*"(\n    digest: \S+)?'
+        replacement = rf'\g<1>"{version}"' + (f"\n    digest: {digest}" if digest else "")
+        text, n = re.subn(pattern, replacement, text)
+        if n != 1:
+            raise ReleaseError(f"overlays/{env}/kustomization.yaml: image ghcr.io/kubechat/{image} not found")
+    if schema is not None:
+        text, n = re.subn(r"SCHEMA_VERSION=\d+", f"SCHEMA_VERSION={schema}", text)
+        if n != 1:
+            raise ReleaseError(f"overlays/{env}/kustomization.yaml: SCHEMA_VERSION not found")
+    return text
+
+
+def stand_in_digests(label: str = "test release") -> dict[str, str]:
+    """Digests for the test tiers' releases of production: sha256 of a name, held by no registry, computed
+    at test time and never committed (the repository itself holds no digest, docs/upgrade.md)."""
+    return {image: "sha256:" + hashlib.sha256(f"{image} {label}".encode()).hexdigest()
+            for image in ("kubechat-api", "kubechat-web")}
+
+
+def release_tree(tree: Path, env: str, version: str, digests: dict[str, str | None], schema: int | None = None) -> None:
+    """What `scripts/release.py upgrade` edits, done on a copy of the repository (`tree` holds overlays/)."""
+    path = tree / "overlays" / env / "kustomization.yaml"
+    path.write_text(set_release(path.read_text(), env, version, digests, schema))
+
+
+def released_render(env: str, version: str, digests: dict[str, str | None], schema: int | None = None) -> list[dict]:
+    """dist/rendered/<env> as it is after a release: the overlay (with the release's images, version and
+    schema version set as scripts/release.py sets them) built with the project's kustomize."""
+    from .manifests import load_all_text
+    from .paths import BIN
+
+    with tempfile.TemporaryDirectory(prefix="kubechat-release-") as tmp:
+        tree = Path(tmp)
+        for name in ("overlays", "dist"):
+            shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns(".render-*"))
+        release_tree(tree, env, version, digests, schema)
+        result = subprocess.run([str(BIN / "kustomize"), "build", str(tree / "overlays" / env)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ReleaseError(f"kustomize build overlays/{env} after the release failed:\n{result.stderr}")
+        return load_all_text(result.stdout)
+
 
 RELEASE_CONFIG_MAP = re.compile(r"^kubechat-release(-[a-z0-9]{10})?$")
 

@@ -25,10 +25,6 @@ class Placeholder:
         return self.where[""].format(env=env)
 
 
-EXAMPLE_DIGESTS = ("sha256:4f1c7d2e9b8a6f5e3d2c1b0a9f8e7d6c5b4a39281706f5e4d3c2b1a098f7e6d5",
-                   "sha256:9a8b7c6d5e4f30211f2e3d4c5b6a79880a1b2c3d4e5f60718293a4b5c6d7e8f9")
-"""The digests the repository's production overlay ships as examples: no registry holds them."""
-
 PLACEHOLDERS = (
     Placeholder(r"(^|[./@])example\.(com|org|net)\b", "an example domain", {
         "Ingress": "overlays/{env}/tls.yaml (Ingress host and tls hosts)",
@@ -44,9 +40,6 @@ PLACEHOLDERS = (
         "ObjectStore": "overlays/{env}/backups.yaml (destinationPath, endpointURL)",
         "ConfigMap/kubechat-backup-settings": "overlays/{env}/backup-settings.env (BACKUP_TARGET)",
         "": "overlays/{env}/backups.yaml"}),
-    Placeholder("|".join(EXAMPLE_DIGESTS), "an example image digest no registry holds", {
-        "": "scripts/release.py upgrade --env {env} --version X.Y.Z --api-digest sha256:... --web-digest sha256:... "
-            "(the digests your release pipeline pushed)"}),
 )
 
 
@@ -78,7 +71,8 @@ def find_placeholders(docs: list[dict], env: str) -> list[str]:
 
 def undigested_images(docs: list[dict], env: str) -> list[str]:
     """Production runs KubeChat's images by digest only (the image-digests admission policy refuses
-    others): the release pipeline writes them."""
+    others). The repository holds none (no registry holds KubeChat's images for it): the release writes
+    them into overlays/production/kustomization.yaml."""
     found = []
     for doc in docs:
         for path, value in strings(doc.get("spec", {})):
