@@ -57,7 +57,8 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	@touch $@
 
 # Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl
-# (the smoke-test script and its TLS check), redis-server (Argo CD's cache in the delivery tier).
+# (the smoke-test script and its TLS check), redis-server (Argo CD's cache in the delivery tier),
+# libnss-wrapper (a container image's users for the backup jobs' test).
 # Installed only when missing.
 .cache/postgresql.stamp: Makefile
 	@missing=""; \
@@ -65,6 +66,7 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || missing="$$missing libnss-wrapper"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -9,7 +9,7 @@ command before running it; --dry-run prints them and changes nothing.
       together; the schema stays: the migration hook only migrates up), re-render to prove dist/
       matches, commit.
       Works with auto-sync: push, and Argo CD syncs the previous release.
-  release.py rollback-argocd --env ENV --to HISTORY_ID
+  release.py rollback-argocd --app APPLICATION --to HISTORY_ID
       Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
       turns auto-sync off, rolls back, and reminds you to revert in git and turn auto-sync back on.
 """
@@ -74,7 +74,10 @@ def rollback_revert(args) -> None:
 
 
 def rollback_argocd(args) -> None:
-    app = f"kubechat-{args.env}"
+    app = args.app
+    if not re.fullmatch(r"kubechat-[a-z0-9-]+", app):
+        raise ReleaseError(f"--app {app!r}: allowed: an Application the ApplicationSet generated, "
+                           "kubechat-<env>-<cluster> (see `argocd app list`)")
     run(["argocd", "app", "set", app, "--sync-policy", "none"], args.dry_run)
     run(["argocd", "app", "rollback", app, str(args.to)], args.dry_run)
     print(f"release: rolled back {app} to history {args.to} with auto-sync OFF. Now revert the release in git "
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     rv = sub.add_parser("rollback-revert")
     rv.add_argument("--release", required=True, help="the release commit to undo")
     ra = sub.add_parser("rollback-argocd")
-    ra.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    ra.add_argument("--app", required=True, help="the environment's Application, kubechat-<env>-<cluster>")
     ra.add_argument("--to", required=True, type=int, help="history ID from `argocd app history`")
     for p in (up, rv, ra):
         p.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")

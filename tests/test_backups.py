@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, find
 from postgres import PostgresServer
 from s3server import S3Server
 
@@ -108,6 +108,51 @@ def test_drill_in_its_own_scratch_server_as_the_cronjob_runs_it(server):
         shutil.rmtree(tmp_path, ignore_errors=True)
     assert result.returncode == 0, result.stderr
     assert "passed" in result.stdout and "audit chain intact" in result.stdout
+
+
+IMAGE_PASSWD = "root:x:0:0:root:/root:/bin/bash\npostgres:x:26:26:PostgreSQL administrator:/var/lib/postgresql:/bin/bash\n"
+"""The users of CloudNativePG's PostgreSQL image (its postgres user is UID 26: the operator runs it so,
+api/v1/cluster_types.go DefaultPostgresUID = 26), given to the drill with nss_wrapper as the image's
+/etc/passwd would be: a UID missing from it cannot run initdb."""
+
+
+def cronjob_user(rendered, name: str) -> tuple[int, int]:
+    job = find(rendered["production"], "CronJob", name)
+    context = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["securityContext"]
+    return context["runAsUser"], context["runAsGroup"]
+
+
+@pytest.mark.parametrize("who", ["rendered", "before the fix"])
+def test_the_drill_runs_as_the_cronjobs_user_in_the_images_passwd(server, rendered, who):
+    """14.4: the drill's scratch server (initdb) as the rendered CronJob's UID with the image's users; the
+    UID the CronJob had before (10001, not in the image) fails exactly as it would in the pod."""
+    import tempfile
+
+    wrapper = next(iter(sorted(Path("/usr/lib").glob("*/libnss_wrapper.so"))), None)
+    assert wrapper, "libnss-wrapper is missing: make setup installs it"
+    uid, gid = cronjob_user(rendered, "kubechat-restore-drill") if who == "rendered" else (10001, 10001)
+    assert cronjob_user(rendered, "kubechat-logical-backup")[0] == cronjob_user(rendered, "kubechat-restore-drill")[0]
+    tmp_path = Path(tempfile.mkdtemp(prefix="kubechat-drill-uid-"))  # pytest's tmp is root-only
+    try:
+        backups = tmp_path / "backups"
+        assert backup({**pg_env(server), "BACKUP_TARGET": f"file://{backups}"}).returncode == 0
+        (tmp_path / "passwd").write_text(IMAGE_PASSWD)
+        (tmp_path / "group").write_text("root:x:0:\npostgres:x:26:\n")
+        for path in [tmp_path, backups, *backups.iterdir()]:
+            os.chown(path, uid, gid)
+        env = {"BACKUP_TARGET": f"file://{backups}", "PG_BIN": str(server.bin), "PATH": f"{server.bin}:{os.environ['PATH']}",
+               "TMPDIR": str(tmp_path), "HOME": str(tmp_path), "LD_PRELOAD": str(wrapper),
+               "NSS_WRAPPER_PASSWD": str(tmp_path / "passwd"), "NSS_WRAPPER_GROUP": str(tmp_path / "group")}
+        result = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", sys.executable,
+                                 str(JOBS / "restore_drill.py"), "--scratch-server"], env=env, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+    if who == "rendered":
+        assert uid == 26 and result.returncode == 0, result.stderr
+        assert "passed" in result.stdout
+    else:
+        assert result.returncode != 0 and "initdb failed" in result.stderr, result.stderr
+        assert "10001" in result.stderr, result.stderr
 
 
 def test_a_tampered_backup_fails_the_drill(server, tmp_path):

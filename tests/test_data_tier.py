@@ -123,7 +123,7 @@ def test_valkey_persists_with_auth_and_exports_metrics(rendered, env):
     assert {p["name"]: p["containerPort"] for p in exporter["ports"]} == {"metrics": 9121}
     assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert sts["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
-    assert {"readinessProbe", "livenessProbe"} <= server.keys() and {"readinessProbe", "livenessProbe"} <= exporter.keys()
+    assert {"readinessProbe", "livenessProbe"} <= server.keys() and "livenessProbe" in exporter
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -233,3 +233,56 @@ def test_dev_tools_reach_only_their_own_backend(rendered):
     assert '"Host": "kubechat-db-rw"' in servers
     for env in ("staging", "production"):
         assert not [d for d in rendered[env] if d["metadata"]["name"] in ("kubechat-pgadmin", "kubechat-redis-commander")]
+
+
+# --- 14.5: shared dependencies survive a node drain; readiness needs only what a pod cannot serve without
+
+
+@pytest.mark.parametrize("env", ("staging", "production"))
+def test_pgbouncer_pods_spread_and_are_evicted_one_at_a_time(rendered, env):
+    """CloudNativePG copies the Pooler's template into its Deployment (pkg/specs/pgbouncer/deployments.go,
+    podspec.NewFrom(pooler.Spec.Template)) and labels the pods cnpg.io/poolerName=<pooler>; it creates no
+    PodDisruptionBudget for a Pooler (none under pkg/specs/pgbouncer/ at v1.30.0), so the render does."""
+    pooler = find(rendered[env], "Pooler", "kubechat-db-pooler-rw")
+    assert pooler["spec"]["instances"] >= 2, f"{env}: one PgBouncer pod is a single point of failure"
+    pod_labels = {"cnpg.io/poolerName": pooler["metadata"]["name"]}
+    terms = pooler["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert any(t["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+               and t["podAffinityTerm"]["labelSelector"]["matchLabels"] == pod_labels for t in terms), terms
+    pdbs = [d for d in rendered[env] if d["kind"] == "PodDisruptionBudget"
+            and d["spec"]["selector"].get("matchLabels") == pod_labels]
+    assert len(pdbs) == 1 and pdbs[0]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": pod_labels}}, pdbs
+
+
+def test_a_single_pooler_still_drains(rendered):
+    """maxUnavailable, not minAvailable: with one PgBouncer pod (dev) a drain is not blocked forever."""
+    pdb = find(rendered["dev"], "PodDisruptionBudget", "kubechat-db-pooler-rw")
+    assert "minAvailable" not in pdb["spec"] and pdb["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_cache_pod_is_ready_when_the_cache_is(rendered, env):
+    """The exporter sidecar is restarted when it fails (liveness) but never decides the cache pod's
+    readiness; the API's readiness does not need the cache (docs/app-contract.md)."""
+    sts = find(rendered[env], "StatefulSet", "kubechat-redis")
+    containers = {c["name"]: c for c in sts["spec"]["template"]["spec"]["containers"]}
+    assert "readinessProbe" in containers["valkey"]
+    assert "readinessProbe" not in containers["exporter"] and "livenessProbe" in containers["exporter"]
+    contract = (ROOT / "docs" / "app-contract.md").read_text()
+    assert "`GET /health/ready` 200 only while PostgreSQL is reachable (not Redis" in contract
+    row = next(line for line in contract.splitlines() if line.startswith("| Valkey cache"))
+    assert row.split("|")[2].strip() == "no"
+
+
+def test_kyverno_admission_survives_a_drain():
+    """KubeChat's Kyverno policies fail closed: the admission controller runs three replicas behind a
+    PodDisruptionBudget (kyverno/kyverno charts/kyverno/values.yaml at tag v1.19.0 (ee97ce09):
+    admissionController.replicas, admissionController.podDisruptionBudget.{enabled,minAvailable}; its
+    default podAntiAffinity spreads them by hostname)."""
+    app = yaml.safe_load((ROOT / "dist" / "platform" / "prerequisites" / "application-platform-kyverno.yaml").read_text())
+    values = app["spec"]["source"]["helm"]["valuesObject"]["admissionController"]
+    assert values["replicas"] >= 3
+    assert values["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    policies = [yaml.safe_load(path.read_text()) for path in (ROOT / "dist" / "rendered" / "production").glob("clusterpolicy-*.yaml")]
+    assert policies and all(p["spec"].get("failurePolicy", "Fail") == "Fail" for p in policies), \
+        "the policies no longer fail closed: revisit the replica count"

@@ -111,3 +111,56 @@ def test_the_ingress_controller_reaches_the_acme_solver_and_nothing_else_does(re
     assert not allowed(docs, pods_of(docs)["kubechat-web"], solver, ACME_HTTP01_SOLVER_PORT)
     assert not allowed(docs, solver, INTERNET, 443)
     assert not allowed(docs, solver, pods_of(docs)["kubechat-api"], "http")
+
+
+@pytest.mark.parametrize("env_name", list(ENVS))
+def test_the_database_operators_job_pods_reach_what_they_need_and_nothing_else(rendered, env_name):
+    """14.1: CloudNativePG's Job pods carry cnpg.io/jobRole, not cnpg.io/podRole (v1.30.0 pkg/specs/jobs.go,
+    pkg/reconciler/majorupgrade/job.go; the evaluator's inventory, kubechat_tools/netpol.py OPERATOR_PODS,
+    lists every role). initdb and the recoveries need the API server and the object store (the recovery
+    Cluster of `make restore-manifest`), a join (a new replica's pg_basebackup) the primary on 5432."""
+    docs = rendered[env_name]
+    pods = pods_of(docs)
+    instance = pods["kubechat-db"]
+    for role in ("initdb", "join", "full-recovery", "snapshot-recovery", "major-upgrade"):
+        job = pods[f"kubechat-db-{role}"]
+        assert job.labels["cnpg.io/jobRole"] == role and "cnpg.io/podRole" not in job.labels
+        assert allowed(docs, job, KUBERNETES_API, 443) and allowed(docs, job, KUBERNETES_API, 6443), role
+        assert allowed(docs, job, DNS, 53, "UDP"), role
+        assert not allowed(docs, OTHER_TENANT, job, 5432) and not allowed(docs, pods["kubechat-api"], job, 5432), role
+        assert allowed(docs, job, instance, "postgresql") is (role == "join"), role
+    for role in ("full-recovery", "snapshot-recovery"):
+        assert allowed(docs, pods[f"kubechat-db-{role}"], INTERNET, 443), f"{role} cannot read the object store"
+    # Roles KubeChat does not use (bootstrap from another database) stay denied.
+    for role in ("import", "pgbasebackup"):
+        assert not allowed(docs, pods[f"kubechat-db-{role}"], INTERNET, 5432), role
+        assert not allowed(docs, pods[f"kubechat-db-{role}"], KUBERNETES_API, 443), role
+
+
+@pytest.mark.parametrize("env_name", ["staging", "production"])
+def test_the_side_by_side_recovery_cluster_bootstraps_and_archives(rendered, env_name, tmp_path):
+    """The Cluster `make restore-manifest` writes (kubechat-db-r<stamp>) runs under the environment's
+    policies: its full-recovery Job reads the object store, a replica joins its primary, its instances
+    archive to the object store and answer the operator."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import ROOT
+
+    out = tmp_path / "recovery.yaml"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "restore_manifest.py"), "--env", env_name, "--latest",
+                             "--output", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    recovery = yaml.safe_load(out.read_text())
+    docs = rendered[env_name]
+    pods = pods_of([recovery])
+    name = recovery["metadata"]["name"]
+    instance, job, join = pods[name], pods[f"{name}-full-recovery"], pods[f"{name}-join"]
+    operator = Endpoint(name="cnpg-controller-manager", namespace="cnpg-system", labels={"app.kubernetes.io/name": "cloudnative-pg"})
+    assert allowed(docs, job, INTERNET, 443) and allowed(docs, job, KUBERNETES_API, 443)
+    assert allowed(docs, join, instance, "postgresql")
+    assert allowed(docs, instance, INTERNET, 443), "the recovered instances cannot archive their WAL"
+    assert allowed(docs, operator, instance, "status") and allowed(docs, operator, instance, "postgresql")
+    assert not allowed(docs, OTHER_TENANT, instance, "postgresql")

@@ -11,9 +11,11 @@ from kubechat_tools.rbac import can
 
 ENVS = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
 READS = [("", "pods"), ("", "pods/log"), ("", "events"), ("", "services"), ("", "endpoints"), ("", "configmaps"),
-         ("", "namespaces"), ("", "nodes"), ("apps", "deployments"), ("apps", "replicasets"),
+         ("apps", "deployments"), ("apps", "replicasets"),
          ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs"),
          ("networking.k8s.io", "ingresses"), ("autoscaling", "horizontalpodautoscalers")]
+"""Namespaced: granted in the namespaces an environment reads."""
+CLUSTER_READS = [("", "namespaces"), ("", "nodes")]
 
 
 @pytest.fixture(params=list(ENVS))
@@ -21,12 +23,53 @@ def env(request, rendered):
     return ENVS[request.param], rendered[request.param]
 
 
-def test_api_reads_what_kubechat_inspects_in_any_namespace(env):
+def test_api_reads_its_own_namespace_and_the_cluster_scoped_inventory(env):
     ns, docs = env
-    for group, resource in READS:
-        for verb in ("get", "list", "watch"):
+    for verb in ("get", "list", "watch"):
+        for group, resource in READS:
+            assert can(docs, ns, "kubechat-api", verb, group, resource, ns), f"{verb} {group}/{resource}"
+        for group, resource in CLUSTER_READS:
             assert can(docs, ns, "kubechat-api", verb, group, resource, None), f"{verb} {group}/{resource}"
-            assert can(docs, ns, "kubechat-api", verb, group, resource, "team-a")
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_shared_environments_read_no_other_namespace_unless_listed(rendered, name):
+    ns, docs = ENVS[name], rendered[name]
+    for group, resource in READS:
+        assert not can(docs, ns, "kubechat-api", "get", group, resource, "team-a"), f"{group}/{resource}"
+        assert not can(docs, ns, "kubechat-api", "list", group, resource, None), f"{group}/{resource} cluster-wide"
+
+
+def test_the_laptop_environment_opts_in_to_cluster_wide_read(rendered):
+    ns, docs = ENVS["dev"], rendered["dev"]
+    for group, resource in READS:
+        assert can(docs, ns, "kubechat-api", "list", group, resource, None)
+        assert can(docs, ns, "kubechat-api", "get", group, resource, "team-a")
+
+
+def test_a_listed_namespace_is_read_and_no_other(tmp_path):
+    """docs/security.md, "Which namespaces the API reads": the documented RoleBinding, in a copy of the
+    staging overlay, grants reads in team-a only."""
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    (tmp_path / "dist").symlink_to(ROOT / "dist")
+    overlay = tmp_path / "overlays" / "staging"
+    text = (ROOT / "docs" / "security.md").read_text()
+    snippet = text.split("Which namespaces the API reads", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    bindings = [d for d in yaml.safe_load_all("\n".join(line[2:] for line in snippet.splitlines())) if d]
+    assert len(bindings) == 1 and bindings[0]["metadata"]["namespace"] == "team-a", bindings
+    (overlay / "api-read-access.yaml").write_text(yaml.safe_dump(bindings[0]))
+    data = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    data["resources"].append("api-read-access.yaml")
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(data))
+    result = subprocess.run([str(ROOT / "bin" / "kustomize"), "build", str(overlay)], capture_output=True, text=True,
+                            check=True)
+    docs = load_all_text(result.stdout)
+    ns = "kubechat-staging"
+    for group, resource in READS:
+        assert can(docs, ns, "kubechat-api", "list", group, resource, "team-a")
+        assert not can(docs, ns, "kubechat-api", "list", group, resource, "team-b")
+        assert not can(docs, ns, "kubechat-api", "list", group, resource, None)
+    assert not can(docs, ns, "kubechat-api", "get", "", "secrets", "team-a")
 
 
 def test_api_never_reads_secrets_and_cannot_escalate(env):
@@ -53,7 +96,7 @@ def test_write_actions_are_off_by_default(env):
 
 def test_web_can_do_nothing(env):
     ns, docs = env
-    for group, resource in READS + [("", "secrets")]:
+    for group, resource in READS + CLUSTER_READS + [("", "secrets")]:
         assert not can(docs, ns, "kubechat-web", "get", group, resource, None)
         assert not can(docs, ns, "kubechat-web", "get", group, resource, ns)
 
@@ -88,5 +131,5 @@ def test_write_component_grants_writes_only_in_its_target_namespace(tmp_path):
     assert not can(docs, ns, "kubechat-api", "delete", "", "pods", "team-b")
     assert not can(docs, ns, "kubechat-api", "delete", "", "pods", None)
     assert not can(docs, ns, "kubechat-api", "get", "", "secrets", "team-a")
-    binding = next(d for d in docs if d["kind"] == "RoleBinding")
+    binding = next(d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "kubechat-api-write")
     assert binding["roleRef"]["name"] == "kubechat-dev-api-write"

@@ -57,10 +57,10 @@ def test_revert_rollback_brings_back_the_previous_release_byte_for_byte(clone):
 
 def test_dry_run_prints_every_command_and_changes_nothing(clone):
     before = tree(clone)
-    result = release(clone, "rollback-argocd", "--env", "production", "--to", "7", "--dry-run")
+    result = release(clone, "rollback-argocd", "--app", "kubechat-production-in-cluster", "--to", "7", "--dry-run")
     assert result.returncode == 0
-    assert "+ argocd app set kubechat-production --sync-policy none" in result.stdout
-    assert "+ argocd app rollback kubechat-production 7" in result.stdout
+    assert "+ argocd app set kubechat-production-in-cluster --sync-policy none" in result.stdout
+    assert "+ argocd app rollback kubechat-production-in-cluster 7" in result.stdout
     assert "--sync-policy automated --self-heal --auto-prune" in result.stdout
     result = release(clone, "upgrade", "--env", "staging", "--version", "2.0.0", "--dry-run")
     assert result.returncode == 0 and "+ git commit -m 'release staging 2.0.0'" in result.stdout
@@ -71,6 +71,7 @@ def test_dry_run_prints_every_command_and_changes_nothing(clone):
     (["upgrade", "--env", "production", "--version", "1.1.0"], "production pins digests"),
     (["upgrade", "--env", "dev", "--version", "latest"], "allowed: a semantic version"),
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--api-digest", "sha256:xyz"], "allowed: sha256:<64 hex digits>"),
+    (["rollback-argocd", "--app", "production", "--to", "3"], "allowed: an Application the ApplicationSet generated"),
 ])
 def test_bad_release_input_is_rejected_before_anything_changes(clone, args, message):
     before = tree(clone)

@@ -62,11 +62,18 @@ class BackupProps:
     job_image: str = "ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm"
     """Image of the backup and drill jobs: PostgreSQL 17 client and server, Python 3 with boto3 and
     psycopg2 (the barman-cloud tools). Default: ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm."""
+    scratch_size: str | None = None
+    """Scratch volume of the backup and drill jobs (/tmp: the dump, and the drill's restored copy of the
+    database): a volume claimed per run from the default storage class, never node disk. Default: the
+    database's storage size (DatabaseProps.storage_size); an overlay that patches the Cluster's storage
+    patches this too, and the render refuses a scratch volume smaller than the database."""
     object_store_ports: tuple[int, ...] = (443,)
     """Ports the jobs may reach the object store on (add 9000 for a MinIO endpoint). Default: (443,)."""
 
     def __post_init__(self) -> None:
         v.dns_label("backups.object_store", self.object_store)
+        if self.scratch_size is not None:
+            v.quantity("backups.scratch_size", self.scratch_size)
         if not self.destination_path.startswith("s3://") or len(self.destination_path) < 8:
             raise v.SettingsError("backups.destination_path", self.destination_path, "s3://bucket/path")
         if not self.endpoint_url.startswith(("https://", "http://")):
@@ -141,6 +148,11 @@ class PreMigrationBackup(Construct):
                                      plugin_configuration=pg.BackupSpecPluginConfiguration(name=PLUGIN)))
 
 
+POSTGRES_IMAGE_UID = 26
+"""The postgres user of CloudNativePG's PostgreSQL images, which the jobs run (the operator runs its own
+instances with it: api/v1/cluster_types.go, DefaultPostgresUID = 26)."""
+
+
 class LogicalBackups(Construct):
     """The nightly pg_dump CronJob and the weekly restore drill, with their scripts and settings."""
 
@@ -150,6 +162,7 @@ class LogicalBackups(Construct):
                  release_config_map: str, scripts: Path = PROJECT_ROOT / "jobs") -> None:
         super().__init__(scope, id)
         self.props = props
+        self.scratch_size = props.scratch_size or database.props.storage_size
         self.scripts_config_map = "kubechat-backup-scripts"
         self.settings_config_map = "kubechat-backup-settings"
         """Each overlay generates it: BACKUP_TARGET, S3_ENDPOINT_URL, RETENTION_DAYS, RETENTION_KEEP_NEWEST."""
@@ -183,7 +196,6 @@ class LogicalBackups(Construct):
 
     def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline) -> None:
         labels = {**standard_labels(component), **pod_labels}
-        writable = [("tmp", "/tmp", "8Gi")]
         k8s.KubeCronJob(self, component, metadata=k8s.ObjectMeta(name=name, labels=labels,
                                                                    annotations=wave(Wave.WORKLOADS)),
                         spec=k8s.CronJobSpec(
@@ -201,7 +213,9 @@ class LogicalBackups(Construct):
                                         restart_policy="Never",
                                         service_account_name="kubechat-backup",
                                         automount_service_account_token=False,
-                                        security_context=pod_security_context(10001, 10001),
+                                        # The image's own postgres user: initdb (the drill's scratch server)
+                                        # fails for a UID without a passwd entry in the image.
+                                        security_context=pod_security_context(POSTGRES_IMAGE_UID, POSTGRES_IMAGE_UID),
                                         containers=[k8s.Container(
                                             name=component, image=self.props.job_image, image_pull_policy="IfNotPresent",
                                             command=command, env=env, env_from=env_from,
@@ -211,13 +225,21 @@ class LogicalBackups(Construct):
                                             volume_mounts=[
                                                 k8s.VolumeMount(name="scripts", mount_path="/scripts", read_only=True),
                                                 k8s.VolumeMount(name="backups", mount_path="/backups"),
-                                                *[k8s.VolumeMount(name=n, mount_path=p) for n, p, _ in writable]])],
+                                                k8s.VolumeMount(name="tmp", mount_path="/tmp")])],
                                         volumes=[
                                             k8s.Volume(name="scripts", config_map=k8s.ConfigMapVolumeSource(
                                                 name=self.scripts_config_map)),
                                             # dev replaces this with the PVC kubechat-logical-backups
                                             k8s.Volume(name="backups", empty_dir=k8s.EmptyDirVolumeSource(
                                                 size_limit=k8s.Quantity.from_string("1Mi"))),
-                                            *[k8s.Volume(name=n, empty_dir=k8s.EmptyDirVolumeSource(
-                                                size_limit=k8s.Quantity.from_string(s))) for n, _, s in writable]],
+                                            # Sized like the database and claimed per run (a generic ephemeral
+                                            # volume: deleted with the pod), so a large database never fills
+                                            # the node's disk.
+                                            k8s.Volume(name="tmp", ephemeral=k8s.EphemeralVolumeSource(
+                                                volume_claim_template=k8s.PersistentVolumeClaimTemplate(
+                                                    metadata=k8s.ObjectMeta(labels=labels),
+                                                    spec=k8s.PersistentVolumeClaimSpec(
+                                                        access_modes=["ReadWriteOnce"],
+                                                        resources=k8s.ResourceRequirements(requests={
+                                                            "storage": k8s.Quantity.from_string(self.scratch_size)})))))],
                                     ))))))

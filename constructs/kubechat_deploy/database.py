@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 import imports.cnpg.io.cnpg.postgresql as pg
@@ -93,6 +94,16 @@ class KubeChatDatabase(Construct):
         self.database = props.database
         self.instance_pod_labels = {"cnpg.io/cluster": props.name, "cnpg.io/podRole": "instance"}
         self.pooler_pod_labels = {"cnpg.io/poolerName": self.pooler_name}
+        # The operator's Job pods carry cnpg.io/jobRole instead of cnpg.io/podRole (CloudNativePG v1.30.0
+        # pkg/specs/jobs.go CreatePrimaryJob; roles there and in pkg/reconciler/majorupgrade/job.go).
+        # Selected without the cluster's name: the side-by-side recovery Cluster of `make restore-manifest`
+        # (kubechat-db-r<stamp>) must bootstrap and archive in the same namespace under the same policies.
+        self.job_pod_labels: dict[str, str] = {}
+        self.any_instance_pod_labels = {"cnpg.io/podRole": "instance"}
+        self.join_job_roles = ("join",)
+        """Jobs that copy the primary (pg_basebackup over the replication protocol, port 5432)."""
+        self.bootstrap_job_roles = ("initdb", "full-recovery", "snapshot-recovery", "major-upgrade")
+        """Jobs that create or recover the data directory: the API server, and (recovery) the object store."""
         labels = standard_labels("database")
 
         storage = {"size": props.storage_size, "resize_in_use_volumes": True}
@@ -137,7 +148,10 @@ class KubeChatDatabase(Construct):
                       cluster=pg.PoolerSpecCluster(name=props.name),
                       instances=props.pooler_instances,
                       type=pg.PoolerSpecType.RW,
-                      template=pg.PoolerSpecTemplate(spec=pg.PoolerSpecTemplateSpec(containers=[
+                      # The operator copies this template into the pooler's Deployment (CloudNativePG
+                      # pkg/specs/pgbouncer/deployments.go: podspec.NewFrom(pooler.Spec.Template)): the
+                      # PgBouncer pods prefer different nodes, so a node drain or loss leaves one serving.
+                      template=pg.PoolerSpecTemplate(spec=pg.PoolerSpecTemplateSpec(affinity=self._pooler_spread(), containers=[
                           pg.PoolerSpecTemplateSpecContainers(name="pgbouncer", resources=pg.PoolerSpecTemplateSpecContainersResources(
                               requests={"cpu": pg.PoolerSpecTemplateSpecContainersResourcesRequests.from_string("50m"),
                                         "memory": pg.PoolerSpecTemplateSpecContainersResourcesRequests.from_string("64Mi")},
@@ -150,6 +164,14 @@ class KubeChatDatabase(Construct):
                               "reserve_pool_size": str(props.reserve_pool_size),
                               "server_idle_timeout": "300",
                           })))
+        # The operator makes PodDisruptionBudgets for the instances but none for a Pooler (nothing under
+        # pkg/specs/pgbouncer/ or the pooler controller creates one): at most one PgBouncer pod is evicted at
+        # a time. maxUnavailable, not minAvailable, so a single-pooler environment (dev) still drains.
+        k8s.KubePodDisruptionBudget(self, "pooler-pdb", metadata=k8s.ObjectMeta(name=self.pooler_name, labels=labels,
+                                                                                annotations=wave(Wave.DATA)),
+                                    spec=k8s.PodDisruptionBudgetSpec(
+                                        max_unavailable=k8s.IntOrString.from_number(1),
+                                        selector=k8s.LabelSelector(match_labels=self.pooler_pod_labels)))
         # Pooler pods carry cnpg.io/cluster too (CloudNativePG pkg/specs/pgbouncer/deployments.go), so the
         # database monitor selects instances by their role, and the pooler's as the operator's own pooler
         # PodMonitor does (pkg/specs/pgbouncer/podmonitor.go: cnpg.io/poolerName + cnpg.io/podRole=pooler).
@@ -161,3 +183,12 @@ class KubeChatDatabase(Construct):
                            spec=mon.PodMonitorSpec(
                                selector=mon.PodMonitorSpecSelector(match_labels=selector),
                                pod_metrics_endpoints=[mon.PodMonitorSpecPodMetricsEndpoints(port="metrics")]))
+
+    def _pooler_spread(self) -> pg.PoolerSpecTemplateSpecAffinity:
+        """PgBouncer pods prefer different nodes (by the label the operator gives them)."""
+        prefix = "PoolerSpecTemplateSpecAffinityPodAntiAffinityPreferredDuringSchedulingIgnoredDuringExecution"
+        term = getattr(pg, prefix + "PodAffinityTerm")(
+            label_selector=getattr(pg, prefix + "PodAffinityTermLabelSelector")(match_labels=self.pooler_pod_labels),
+            topology_key="kubernetes.io/hostname")
+        return pg.PoolerSpecTemplateSpecAffinity(pod_anti_affinity=pg.PoolerSpecTemplateSpecAffinityPodAntiAffinity(
+            preferred_during_scheduling_ignored_during_execution=[getattr(pg, prefix)(weight=100, pod_affinity_term=term)]))

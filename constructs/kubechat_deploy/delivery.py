@@ -50,6 +50,13 @@ class Delivery(Construct):
                                 # Deleting a generated Application (a cluster unlabelled, a rename) never
                                 # deletes what it deployed: no resources finalizer on the Applications.
                                 sync_policy=argo.ApplicationSetSpecSyncPolicy(preserve_resources_on_deletion=True),
+                                # An operator may turn auto-sync off on one generated Application (the emergency
+                                # `argocd app rollback`, docs/upgrade.md) without the controller turning it back on
+                                # (argo-cd docs/operator-manual/applicationset/Controlling-Resource-Modification.md,
+                                # "Allow temporarily toggling auto-sync"). The template's syncPolicy therefore
+                                # reaches new Applications only: a change to it is applied by hand (docs/upgrade.md).
+                                ignore_application_differences=[argo.ApplicationSetSpecIgnoreApplicationDifferences(
+                                    json_pointers=["/spec/syncPolicy"])],
                                 go_template=True,
                                 go_template_options=["missingkey=error"],
                                 generators=[argo.ApplicationSetSpecGenerators(

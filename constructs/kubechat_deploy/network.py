@@ -51,6 +51,13 @@ def pod_peer(selector: dict[str, str]) -> k8s.NetworkPolicyPeer:
     return k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(match_labels=selector))
 
 
+def job_peer(selector: dict[str, str], roles: tuple[str, ...]) -> k8s.NetworkPolicyPeer:
+    """The operator's Job pods of these roles (cnpg.io/jobRole)."""
+    return k8s.NetworkPolicyPeer(pod_selector=k8s.LabelSelector(
+        match_labels=selector or None,
+        match_expressions=[k8s.LabelSelectorRequirement(key="cnpg.io/jobRole", operator="In", values=list(roles))]))
+
+
 def ports(*numbers_or_names, protocol: str = "TCP") -> list[k8s.NetworkPolicyPort]:
     return [k8s.NetworkPolicyPort(
         port=k8s.IntOrString.from_number(p) if isinstance(p, int) else k8s.IntOrString.from_string(p),
@@ -98,18 +105,35 @@ class KubeChatNetworkPolicies(Construct):
                     ingress=[k8s.NetworkPolicyIngressRule(from_=[pod_peer(api.pod_selector)], ports=ports(database.port)),
                              k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics"))],
                     egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), kubernetes_api])
-        self.policy("database", database.cluster_name, database.instance_pod_labels,
+        join_jobs = job_peer(database.job_pod_labels, database.join_job_roles)
+        any_instance = pod_peer(database.any_instance_pod_labels)
+        object_store = k8s.NetworkPolicyEgressRule(ports=ports(*backups.props.object_store_ports))
+        # Every CloudNativePG instance of the namespace: kubechat-db and a side-by-side recovery Cluster.
+        self.policy("database", database.cluster_name, database.any_instance_pod_labels,
                     ingress=[
                         k8s.NetworkPolicyIngressRule(
                             from_=[pod_peer(database.pooler_pod_labels), pod_peer(migration.pod_selector),
-                                   pod_peer(backups.backup_pod_labels), instances],
+                                   pod_peer(backups.backup_pod_labels), any_instance, join_jobs],
                             ports=ports(database.port)),
                         # The operator checks each instance's status endpoint and connects as superuser.
                         k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.operator_namespace)],
                                                      ports=ports(8000, database.port)),
                         k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics")),
                     ],
-                    egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), kubernetes_api])
+                    # Replication between instances, the API server, and WAL archiving and base backups to the
+                    # object store (the barman-cloud plugin's sidecar runs in each instance pod).
+                    egress=[k8s.NetworkPolicyEgressRule(to=[any_instance], ports=ports(database.port)), kubernetes_api,
+                            object_store])
+        # The operator's Job pods (default-deny would stop the Cluster from bootstrapping, replicas from
+        # joining and `make restore-manifest`'s recovery Cluster from reading the object store): the instance
+        # manager in each talks to the API server; a join copies the primary; a recovery reads the backups.
+        self.policy("database-join", f"{database.cluster_name}-join-jobs", job_peer(database.job_pod_labels,
+                                                                                    database.join_job_roles).pod_selector,
+                    ingress=[], egress=[k8s.NetworkPolicyEgressRule(to=[any_instance], ports=ports(database.port)),
+                                        kubernetes_api])
+        self.policy("database-bootstrap", f"{database.cluster_name}-bootstrap-jobs",
+                    job_peer(database.job_pod_labels, database.bootstrap_job_roles).pod_selector,
+                    ingress=[], egress=[kubernetes_api, object_store])
         self.policy("redis", redis.service_name, redis.pod_selector,
                     ingress=[k8s.NetworkPolicyIngressRule(from_=[pod_peer(api.pod_selector)], ports=ports(redis.port)),
                              k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics"))],
@@ -117,7 +141,6 @@ class KubeChatNetworkPolicies(Construct):
         self.policy("migration", migration.job_name, migration.pod_selector, ingress=[],
                     egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port))])
         # The object store's address is outside the cluster and differs per provider: its ports only.
-        object_store = k8s.NetworkPolicyEgressRule(ports=ports(*backups.props.object_store_ports))
         self.policy("logical-backup", "kubechat-logical-backup", backups.backup_pod_labels, ingress=[],
                     egress=[k8s.NetworkPolicyEgressRule(to=[instances], ports=ports(database.port)), object_store])
         self.policy("smoke-test", smoke_test.name, smoke_test.pod_selector, ingress=[],

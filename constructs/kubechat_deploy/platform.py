@@ -48,7 +48,12 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
                                                         "X-Content-Type-Options,Referrer-Policy,Permissions-Policy"},
                      "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}}}),
     Prerequisite("argo-rollouts", "argo-rollouts", -9, {}),
-    Prerequisite("kyverno", "kyverno", -9, {}),
+    # Three admission controllers, spread by the chart's default anti-affinity, behind a PodDisruptionBudget:
+    # KubeChat's policies fail closed, so one replica would stop every pod creation during its restart or a
+    # drain (kyverno/kyverno charts/kyverno/values.yaml at tag v1.19.0: admissionController.replicas,
+    # .antiAffinity.enabled true by default, .podDisruptionBudget "always enabled if replicas > 1").
+    Prerequisite("kyverno", "kyverno", -9, {"admissionController": {
+        "replicas": 3, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}}),
     # Scanned namespaces and severities come from ScanningProps (PlatformPrerequisites).
     Prerequisite("trivy-operator", "trivy-system", -8, {"serviceMonitor": {"enabled": True, "honorLabels": True}}),
     Prerequisite("reloader", "reloader", -8, {}),

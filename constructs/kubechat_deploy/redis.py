@@ -23,7 +23,7 @@ class RedisProps:
     """Settings of the cache; overlays patch storage, memory and maxmemory per environment."""
 
     name: str = "kubechat-redis"
-    """Name of the StatefulSet, Services and PodDisruptionBudget. Default: kubechat-redis."""
+    """Name of the StatefulSet and Services. Default: kubechat-redis."""
     image: str = "docker.io/valkey/valkey:8.1.4-alpine"
     """Valkey image, pinned. Default: docker.io/valkey/valkey:8.1.4-alpine."""
     exporter_image: str = "docker.io/oliver006/redis_exporter:v1.80.0"
@@ -98,8 +98,9 @@ class KubeChatRedis(Construct):
             image_pull_policy="IfNotPresent",
             env=[env_value("REDIS_ADDR", f"redis://localhost:{self.port}"), password],
             ports=[k8s.ContainerPort(name="metrics", container_port=self.metrics_port, protocol="TCP")],
+            # Liveness only: a failing exporter is restarted, but never makes the cache pod unready (the
+            # pod's readiness is the cache's own, docs/app-contract.md "What the API's readiness needs").
             liveness_probe=http("/health", 15),
-            readiness_probe=http("/health", 10),
             resources=Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="100m",
                                 memory_limit="64Mi").render(),
             security_context=container_security_context(),

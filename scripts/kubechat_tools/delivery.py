@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -151,20 +152,28 @@ class GitRemote:
         self.git("init", "--quiet", "--initial-branch", "main")
         self.git("remote", "add", "origin", str(self.bare))
 
-    def publish_tree(self, source: Path, message: str) -> str:
-        """Commit the delivered paths as they are in `source` (a working tree) and push; returns the SHA."""
+    def stage_tree(self, source: Path) -> None:
+        """Put the delivered paths as they are in `source` (a working tree) into the work tree, uncommitted."""
         for name in DELIVERED_PATHS:
             shutil.rmtree(self.work / name, ignore_errors=True)
             shutil.copytree(source / name, self.work / name,
                             ignore=shutil.ignore_patterns(".render-*", "__pycache__"))
+
+    def publish_tree(self, source: Path, message: str) -> str:
+        """Commit the delivered paths as they are in `source` (a working tree) and push; returns the SHA."""
+        self.stage_tree(source)
         return self._commit(message)
 
-    def publish_commit(self, commit: str, message: str) -> str:
-        """Commit the delivered paths as they were at `commit` of this project's history; returns the SHA."""
+    def stage_commit(self, commit: str) -> None:
+        """Put the delivered paths as they were at `commit` of this project's history into the work tree."""
         for name in DELIVERED_PATHS:
             shutil.rmtree(self.work / name, ignore_errors=True)
         archive = subprocess.run(["git", "archive", commit, *DELIVERED_PATHS], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(self.work)], input=archive.stdout, check=True)
+
+    def publish_commit(self, commit: str, message: str) -> str:
+        """Commit the delivered paths as they were at `commit` of this project's history; returns the SHA."""
+        self.stage_commit(commit)
         return self._commit(message)
 
     def _commit(self, message: str) -> str:
@@ -276,6 +285,7 @@ class DeliveryStack(ProcessGroup):
                            "metadata": {"name": "argocd-cm", "namespace": ARGOCD_NAMESPACE,
                                         "labels": {"app.kubernetes.io/part-of": "argocd"}}}])
         redis_port, repo_port = free_port(), free_port()
+        self.redis_port, self.repo_port = redis_port, repo_port
         self._spawn("redis", [ensure_redis(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--protected-mode", "yes"])
         argocd = str(self.bin / "argocd")
@@ -302,6 +312,40 @@ class DeliveryStack(ProcessGroup):
                     {"PYTHONPATH": str(ROOT / "scripts")})
         time.sleep(1)
         self.check_running()
+
+    def start_api_server(self) -> str:
+        """argocd-server on loopback (plaintext, authentication off: only this test's CLI reaches it), for
+        the commands that go through Argo CD's API (`argocd app rollback`); returns its address."""
+        if getattr(self, "api_address", None):
+            return self.api_address
+        port = free_port()
+        (self.workdir / "static").mkdir(exist_ok=True)
+        self._spawn("argocd-server", [str(self.bin / "argocd"), "--insecure", "--disable-auth", "--address", "127.0.0.1",
+                                      "--port", str(port), "--metrics-address", "127.0.0.1", "--metrics-port", str(free_port()),
+                                      "--namespace", ARGOCD_NAMESPACE, "--repo-server", f"127.0.0.1:{self.repo_port}",
+                                      "--repo-server-plaintext", "--redis", f"127.0.0.1:{self.redis_port}",
+                                      "--staticassets", str(self.workdir / "static"), "--loglevel", "info"],
+                    self.argocd_env("argocd-server"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.check_running()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    self.api_address = f"127.0.0.1:{port}"
+                    return self.api_address
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"argocd-server did not listen within 60 s:\n{self.log_tail('argocd-server')}")
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment in which `argocd` (on PATH) talks to start_api_server(), as after `argocd login`."""
+        return {**self.argocd_env("argocd"), "ARGOCD_SERVER": self.start_api_server(), "ARGOCD_AUTH_TOKEN": "unused",
+                "ARGOCD_OPTS": "--plaintext"}
+
+    def argocd_cli(self, *args: str, timeout: float = 360) -> subprocess.CompletedProcess:
+        """The argocd CLI as an operator runs it, against start_api_server()."""
+        return subprocess.run([str(self.bin / "argocd"), *args], capture_output=True, text=True, timeout=timeout,
+                              env=self.cli_env())
 
     # --- reading Argo CD's state -------------------------------------------------------------------
 

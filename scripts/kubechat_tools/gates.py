@@ -81,6 +81,17 @@ def lint_exceptions() -> list[dict]:
     return entries
 
 
+def workload_exceptions() -> list[dict]:
+    """lint-exceptions.yaml `workloads:`: waivers of the workloads gate's checks, each for named containers
+    of named resources, with its reason."""
+    entries = (yaml.safe_load(LINT_CONFIG.read_text()) or {}).get("workloads", [])
+    for entry in entries:
+        if not str(entry.get("reason", "")).strip() or not entry.get("resources") or not entry.get("containers"):
+            raise SystemExit(f"{LINT_CONFIG.name}: workloads exception {entry.get('check')} needs resources, "
+                             "containers and a reason")
+    return entries
+
+
 def _waived(check: dict, environment: str | None, exceptions: list[dict]) -> bool:
     kind, _, rest = check["resource"].partition(".")
     name = rest.split(".")[1] if rest.count(".") >= 1 else rest
@@ -171,6 +182,8 @@ def workloads_gate(paths: list[Path]) -> list[str]:
     default-service-account, non-isolated-pod); kube-linter itself cannot be installed here."""
     docs = load(paths)
     policies = _isolating_policies(docs)
+    waivers = {(w["check"], resource, container) for w in workload_exceptions()
+               for resource in w["resources"] for container in w["containers"]}
     failures = []
     for path, doc in docs:
         template = pod_template(doc)
@@ -186,6 +199,9 @@ def workloads_gate(paths: list[Path]) -> list[str]:
         if doc["kind"] in LONG_RUNNING_KINDS:
             for container in spec.get("containers", []):
                 for probe in ("livenessProbe", "readinessProbe"):
+                    check = f"no-{probe[:-5].lower()}-probe"
+                    if (check, f"{doc['kind']}/{doc['metadata']['name']}", container["name"]) in waivers:
+                        continue
                     if probe not in container:
                         failures.append(f"workloads (no-{probe[:-5].lower()}-probe): {where}: container "
                                         f"{container['name']!r} has no {probe}")
@@ -324,9 +340,14 @@ def references_gate(paths: list[Path]) -> list[str]:
             if not exists(ref.get("kind", ""), ns, ref.get("name", "")):
                 failures.append(f"references: {where}: scaleTargetRef {ref.get('kind')}/{ref.get('name')} does not exist")
         elif kind == "PodDisruptionBudget":
+            from .netpol import pods_of  # the pods operators create (PgBouncer's), from their source
+
+            operator_pods = [e for e in pods_of([d for _, d in docs if d["kind"] in ("Cluster", "Pooler")]).values()
+                             if e.namespace == ns]
             if not any(w["metadata"].get("namespace", "") == ns and w["kind"] in LONG_RUNNING_KINDS
                        and _selects(spec.get("selector"), (t.get("metadata") or {}).get("labels") or {})
-                       for _, w, t in workloads):
+                       for _, w, t in workloads) and not any(_selects(spec.get("selector"), e.labels)
+                                                              for e in operator_pods):
                 failures.append(f"references: {where}: selector matches no workload's pods")
     return failures
 

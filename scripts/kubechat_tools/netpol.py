@@ -29,11 +29,20 @@ class Endpoint:
         return {NAMESPACE_NAME_LABEL: self.namespace, **self.namespace_labels}
 
 
-# Pods that operators create from custom resources: their labels and named ports.
+# Pods that operators create from custom resources: name suffix -> (labels, named ports), from the
+# operator's code (CloudNativePG v1.30.0): instances (pkg/specs/pods.go: cnpg.io/podRole=instance), the
+# Job pods of pkg/specs/jobs.go CreatePrimaryJob (cnpg.io/jobRole: import, initdb, pgbasebackup,
+# full-recovery, join, snapshot-recovery) and of pkg/reconciler/majorupgrade/job.go (major-upgrade), and
+# the pooler's (pkg/specs/pgbouncer/deployments.go: cnpg.io/poolerName, cnpg.io/podRole=pooler).
+CNPG_JOB_ROLES = ("import", "initdb", "pgbasebackup", "full-recovery", "join", "snapshot-recovery", "major-upgrade")
 OPERATOR_PODS = {
-    "Cluster": lambda d: ({"cnpg.io/cluster": d["metadata"]["name"], "cnpg.io/podRole": "instance"},
-                          {"postgresql": 5432, "metrics": 9187, "status": 8000}),
-    "Pooler": lambda d: ({"cnpg.io/poolerName": d["metadata"]["name"]}, {"pgbouncer": 5432, "metrics": 9127}),
+    "Cluster": lambda d: {
+        "": ({"cnpg.io/cluster": d["metadata"]["name"], "cnpg.io/podRole": "instance"},
+             {"postgresql": 5432, "metrics": 9187, "status": 8000}),
+        **{f"-{role}": ({"cnpg.io/cluster": d["metadata"]["name"], "cnpg.io/jobRole": role,
+                         "cnpg.io/instanceName": f"{d['metadata']['name']}-1"}, {}) for role in CNPG_JOB_ROLES}},
+    "Pooler": lambda d: {"": ({"cnpg.io/poolerName": d["metadata"]["name"], "cnpg.io/podRole": "pooler"},
+                              {"pgbouncer": 5432, "metrics": 9127})},
 }
 
 
@@ -42,9 +51,9 @@ def pods_of(docs: list[dict]) -> dict[str, Endpoint]:
     pods = {}
     for doc in docs:
         if doc["kind"] in OPERATOR_PODS and doc["apiVersion"].startswith("postgresql.cnpg.io/"):
-            labels, ports = OPERATOR_PODS[doc["kind"]](doc)
-            pods[doc["metadata"]["name"]] = Endpoint(name=doc["metadata"]["name"], namespace=doc["metadata"]["namespace"],
-                                                     labels=labels, ports=ports)
+            for suffix, (labels, ports) in OPERATOR_PODS[doc["kind"]](doc).items():
+                name = doc["metadata"]["name"] + suffix
+                pods[name] = Endpoint(name=name, namespace=doc["metadata"]["namespace"], labels=labels, ports=ports)
         template = pod_template(doc)
         if template is None:
             continue

@@ -49,9 +49,16 @@ def release_tree(tree: Path, env: str, version: str, digests: dict[str, str | No
     path.write_text(set_release(path.read_text(), env, version, digests, schema))
 
 
-def released_render(env: str, version: str, digests: dict[str, str | None], schema: int | None = None) -> list[dict]:
+def overlay_version(env: str, tree: Path = ROOT) -> str:
+    """The release version overlays/<env> deploys (its app.kubernetes.io/version label)."""
+    text = (tree / "overlays" / env / "kustomization.yaml").read_text()
+    return re.search(r'app\.kubernetes\.io/version: "([^"]+)"', text).group(1)
+
+
+def released_render(env: str, version: str | None, digests: dict[str, str | None], schema: int | None = None) -> list[dict]:
     """dist/rendered/<env> as it is after a release: the overlay (with the release's images, version and
-    schema version set as scripts/release.py sets them) built with the project's kustomize."""
+    schema version set as scripts/release.py sets them) built with the project's kustomize. version None
+    keeps the overlay's."""
     from .manifests import load_all_text
     from .paths import BIN
 
@@ -59,7 +66,7 @@ def released_render(env: str, version: str, digests: dict[str, str | None], sche
         tree = Path(tmp)
         for name in ("overlays", "dist"):
             shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns(".render-*"))
-        release_tree(tree, env, version, digests, schema)
+        release_tree(tree, env, version or overlay_version(env), digests, schema)
         result = subprocess.run([str(BIN / "kustomize"), "build", str(tree / "overlays" / env)],
                                 capture_output=True, text=True)
         if result.returncode != 0:
@@ -194,4 +201,35 @@ def check_backups(docs: list[dict], env: str) -> list[str]:
             if env in OFFSITE_BACKUPS and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/\S*)?", target):
                 errors.append(f"environment {env!r}: BACKUP_TARGET={target!r} in kubechat-backup-settings; "
                               "allowed: s3://<bucket>/<path> (staging and production back up off the cluster)")
+    return errors + check_scratch(docs, env)
+
+
+def scratch_size(cronjob: dict) -> str | None:
+    for volume in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("volumes", []):
+        if volume["name"] == "tmp":
+            template = (volume.get("ephemeral") or {}).get("volumeClaimTemplate") or {}
+            return ((template.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+    return None
+
+
+def check_scratch(docs: list[dict], env: str) -> list[str]:
+    """The logical backup writes the whole dump to its scratch volume, and the restore drill restores the
+    whole database into its own: each must hold the database (the Cluster's storage size)."""
+    cluster = next((d for d in docs if d["kind"] == "Cluster" and d["apiVersion"].startswith("postgresql.cnpg.io/")), None)
+    if cluster is None:
+        return []
+    size = (cluster["spec"].get("storage") or {}).get("size", "0")
+    errors = []
+    for job in (d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] in
+                ("kubechat-logical-backup", "kubechat-restore-drill")):
+        scratch = scratch_size(job)
+        try:
+            small = scratch is None or quantity(scratch) < quantity(size)
+        except ValueError:
+            small = True
+        if small:
+            errors.append(f"environment {env!r}: CronJob/{job['metadata']['name']}: scratch volume tmp = {scratch!r} "
+                          f"is smaller than the database (Cluster/{cluster['metadata']['name']} spec.storage.size = "
+                          f"{size!r}); allowed: at least {size}, set in overlays/{env}/backups.yaml (the volume's "
+                          "ephemeral.volumeClaimTemplate.spec.resources.requests.storage)")
     return errors

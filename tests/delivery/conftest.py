@@ -12,7 +12,9 @@ from kubechat_tools.controlplane import ControlPlane
 from kubechat_tools.crds import load_crds
 from kubechat_tools.delivery import (ARGOCD_NAMESPACE, BUILD_TIMES, DeliveryStack, cluster_secret, kwok_stages,
                                      platform_docs, synced_healthy)
-from kubechat_tools.paths import ROOT
+from kubechat_tools.manifests import load_dir
+from kubechat_tools.paths import DIST, ROOT
+from kubechat_tools.release import overlay_version, release_tree, released_render, stand_in_digests
 from kubechat_tools.standins import STANDINS
 from kubechat_deploy.platform_props import DeliveryProps
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
@@ -68,8 +70,28 @@ def stack(plane):
 
 @pytest.fixture(scope="package")
 def head(stack) -> str:
-    """The commit under test (this working tree's overlays and dist/) on the remote's main."""
-    return stack.remote.publish_tree(ROOT, "commit under test")
+    """The commit under test (this working tree's overlays and dist/) on the remote's main, with production
+    released on top as scripts/release.py releases it: the repository holds no image digest, and the
+    image-digests admission policy refuses production's pods without one (stand-in digests here)."""
+    return publish_under_test(stack.remote, "commit under test")
+
+
+def stage_under_test(remote) -> None:
+    """The commit under test in the remote's work tree, production released (uncommitted)."""
+    remote.stage_tree(ROOT)
+    release_tree(remote.work, "production", overlay_version("production"), stand_in_digests())
+
+
+def publish_under_test(remote, message: str) -> str:
+    stage_under_test(remote)
+    return remote._commit(f"{message} (production released with stand-in digests)")
+
+
+@pytest.fixture(scope="package")
+def renders() -> dict[str, list[dict]]:
+    """Each delivered environment as the commit under test renders it (production released)."""
+    return {"staging": load_dir(DIST / "rendered" / "staging"),
+            "production": released_render("production", None, stand_in_digests())}
 
 
 @pytest.fixture(scope="package")
@@ -115,4 +137,4 @@ def namespace_of(env: str) -> str:
     return f"kubechat-{env}"
 
 
-__all__ = ["ARGOCD_NAMESPACE", "EXPECTED_APPS", "namespace_of"]
+__all__ = ["ARGOCD_NAMESPACE", "EXPECTED_APPS", "namespace_of", "publish_under_test", "stage_under_test"]

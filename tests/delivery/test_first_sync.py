@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-from kubechat_tools.manifests import load_dir
-from kubechat_tools.paths import DIST
 from kubechat_deploy.sync import HOOK
 
 pytestmark = pytest.mark.delivery
@@ -66,9 +64,9 @@ def test_waves_in_order(stack, delivery):
             f"{app}: the PostSync smoke test ran before the last wave"
 
 
-def test_argocd_manages_exactly_the_rendered_environment(stack, delivery):
+def test_argocd_manages_exactly_the_rendered_environment(stack, delivery, renders):
     for app, env in delivery.items():
-        rendered = load_dir(DIST / "rendered" / env)
+        rendered = renders[env]
         # Hooks stay after their run (BeforeHookCreation) and Argo CD lists them; SyncFail hooks run only on failure.
         wanted = {identity(d) for d in rendered if (d["metadata"].get("annotations") or {}).get(HOOK) != "SyncFail"}
         managed = {(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"])
@@ -95,12 +93,12 @@ def contained(rendered, actual, path=()) -> list[str]:
         [f"{'/'.join(path)}: rendered {rendered!r}, live {actual!r}"]
 
 
-def test_live_objects_hold_the_rendered_manifests(stack, delivery):
+def test_live_objects_hold_the_rendered_manifests(stack, delivery, renders):
     """What Argo CD applied is dist/rendered/<env>: every rendered field is live with its rendered value
     (the repo-server builds the overlays itself; a kustomize that renders differently shows up here)."""
     for app, env in delivery.items():
         problems = []
-        for doc in load_dir(DIST / "rendered" / env):
+        for doc in renders[env]:
             if (doc["metadata"].get("annotations") or {}).get(HOOK) == "SyncFail":
                 continue  # runs only when a sync fails (test_hook_failure.py)
             group, kind, namespace, name = identity(doc)

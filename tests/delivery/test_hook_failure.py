@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from kubechat_tools.delivery import FAIL_LABEL, synced_healthy
-from kubechat_tools.paths import ROOT
+
+from .conftest import publish_under_test
 
 pytestmark = pytest.mark.delivery
 
@@ -55,6 +56,6 @@ def test_failing_hook_fails_the_sync_and_the_next_commit_recovers(stack, deliver
         images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
         assert not any("1.0.1-broken" in i for i in images), f"{workload}: the new release rolled out: {images}"
 
-    good = stack.remote.publish_tree(ROOT, "the fix: the commit under test again")
+    good = publish_under_test(stack.remote, "the fix: the commit under test again")
     stack.refresh(app)
     stack.wait_app(app, synced_healthy(good), 420, f"Synced and Healthy at the fix {good[:8]}")

@@ -1,0 +1,148 @@
+"""The canary's measurements for the delivery tier: a real Prometheus server (tools/prometheus, built with
+the delivery binaries) on loopback scraping a traffic exporter that serves the series KubeChat's API and
+ingress-nginx export (names and labels from constructs/kubechat_deploy/metrics_catalog.py, labels as they
+are after the ServiceMonitors' relabeling), per pod-template hash, with a behaviour the test chooses:
+
+- healthy: 20 requests/s, all 2xx, answered within 0.1 s;
+- errors: a fifth of the requests answer 5xx;
+- slow: every request takes between 1 and 2.5 s;
+- silent: no series at all (the pods receive no traffic, or nothing scrapes them).
+
+The Rollouts controller then queries that Prometheus with the rendered AnalysisTemplates' own queries
+(the test points their address at it)."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+import json
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .controlplane import ProcessGroup, free_port
+
+PROFILES = ("healthy", "errors", "slow", "silent")
+RATE = 20.0
+"""Requests per second a pod-template hash receives."""
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class TrafficExporter:
+    """Counters that grow with time, per (namespace, pod-template hash), as a /metrics page on loopback."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.profiles: dict[str, tuple[str, float]] = {}
+        self.default = "silent"
+        self.lock = threading.Lock()
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                body = exporter.page().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def set(self, pod_hash: str, profile: str) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile {profile!r}: allowed: {', '.join(PROFILES)}")
+        with self.lock:
+            self.profiles[pod_hash] = (profile, time.monotonic())
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def page(self) -> str:
+        now = time.monotonic()
+        lines = ["# TYPE kubechat_http_requests_total counter",
+                 "# TYPE kubechat_http_request_duration_seconds histogram",
+                 "# TYPE nginx_ingress_controller_requests counter"]
+        with self.lock:
+            profiles = dict(self.profiles)
+        web_total = 0.0
+        web_errors = 0.0
+        for pod_hash, (profile, since) in sorted(profiles.items()):
+            if profile == "silent":
+                continue
+            total = RATE * (now - since)
+            errors = total * 0.2 if profile == "errors" else 0.0
+            ok = total - errors
+            labels = f'namespace="{self.namespace}",rollouts_pod_template_hash="{pod_hash}"'
+            lines.append(f'kubechat_http_requests_total{{{labels},code="200",method="GET",route="/api/clusters"}} {ok:.3f}')
+            lines.append(f'kubechat_http_requests_total{{{labels},code="503",method="GET",route="/api/clusters"}} {errors:.3f}')
+            fastest = 1.0 if profile == "slow" else 0.05
+            for le in BUCKETS:
+                count = total if le >= fastest else 0.0
+                lines.append(f'kubechat_http_request_duration_seconds_bucket{{{labels},route="/api/clusters",le="{le}"}} {count:.3f}')
+            lines.append(f'kubechat_http_request_duration_seconds_bucket{{{labels},route="/api/clusters",le="+Inf"}} {total:.3f}')
+            lines.append(f'kubechat_http_request_duration_seconds_count{{{labels},route="/api/clusters"}} {total:.3f}')
+            web_total += total
+            web_errors += errors
+        if web_total:
+            # The web canary is measured at the ingress (ingress-nginx does not know pod-template hashes).
+            web = f'exported_namespace="{self.namespace}",exported_service="kubechat-web"'
+            lines.append(f'nginx_ingress_controller_requests{{{web},status="200"}} {web_total - web_errors:.3f}')
+            lines.append(f'nginx_ingress_controller_requests{{{web},status="503"}} {web_errors:.3f}')
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PrometheusServer(ProcessGroup):
+    """A real Prometheus on loopback scraping the exporter every second; `stop()` ends exactly it."""
+
+    binary: Path
+    workdir: Path
+    exporter_port: int
+    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "PrometheusServer":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        config = self.workdir / "prometheus.yml"
+        # The jobs are named like the ServiceMonitors' jobs, so the queries' job="kubechat-api" matches.
+        config.write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "kubechat-api", "honor_labels": True,
+                                "static_configs": [{"targets": [f"127.0.0.1:{self.exporter_port}"]}]}]}))
+        logfile = open(self.workdir / "prometheus.log", "w")
+        process = subprocess.Popen([str(self.binary), f"--config.file={config}",
+                                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                                    f"--web.listen-address=127.0.0.1:{self.port}"],
+                                   stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
+        self.processes.append(("prometheus", process))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.check_running()
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"prometheus did not become ready:\n{self.log_tail('prometheus')}")
+
+    def query(self, expr: str) -> list[dict]:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with opener.open(url, timeout=10) as response:
+            return json.loads(response.read())["data"]["result"]

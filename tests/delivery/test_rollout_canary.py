@@ -1,0 +1,325 @@
+"""5. The canary, end to end with the real controllers: a release of staging is synced by Argo CD, the
+Rollouts controller runs its canary with the rendered AnalysisTemplates, and a real Prometheus answers
+their queries from the series a traffic exporter serves for the canary's pod-template hash
+(scripts/kubechat_tools/canary.py). A healthy canary is promoted (and the PostSync smoke test runs only
+after it); a canary answering errors, or answering slowly, is aborted while the stable version keeps
+serving; a canary with no data is not promoted.
+
+What the test changes in the commit it delivers, and only that: the image tag (the release), the
+AnalysisTemplates' Prometheus address (the test's Prometheus on loopback instead of the
+kube-prometheus-stack Service) and, to keep the tier short, their initialDelay/interval (10 s instead
+of 1 m) and the canary pause (30 s instead of 2 m; still longer than the initial delay, as the render
+check check_canary_measured requires). The queries and the success and failure conditions are the
+rendered ones."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from kubechat_tools.canary import PrometheusServer, TrafficExporter
+from kubechat_tools.delivery import synced_healthy
+from kubechat_tools.manifests import load_dir
+from kubechat_tools.paths import DIST, ROOT
+from kubechat_tools.release import overlay_version
+
+from .conftest import stage_under_test
+
+pytestmark = pytest.mark.delivery
+
+ENV = "staging"
+NS = f"kubechat-{ENV}"
+TEST_TIMING = {"initialDelay": "10s", "interval": "10s"}
+TEST_PAUSE = "30s"
+
+
+@pytest.fixture(scope="module")
+def measured(stack):
+    exporter = TrafficExporter(NS)
+    prometheus = PrometheusServer(stack.bin / "prometheus", stack.workdir / "prometheus", exporter.port)
+    try:
+        prometheus.start()
+        yield exporter, prometheus
+    finally:
+        prometheus.stop()
+        exporter.stop()
+
+
+def canary_patches(prometheus_url: str, rendered: list[dict] | None = None) -> list[dict]:
+    """Kustomize patches of the test's changes (see the module's docstring) for `rendered` (default: this
+    commit's render of the environment)."""
+    rendered = rendered if rendered is not None else load_dir(DIST / "rendered" / ENV)
+    patches = []
+    for template in (d for d in rendered if d["kind"] == "AnalysisTemplate"):
+        ops = []
+        for index, _ in enumerate(template["spec"]["metrics"]):
+            ops.append({"op": "replace", "path": f"/spec/metrics/{index}/provider/prometheus/address", "value": prometheus_url})
+            ops += [{"op": "replace", "path": f"/spec/metrics/{index}/{k}", "value": v} for k, v in TEST_TIMING.items()]
+        patches.append({"target": {"kind": "AnalysisTemplate", "name": template["metadata"]["name"]},
+                        "patch": yaml.safe_dump(ops)})
+    for rollout in (d for d in rendered if d["kind"] == "Rollout"):
+        steps = rollout["spec"]["strategy"]["canary"]["steps"]
+        ops = [{"op": "replace", "path": f"/spec/strategy/canary/steps/{i}/pause/duration", "value": TEST_PAUSE}
+               for i, step in enumerate(steps) if "duration" in step.get("pause", {})]
+        patches.append({"target": {"kind": "Rollout", "name": rollout["metadata"]["name"]}, "patch": yaml.safe_dump(ops)})
+    return patches
+
+
+def release(stack, prometheus: PrometheusServer, tag: str) -> str:
+    """Staging's release `tag` (the commit under test with that image tag), measured by the test's Prometheus."""
+    stage_under_test(stack.remote)
+    path = stack.remote.work / "overlays" / ENV / "kustomization.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for image in doc["images"]:
+        image["newTag"] = tag
+    doc.setdefault("patches", []).extend(canary_patches(prometheus.url))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    revision = stack.remote._commit(f"release {ENV} {tag}")
+    take_new_commit(stack)
+    return revision
+
+
+def take_new_commit(stack) -> None:
+    """What docs/upgrade.md tells the operator after an aborted canary: a failed sync is retried with
+    backoff (up to minutes) and auto-sync waits for it, so terminate the retrying operation; the next
+    auto-sync takes the new commit at once."""
+    app = app_of(stack)
+    op = (stack.get("applications.argoproj.io", app).get("status") or {}).get("operationState") or {}
+    if op.get("phase") == "Running" and "Retrying attempt" in (op.get("message") or ""):
+        result = stack.argocd_cli("app", "terminate-op", app)
+        assert result.returncode == 0, result.stderr
+    stack.refresh(app)
+
+
+def app_of(stack) -> str:
+    return next(a["metadata"]["name"] for a in stack.applications()
+                if a["metadata"].get("labels", {}).get("kubechat.io/environment") == ENV)
+
+
+def rollout(stack, name: str = "kubechat-api") -> dict:
+    return stack.get("rollouts.argoproj.io", name, NS)
+
+
+def wait(what: str, check, timeout: float, stack):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_running()
+        value = check()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"not {what} after {timeout:.0f} s: kubechat-api Rollout status:\n"
+                         f"{yaml.safe_dump(rollout(stack).get('status'))}\nrollouts-controller log:\n"
+                         f"{stack.log_tail('rollouts-controller', 20)}")
+
+
+SEEN: set[str] = set()
+"""Pod-template hashes of the releases this module already delivered."""
+
+
+def start_canary(stack, exporter: TrafficExporter, stable: str, profile: str, expect: str | None = None) -> str:
+    """Wait for the new release's pod-template hash (`expect`: a release delivered before, whose ReplicaSet
+    is back) and give it traffic of the profile; returns the hash."""
+    SEEN.add(stable)
+
+    def new_hash():
+        status = rollout(stack).get("status", {})
+        current = status.get("currentPodHash")
+        if expect:
+            return current if current == expect else None
+        return current if current and current not in SEEN else None
+    canary = wait("a canary started", new_hash, 240, stack)
+    SEEN.add(canary)
+    exporter.set(canary, profile)
+    # The stable pods keep answering well (what the stable version serves meanwhile).
+    exporter.set(stable, "healthy")
+    return canary
+
+
+def analysis_runs(stack, pod_hash: str) -> list[dict]:
+    import json
+
+    out = stack.plane.kubectl("get", "analysisruns.argoproj.io", "-n", NS, "-l",
+                              f"rollouts-pod-template-hash={pod_hash},rollout-type=Background", "-o", "json").stdout
+    return [r for r in json.loads(out)["items"] if r["metadata"]["name"].startswith("kubechat-api-")]
+
+
+def stable_keeps_serving(stack, stable: str) -> None:
+    status = rollout(stack)["status"]
+    assert status["stableRS"] == stable, f"the stable ReplicaSet changed: {status['stableRS']} (was {stable})"
+    import json
+
+    sets = json.loads(stack.plane.kubectl("get", "replicasets", "-n", NS, "-l",
+                                          f"rollouts-pod-template-hash={stable}", "-o", "json").stdout)["items"]
+    assert sets and (sets[0]["status"].get("readyReplicas") or 0) >= 1, "the stable version has no ready pod"
+
+
+def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery, measured):
+    exporter, prometheus = measured
+    app = app_of(stack)
+    stable = first = rollout(stack)["status"]["stableRS"]
+
+    # A healthy canary: measured successful and promoted; the PostSync smoke test only after that.
+    revision = release(stack, prometheus, "1.0.1-healthy")
+    canary = start_canary(stack, exporter, stable, "healthy")
+    wait("promoted", lambda: rollout(stack)["status"].get("stableRS") == canary, 240, stack)
+    promoted_at = time.time()
+    runs = analysis_runs(stack, canary)
+    assert runs, "the canary ran without an AnalysisRun"
+    measurements = [m for r in runs for metric in r["status"].get("metricResults", []) for m in metric.get("measurements", [])]
+    assert measurements and all(m["phase"] == "Successful" for m in measurements), measurements
+    assert not [r for r in runs if r["status"]["phase"] in ("Failed", "Error", "Inconclusive")]
+    synced = stack.wait_app(app, synced_healthy(revision), 300, f"Synced and Healthy at {revision[:8]}")
+    smoke = stack.get("jobs", "kubechat-smoke-test", NS)
+    created = time.mktime(time.strptime(smoke["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert created >= promoted_at - 2, (
+        f"the PostSync smoke test ran {promoted_at - created:.0f} s before the canary was promoted "
+        f"(sync finished {synced['status']['operationState'].get('finishedAt')})")
+    stable = canary
+
+    # Canaries answering errors, or slowly: aborted by the metric that measures it; stable keeps serving.
+    for profile, tag, metric in (("errors", "1.0.2-errors", "success-rate"), ("slow", "1.0.3-slow", "p95-latency")):
+        release(stack, prometheus, tag)
+        canary = start_canary(stack, exporter, stable, profile)
+        wait(f"aborted ({profile})", lambda: rollout(stack)["status"].get("abort") is True
+             and rollout(stack)["status"].get("currentPodHash") == canary, 180, stack)
+        runs = analysis_runs(stack, canary)
+        failed = {m["name"] for r in runs for m in r["status"].get("metricResults", []) if m["phase"] == "Failed"}
+        assert metric in failed, f"{profile}: aborted, but not by {metric}: {[r['status'] for r in runs]}"
+        stable_keeps_serving(stack, stable)
+
+    # A canary with no data: Inconclusive, the rollout pauses and is not promoted (well past its pause).
+    release(stack, prometheus, "1.0.4-silent")
+    canary = start_canary(stack, exporter, stable, "silent")
+    wait("held as inconclusive", lambda: any(c.get("reason") == "InconclusiveAnalysisRun"
+                                             for c in rollout(stack)["status"].get("pauseConditions") or []), 180, stack)
+    time.sleep(40)
+    stable_keeps_serving(stack, stable)
+    assert rollout(stack)["status"].get("stableRS") != canary
+    # The sync waits on the held canary (Argo CD treats a Suspended Rollout as still running): the operator
+    # decides, as docs/upgrade.md says. Here: abort, as `kubectl argo rollouts abort` does.
+    stack.plane.kubectl("patch", "rollouts.argoproj.io", "kubechat-api", "-n", NS, "--subresource", "status",
+                        "--type", "merge", "-p", '{"status":{"abort":true}}')
+    wait("aborted by the operator", lambda: rollout(stack)["status"].get("abort") is True
+         and rollout(stack)["status"].get("phase") == "Degraded", 60, stack)
+    stable_keeps_serving(stack, stable)
+
+    # Back to the commit under test's release (what the next tests expect), measured healthy.
+    revision = release(stack, prometheus, overlay_version(ENV))
+    canary = start_canary(stack, exporter, stable, "healthy", expect=first)
+    wait("promoted back to the commit under test's release", lambda: rollout(stack)["status"].get("stableRS") == canary, 300, stack)
+    stack.wait_app(app, synced_healthy(revision), 300, f"Synced and Healthy at {revision[:8]}")
+
+
+def previous_release(env: str) -> str:
+    """The newest earlier commit whose dist/rendered/<env> differs from this one's (the release before)."""
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=True).stdout  # noqa: E731
+    if git("rev-parse", "--is-shallow-repository").strip() == "true":
+        git("fetch", "--quiet", "--unshallow")
+    folder = f"dist/rendered/{env}"
+    for commit in git("log", "--format=%H", "--", folder).split():
+        if subprocess.run(["git", "diff", "--quiet", commit, "--", folder], cwd=ROOT).returncode != 0:
+            return commit
+    raise AssertionError(f"no earlier commit renders {folder} differently: the test needs the git history")
+
+
+def data_uids(stack) -> dict[str, str]:
+    """UIDs of what holds data or must never be recreated (Prune=false, Delete=false): the database Cluster,
+    every PVC, the Namespace. A changed UID is a deletion."""
+    out = stack.plane.kubectl("get", "clusters.postgresql.cnpg.io,persistentvolumeclaims", "-n", NS, "-o",
+                              "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.uid}{\"\\n\"}{end}").stdout
+    uids = dict(line.split("=", 1) for line in out.split())
+    uids[f"Namespace/{NS}"] = stack.get("namespaces", NS, "")["metadata"]["uid"]
+    return uids
+
+
+def deliver(stack, exporter: TrafficExporter, prometheus: PrometheusServer, commit: str | None, message: str) -> str:
+    """Push `commit`'s tree (None: the commit under test) with the test's measurement patches, then follow
+    the sync, giving every new release of the API healthy traffic; returns the revision once Synced/Healthy."""
+    if commit:
+        stack.remote.stage_commit(commit)
+    else:
+        stage_under_test(stack.remote)
+    tree = stack.remote.work
+    path = tree / "overlays" / ENV / "kustomization.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc.setdefault("patches", []).extend(canary_patches(prometheus.url, load_dir(tree / "dist" / "rendered" / ENV)))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    revision = stack.remote._commit(message)
+    take_new_commit(stack)
+    follow(stack, exporter, synced_healthy(revision), f"Synced and Healthy at {revision[:8]} ({message})")
+    return revision
+
+
+def follow(stack, exporter: TrafficExporter, predicate, what: str, timeout: float = 420) -> dict:
+    app = app_of(stack)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = (rollout(stack).get("status") or {}).get("currentPodHash")
+        if current and current not in exporter.profiles:
+            exporter.set(current, "healthy")
+        state = stack.get("applications.argoproj.io", app)
+        if predicate(state):
+            return state
+        time.sleep(1)
+    return stack.wait_app(app, predicate, 1, what)
+
+
+def test_upgrade_and_both_documented_rollbacks_keep_the_data(stack, delivery, measured):
+    """4. The previous release, upgraded to this commit, rolled back by git revert, upgraded again, rolled
+    back with Argo CD's history (auto-sync off first, as docs/upgrade.md and scripts/release.py do; the
+    ApplicationSet leaves that alone) and returned to git: the database Cluster, every PVC and the
+    Namespace keep their UIDs throughout."""
+    exporter, prometheus = measured
+    app = app_of(stack)
+    kept = data_uids(stack)
+    assert any(k.startswith("Cluster/") for k in kept) and any(k.startswith("PersistentVolumeClaim/") for k in kept), kept
+    previous = previous_release(ENV)
+
+    steps = [("the previous release", previous), ("upgrade to this commit", None),
+             ("rollback: git revert", previous), ("upgrade again", None)]
+    revisions = {}
+    for label, commit in steps:
+        revisions[label] = deliver(stack, exporter, prometheus, commit, label)
+        assert data_uids(stack) == kept, f"{label}: a data-holding object was recreated"
+    live = stack.get("analysistemplates.argoproj.io", "kubechat-web-canary", NS)["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+    assert live == next(d for d in load_dir(DIST / "rendered" / ENV) if d["metadata"]["name"] == "kubechat-web-canary")[
+        "spec"]["metrics"][0]["provider"]["prometheus"]["query"], "the upgrade did not apply this commit's template"
+
+    # Argo CD's history rollback: refused while auto-sync is on, so the documented procedure turns it off.
+    refused = stack.argocd_cli("app", "rollback", app, "0")
+    assert refused.returncode != 0 and "auto-sync is enabled" in refused.stderr, refused
+    history = stack.get("applications.argoproj.io", app)["status"]["history"]
+    target = next(h for h in reversed(history) if h["revision"] == revisions["rollback: git revert"])
+    # The documented procedure: scripts/release.py rollback-argocd (auto-sync off, then argocd app rollback).
+    # It waits for the rollback's sync, which may run a canary: followed (and measured) meanwhile.
+    script = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "release.py"), "rollback-argocd", "--app", app,
+                               "--to", str(target["id"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=stack.cli_env())
+    follow(stack, exporter, lambda state: script.poll() is not None, "rollback-argocd finished", timeout=600)
+    out, err = script.communicate()
+    assert script.returncode == 0, out[-2000:] + err[-3000:]
+    time.sleep(15)  # the ApplicationSet controller reconciles meanwhile; it must not turn auto-sync back on
+    assert not (stack.get("applications.argoproj.io", app)["spec"].get("syncPolicy") or {}).get("automated"), \
+        "the ApplicationSet turned auto-sync back on: the emergency rollback would be undone"
+
+    def rolled_back(state: dict) -> bool:
+        status = state.get("status", {})
+        op = status.get("operationState") or {}
+        return (op.get("phase") == "Succeeded" and op.get("syncResult", {}).get("revision") == target["revision"]
+                and status.get("health", {}).get("status") == "Healthy")
+    follow(stack, exporter, rolled_back, f"rolled back to history {target['id']}")
+    assert data_uids(stack) == kept, "Argo CD's rollback recreated a data-holding object"
+    assert stack.get("applications.argoproj.io", app)["status"]["sync"]["status"] == "OutOfSync", \
+        "after a history rollback the environment differs from git until the release is reverted there"
+
+    # Back to git: auto-sync on again, as release.py prints it; the environment returns to the branch head.
+    printed = out.strip().splitlines()[-1].split()
+    assert printed[:2] == ["argocd", "app"] and "automated" in printed, out
+    on = stack.argocd_cli(*printed[1:])
+    assert on.returncode == 0, on.stderr
+    follow(stack, exporter, synced_healthy(revisions["upgrade again"]), "back at the branch head")
+    assert data_uids(stack) == kept
