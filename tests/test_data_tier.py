@@ -286,3 +286,42 @@ def test_kyverno_admission_survives_a_drain():
     policies = [yaml.safe_load(path.read_text()) for path in (ROOT / "dist" / "rendered" / "production").glob("clusterpolicy-*.yaml")]
     assert policies and all(p["spec"].get("failurePolicy", "Fail") == "Fail" for p in policies), \
         "the policies no longer fail closed: revisit the replica count"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_postgresql_images_are_pinned_never_a_deprecated_rolling_tag(rendered, env):
+    """14.8: `MM.mm` and `MM` are deprecated rolling tags of the `system` flavour (cloudnative-pg/
+    postgres-containers README, "Deprecated Rolling Tags"); images are pinned as CloudNativePG's own
+    catalogs list them (MM.mm-TIMESTAMP-TYPE-OS@sha256:...)."""
+    full = r"ghcr\.io/cloudnative-pg/postgresql:\d+\.\d+-\d{12}-(minimal|standard|system)-[a-z]+@sha256:[0-9a-f]{64}"
+    cluster = find(rendered[env], "Cluster", "kubechat-db")
+    assert re.fullmatch(full, cluster["spec"]["imageName"]) and "-system-" not in cluster["spec"]["imageName"]
+    for name in ("kubechat-logical-backup", "kubechat-restore-drill"):
+        job = find(rendered[env], "CronJob", name)
+        image = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert re.fullmatch(full, image), image
+
+
+def test_a_rolling_postgresql_tag_is_refused_by_name():
+    from kubechat_deploy.database import DatabaseProps
+    from kubechat_deploy.validation import SettingsError
+
+    with pytest.raises(SettingsError, match=r"database\.image.*17\.6.*not a deprecated rolling tag"):
+        DatabaseProps(image="ghcr.io/cloudnative-pg/postgresql:17.6")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_valkey_leaves_half_its_memory_to_the_rewrite_fork(rendered, env):
+    """14.8: maxmemory at most half the memory limit (the AOF rewrite forks; copy-on-write under writes can
+    need the dataset's memory again). The render refuses the previous production setting (768mb of 1Gi)."""
+    from kubechat_tools.release import check_cache_memory
+
+    docs = rendered[env]
+    assert check_cache_memory(docs, env) == []
+    sts = yaml.safe_load(yaml.safe_dump(find(docs, "StatefulSet", "kubechat-redis")))
+    valkey = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "valkey")
+    next(e for e in valkey["env"] if e["name"] == "REDIS_MAXMEMORY")["value"] = "768mb"
+    valkey["resources"]["limits"]["memory"] = "1Gi"
+    assert check_cache_memory([sts], env) == [
+        f"environment {env!r}: StatefulSet/kubechat-redis: REDIS_MAXMEMORY='768mb' with a memory limit of '1Gi'; "
+        f"allowed: at most half the limit (room for the append-only file rewrite's fork), set in overlays/{env}/redis.yaml"]

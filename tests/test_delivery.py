@@ -272,6 +272,36 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
     assert stack["prometheus"]["prometheusSpec"]["enforcedNamespaceLabel"] == "namespace"
 
 
+def test_namespace_enforcement_leaves_the_platforms_series_and_rules_alone(rendered):
+    """14.2: with enforcedNamespaceLabel, prometheus-operator appends `namespace: <monitor's namespace>` as
+    the last relabeling of every monitor not excluded (v0.93.0 pkg/namespacelabeler/labeler.go,
+    GetRelabelingConfigs) and injects the matcher into every rule not excluded. Evaluated here as the
+    operator does (IsExcluded): kube-state-metrics' ServiceMonitor (kube-prometheus-stack, in monitoring),
+    cert-manager's, ingress-nginx's and Trivy's keep the `namespace` label they scrape, so KubeChat's alerts
+    on those series (crash loops, HPA at maximum, certificates, vulnerabilities) can match; KubeChat's own
+    monitors and rules stay confined to their environment."""
+    apps = platform("prerequisites")
+    spec = apps["platform-kube-prometheus-stack"]["spec"]["source"]["helm"]["valuesObject"]["prometheus"]["prometheusSpec"]
+    excluded = spec["excludedFromEnforcement"]
+
+    def is_excluded(resource: str, namespace: str, name: str) -> bool:
+        return any(r["resource"] == resource and r["namespace"] == namespace and r.get("name", "") in ("", name)
+                   for r in excluded)
+    platform_monitors = [("servicemonitors", "monitoring", "kube-prometheus-stack-kube-state-metrics"),
+                         ("servicemonitors", "monitoring", "kube-prometheus-stack-kubelet"),
+                         ("servicemonitors", "cert-manager", "cert-manager"),
+                         ("servicemonitors", "ingress-nginx", "ingress-nginx-controller"),
+                         ("servicemonitors", "trivy-system", "trivy-operator"),
+                         ("prometheusrules", "monitoring", "kube-prometheus-stack-kubernetes-apps")]
+    for resource, namespace, name in platform_monitors:
+        assert is_excluded(resource, namespace, name), f"{resource} {namespace}/{name} would lose its series' namespace"
+    for docs in rendered.values():
+        for doc in docs:
+            if doc["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule"):
+                resource = doc["kind"].lower() + "s"
+                assert not is_excluded(resource, doc["metadata"]["namespace"], doc["metadata"]["name"]), doc["metadata"]
+
+
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])
 def test_a_sync_failure_is_recorded_where_the_alerting_sees_it(rendered, env):
     from kubechat_deploy.alerts import ALERTS

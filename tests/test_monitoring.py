@@ -202,6 +202,11 @@ def test_logging_platform_component_is_valid_and_collects_kubechat_json_logs():
     assert loki["limits_config"]["retention_period"] == "744h" and loki["compactor"]["retention_enabled"] is True
     alloy = apps["platform-alloy"]["source"]["helm"]["valuesObject"]["alloy"]["configMap"]["content"]
     assert 'regex         = "kubechat-.*"' in alloy and "stage.json" in alloy and "loki-gateway.logging.svc" in alloy
+    # 14.8: a DaemonSet instance discovers the pods of its own node only (HOSTNAME is the node's name in the
+    # grafana/alloy chart: templates/containers/_agent.yaml), or every node ships every pod's logs.
+    assert apps["platform-alloy"]["source"]["helm"]["valuesObject"]["controller"]["type"] == "daemonset"
+    discovery = alloy.split('discovery.kubernetes "pods"', 1)[1].split("\n}\n", 1)[0]
+    assert re.search(r'selectors \{\s*role\s*= "pod"\s*field = "spec\.nodeName=" \+ sys\.env\("HOSTNAME"\)\s*\}', discovery), discovery
     # every runbook's log query uses only labels Alloy attaches
     attached = {"namespace", "pod", "container", "app_kubernetes_io_component", "job_name", "level"}
     for alert in ALERTS:
@@ -237,3 +242,64 @@ def test_database_and_pooler_monitors_select_disjoint_pods(rendered, env):
     selects = lambda selector, pod: all(pod.get(k) == v for k, v in selector.items())  # noqa: E731
     assert selects(monitors["kubechat-db"], instance_pod) and not selects(monitors["kubechat-db"], pooler_pod)
     assert selects(monitors["kubechat-db-pooler-rw"], pooler_pod) and not selects(monitors["kubechat-db-pooler-rw"], instance_pod)
+
+
+def test_wal_archiving_alert_is_silent_on_an_idle_primary_and_fires_on_failures(rendered, tmp_path):
+    """14.8: an idle primary archives nothing for hours (archive_timeout switches segments only after
+    writes) and must stay silent; a failure newer than the last success fires (CloudNativePG's sample rule)."""
+    name = "KubeChatWalArchivingFailing"
+    labels = {**NS, "pod": "kubechat-db-1"}
+    series = lambda failed, archived: [  # noqa: E731
+        {"series": f'cnpg_pg_stat_archiver_last_failed_time{{namespace="kubechat-production",pod="kubechat-db-1"}}', "values": failed},
+        {"series": f'cnpg_pg_stat_archiver_last_archived_time{{namespace="kubechat-production",pod="kubechat-db-1"}}', "values": archived}]
+    idle = {"interval": "1m", "input_series": series("-1+0x300", "600x300"),  # archived once at t=10m, never failed (-1)
+            "alert_rule_test": [{"eval_time": "4h", "alertname": name, "exp_alerts": []}]}
+    failing = {"interval": "1m", "input_series": series("-1+0x60 3700+60x240", "3600x300"),  # failing from t=1h1m
+               "alert_rule_test": [{"eval_time": "65m", "alertname": name, "exp_alerts": []},  # not yet for 10m
+                                   {"eval_time": "80m", "alertname": name, "exp_alerts": [
+                                       {"exp_labels": {"severity": "critical", **labels},
+                                        "exp_annotations": annotations(name, labels, 0, "plain")}]}]}
+    recovered = {"interval": "1m", "input_series": series("3700x300", "3600x60 7200x240"),  # archived again at 1h
+                 "alert_rule_test": [{"eval_time": "90m", "alertname": name, "exp_alerts": []}]}
+    result = run_promtool_tests(rendered, tmp_path, [idle, failing, recovered])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name, cronjob", [("KubeChatLogicalBackupFailed", "kubechat-logical-backup"),
+                                           ("KubeChatRestoreDrillFailed", "kubechat-restore-drill")])
+def test_a_job_failure_alert_clears_with_the_next_success(rendered, tmp_path, name, cronjob):
+    """14.8: the failed Job is kept (failedJobsHistoryLimit 3) after the next run succeeded; the alert clears
+    anyway, and fires when the newest run failed or the CronJob never succeeded."""
+    ksm = 'job="kube-state-metrics",namespace="kubechat-production"'
+    severity = next(a.severity for a in ALERTS if a.name == name)
+    failed_job = f"{cronjob}-100"
+    base = [{"series": f'kube_job_created{{{ksm},job_name="{failed_job}"}}', "values": "3600x300"},
+            {"series": f'kube_job_status_failed{{{ksm},job_name="{failed_job}"}}', "values": "1x300"}]
+    firing = [{"exp_labels": {"severity": severity, **NS}, "exp_annotations": annotations(name, NS, 0, "plain")}]
+    never_succeeded = {"interval": "1m", "input_series": base,
+                       "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": firing}]}
+    failed_after_success = {"interval": "1m", "input_series": base + [
+        {"series": f'kube_cronjob_status_last_successful_time{{{ksm},cronjob="{cronjob}"}}', "values": "600x300"}],
+        "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": firing}]}
+    succeeded_since = {"interval": "1m", "input_series": base + [
+        {"series": f'kube_cronjob_status_last_successful_time{{{ksm},cronjob="{cronjob}"}}', "values": "600x120 9000x180"}],
+        "alert_rule_test": [{"eval_time": "90m", "alertname": name, "exp_alerts": firing},
+                            {"eval_time": "3h", "alertname": name, "exp_alerts": []}]}
+    result = run_promtool_tests(rendered, tmp_path, [never_succeeded, failed_after_success, succeeded_since])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dashboards_read_what_the_environment_really_runs(rendered, env):
+    """14.8: where a Rollout runs the API (workloadRef with scaleDown keeps the Deployment at zero), a panel
+    reading the Deployment's replicas shows zero; ingress-nginx's `service` label arrives as
+    exported_service through its ServiceMonitor (the rendered canary analysis reads it so)."""
+    docs = rendered[env]
+    exprs = [t["expr"] for cm in docs if cm["kind"] == "ConfigMap" and cm["metadata"]["name"].endswith("-dashboard")
+             for p in json.loads(next(iter(cm["data"].values())))["panels"] for t in p["targets"]]
+    rollouts = {d["spec"]["workloadRef"]["name"] for d in docs if d["kind"] == "Rollout" and "workloadRef" in d["spec"]}
+    for name in rollouts:
+        assert not [e for e in exprs if "kube_deployment_" in e and f'deployment="{name}"' in e], name
+    nginx = [e for e in exprs if "nginx_ingress_controller_" in e]
+    assert nginx and all("exported_service=" in e and not re.search(r'[{,]service=', e) for e in nginx), nginx
+    assert any("kube_pod_status_ready" in e and "kubechat-api" in e for e in exprs)

@@ -74,18 +74,30 @@ def test_only_production_binds_the_digest_policy(rendered):
 
 
 def test_signature_and_attestation_use_the_release_identity(rendered):
-    entry = find(rendered["production"], "ClusterPolicy", "kubechat-production-verify-images")["spec"]["rules"][0]["verifyImages"][0]
+    """14.7: the signature must come from the release workflow; the vulnerability attestation from it or
+    from the scheduled re-scan (which runs on the default branch); findings are enforced, the scan's age
+    only audited, so an expired scan never refuses a scale-up, a drain or a restart."""
+    rules = {r["name"]: r for r in find(rendered["production"], "ClusterPolicy", "kubechat-production-verify-images")["spec"]["rules"]}
     props = SupplyChainProps()
-    keyless = {"issuer": props.keyless_issuer, "subject": props.keyless_subject, "rekor": {"url": props.rekor_url}}
-    assert entry["imageReferences"] == ["ghcr.io/kubechat/*"]
-    assert entry["attestors"][0]["entries"] == [{"keyless": keyless}]
+    keyless = lambda subject: {"keyless": {"issuer": props.keyless_issuer, "subject": subject,  # noqa: E731
+                                           "rekor": {"url": props.rekor_url}}}
+    entry = rules["signed-and-scanned"]["verifyImages"][0]
+    assert entry["imageReferences"] == ["ghcr.io/kubechat/*"] and entry["failureAction"] == "Enforce"
+    assert entry["attestors"][0]["entries"] == [keyless(props.keyless_subject)]
     attestation = entry["attestations"][0]
     assert attestation["predicateType"] == "https://cosign.sigstore.dev/attestation/vuln/v1"
-    assert attestation["attestors"][0]["entries"] == [{"keyless": keyless}]
+    assert attestation["attestors"] == [{"count": 1, "entries": [keyless(props.keyless_subject),
+                                                                  keyless(props.rescan_subject)]}]
+    assert props.rescan_subject.endswith("@refs/heads/main")
     conditions = attestation["conditions"][0]["all"]
-    assert conditions[0]["key"] == "{{ time_since('', '{{ metadata.scanFinishedOn }}', '') }}"
-    assert conditions[0]["operator"] == "LessThanOrEquals" and conditions[0]["value"] == "168h"
-    assert conditions[1]["operator"] == "Equals" and conditions[1]["value"] == 0
+    assert len(conditions) == 1 and conditions[0]["operator"] == "Equals" and conditions[0]["value"] == 0
+    assert not any("time_since" in c["key"] for c in conditions), "the scan's age must not be enforced"
+    fresh = rules["scan-fresh"]["verifyImages"][0]
+    assert fresh["failureAction"] == "Audit" and fresh["mutateDigest"] is False
+    age = fresh["attestations"][0]["conditions"][0]["all"]
+    assert age == [{"key": "{{ time_since('', '{{ metadata.scanFinishedOn }}', '') }}", "operator": "LessThanOrEquals",
+                    "value": "168h", "message": age[0]["message"]}]
+    assert fresh["attestations"][0]["attestors"] == attestation["attestors"]
 
 
 def test_a_public_key_replaces_keyless_verification():
@@ -102,8 +114,10 @@ def test_a_public_key_replaces_keyless_verification():
     assert entry["attestors"][0]["entries"] == [{"keys": {"publicKeys": PUBLIC_KEY,
                                                           "rekor": {"url": "https://rekor.sigstore.dev"}}}]
     conditions = entry["attestations"][0]["conditions"][0]["all"]
-    assert conditions[0]["value"] == "72h"
-    assert "Severity == 'HIGH' || Severity == 'CRITICAL'" in conditions[1]["key"]
+    assert "Severity == 'HIGH' || Severity == 'CRITICAL'" in conditions[0]["key"]
+    age = verify["spec"]["rules"][1]["verifyImages"][0]["attestations"][0]
+    assert age["conditions"][0]["all"][0]["value"] == "72h"
+    assert age["attestors"][0]["entries"] == entry["attestors"][0]["entries"], "the key holder attests rescans too"
 
 
 # --- the vulnerability condition, evaluated -------------------------------------------------------
@@ -135,7 +149,7 @@ def test_the_severity_condition_counts_blocking_findings(predicate, blocking, ex
 
 def test_the_rendered_condition_is_the_tested_query(rendered):
     entry = find(rendered["production"], "ClusterPolicy", "kubechat-production-verify-images")["spec"]["rules"][0]["verifyImages"][0]
-    key = entry["attestations"][0]["conditions"][0]["all"][1]["key"]
+    key = entry["attestations"][0]["conditions"][0]["all"][0]["key"]
     assert key == "{{ " + severity_count_query(["CRITICAL"]) + " }}"
 
 

@@ -43,7 +43,7 @@ class SupplyChainProps:
 
     signed_images: tuple[str, ...] = ("ghcr.io/kubechat/*",)
     """Image references (Kyverno wildcards) built by KubeChat's release pipeline: each must be signed,
-    carry a fresh vulnerability attestation, and is pinned to its digest at admission.
+    carry a vulnerability attestation without blocking findings, and is pinned to its digest at admission.
     Default: (ghcr.io/kubechat/*,)."""
     allowed_registries: tuple[str, ...] = (
         "ghcr.io/kubechat/", "ghcr.io/cloudnative-pg/", "docker.io/valkey/", "docker.io/oliver006/",
@@ -58,13 +58,17 @@ class SupplyChainProps:
     keyless_subject: str = "https://github.com/kubechat/kubechat/.github/workflows/release.yaml@refs/tags/*"
     """Identity (certificate subject; wildcards allowed) that signs releases.
     Default: the release workflow of github.com/kubechat/kubechat, on tags."""
+    rescan_subject: str = "https://github.com/kubechat/kubechat/.github/workflows/rescan.yaml@refs/heads/main"
+    """Identity of the scheduled re-scan that re-attests released images with a fresh vulnerability scan
+    (it runs on the default branch, not on a tag): trusted for vulnerability attestations only, never for
+    the image signature. Default: the rescan workflow of github.com/kubechat/kubechat on main."""
     public_key: str = ""
     """PEM public key of a cosign key pair; when set it replaces keyless verification. Default: empty."""
     rekor_url: str = "https://rekor.sigstore.dev"
     """Transparency log the keyless signatures are recorded in. Default: https://rekor.sigstore.dev."""
     attestation_max_age_days: int = 7
-    """A vulnerability attestation older than this (by its scanFinishedOn) is refused: rebuild or rescan.
-    Default: 7."""
+    """A vulnerability attestation older than this (by its scanFinishedOn) is reported (Kyverno Audit: a
+    PolicyReport result), never refused: the scheduled re-scan (rescan_subject) keeps it fresh. Default: 7."""
     blocking_severity: Severity = Severity.CRITICAL
     """Findings of this severity or higher in the attestation refuse the image. Default: CRITICAL."""
     digest_required_images: tuple[str, ...] = ("ghcr.io/kubechat/",)
@@ -97,9 +101,10 @@ class SupplyChainProps:
         if not self.public_key:
             if not re.fullmatch(r"https://\S+", self.keyless_issuer):
                 raise v.SettingsError("supply_chain.keyless_issuer", self.keyless_issuer, "an https:// OIDC issuer URL")
-            if not KEYLESS_SUBJECT.match(self.keyless_subject):
-                raise v.SettingsError("supply_chain.keyless_subject", self.keyless_subject,
-                                      "a signing identity without spaces (wildcards allowed)")
+            for name in ("keyless_subject", "rescan_subject"):
+                if not KEYLESS_SUBJECT.match(getattr(self, name)):
+                    raise v.SettingsError(f"supply_chain.{name}", getattr(self, name),
+                                          "a signing identity without spaces (wildcards allowed)")
         elif not re.fullmatch(r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+\n-----END PUBLIC KEY-----\n?",
                               self.public_key):
             raise v.SettingsError("supply_chain.public_key", self.public_key[:40] + "...",
@@ -130,17 +135,20 @@ def pod_match(namespace: str) -> kyverno.ClusterPolicySpecRulesMatch:
         resources=kyverno.ClusterPolicySpecRulesMatchAnyResources(kinds=["Pod"], namespaces=[namespace]))])
 
 
-def attestors(props: SupplyChainProps, family: str) -> list:
-    """Who must have signed: the release pipeline's keyless identity, or the holder of a cosign key.
+def attestors(props: SupplyChainProps, family: str, *, rescan: bool = False) -> list:
+    """Who must have signed: the release pipeline's keyless identity (and, for vulnerability attestations,
+    `rescan`, the scheduled re-scan's: either one suffices), or the holder of a cosign key.
     `family` names the imported classes (signatures and attestations have a family each)."""
     cls = lambda suffix: getattr(kyverno, family + suffix)  # noqa: E731
     if props.public_key:
-        entry = cls("Entries")(keys=cls("EntriesKeys")(public_keys=props.public_key,
-                                                       rekor=cls("EntriesKeysRekor")(url=props.rekor_url)))
+        entries = [cls("Entries")(keys=cls("EntriesKeys")(public_keys=props.public_key,
+                                                          rekor=cls("EntriesKeysRekor")(url=props.rekor_url)))]
     else:
-        entry = cls("Entries")(keyless=cls("EntriesKeyless")(issuer=props.keyless_issuer, subject=props.keyless_subject,
-                                                             rekor=cls("EntriesKeylessRekor")(url=props.rekor_url)))
-    return [cls("")(count=1, entries=[entry])]
+        subjects = [props.keyless_subject] + ([props.rescan_subject] if rescan else [])
+        entries = [cls("Entries")(keyless=cls("EntriesKeyless")(issuer=props.keyless_issuer, subject=subject,
+                                                                rekor=cls("EntriesKeylessRekor")(url=props.rekor_url)))
+                   for subject in subjects]
+    return [cls("")(count=1, entries=entries)]
 
 
 # Kyverno pattern anchors: =(field) checks the field only where it is present.
@@ -158,7 +166,10 @@ class KyvernoPolicies(Construct):
         labels = standard_labels("admission")
         enforce = kyverno.ClusterPolicySpecRulesVerifyImagesFailureAction.ENFORCE
         signature_attestors = attestors(props, "ClusterPolicySpecRulesVerifyImagesAttestors")
-        scan_attestors = attestors(props, "ClusterPolicySpecRulesVerifyImagesAttestationsAttestors")
+        scan_attestors = attestors(props, "ClusterPolicySpecRulesVerifyImagesAttestationsAttestors", rescan=True)
+        audit = kyverno.ClusterPolicySpecRulesVerifyImagesFailureAction.AUDIT
+        condition = kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAll
+        operator = kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAllOperator
         max_age = f"{props.attestation_max_age_days * 24}h"
         blocked = props.blocked_severities
         kyverno.ClusterPolicy(
@@ -170,34 +181,44 @@ class KyvernoPolicies(Construct):
                 "policies.kyverno.io/title": "Verify KubeChat image signatures and vulnerability attestations",
                 "policies.kyverno.io/description": (
                     f"Images matching {', '.join(props.signed_images)} must be signed by the release pipeline, "
-                    f"carry a vulnerability attestation at most {props.attestation_max_age_days} days old "
-                    f"without {'/'.join(blocked)} findings, and run by digest."),
+                    f"carry a vulnerability attestation (release or scheduled re-scan) without {'/'.join(blocked)} "
+                    f"findings, and run by digest (enforced). A scan older than {props.attestation_max_age_days} "
+                    "days is reported, never refused: an expired scan must not stop scale-ups or restarts."),
             }},
             spec=kyverno.ClusterPolicySpec(
                 background=False, webhook_timeout_seconds=30,
                 failure_policy=kyverno.ClusterPolicySpecFailurePolicy.FAIL,
-                rules=[kyverno.ClusterPolicySpecRules(
-                    name="signed-and-scanned", match=pod_match(namespace),
-                    verify_images=[kyverno.ClusterPolicySpecRulesVerifyImages(
-                        image_references=list(props.signed_images), failure_action=enforce,
-                        required=True, mutate_digest=True, verify_digest=True,
-                        attestors=signature_attestors,
-                        attestations=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestations(
-                            name="vulnerability-scan", predicate_type=VULN_PREDICATE, attestors=scan_attestors,
-                            conditions=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditions(all=[
-                                kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAll(
-                                    key="{{ time_since('', '{{ metadata.scanFinishedOn }}', '') }}",
-                                    # Kyverno compares duration strings as durations (168h vs 26h).
-                                    operator=kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAllOperator.LESS_THAN_OR_EQUALS,
-                                    value=max_age,
-                                    message=f"the vulnerability scan is older than {props.attestation_max_age_days} days: rescan and re-attest"),
-                                kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAll(
-                                    key="{{ " + severity_count_query(blocked) + " }}",
-                                    operator=kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditionsAllOperator.EQUALS,
-                                    value=0,
-                                    message=f"the vulnerability scan reports {'/'.join(blocked)} findings"),
-                            ])])],
-                    )])]))
+                rules=[
+                    kyverno.ClusterPolicySpecRules(
+                        name="signed-and-scanned", match=pod_match(namespace),
+                        verify_images=[kyverno.ClusterPolicySpecRulesVerifyImages(
+                            image_references=list(props.signed_images), failure_action=enforce,
+                            required=True, mutate_digest=True, verify_digest=True,
+                            attestors=signature_attestors,
+                            attestations=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestations(
+                                name="vulnerability-scan", predicate_type=VULN_PREDICATE, attestors=scan_attestors,
+                                conditions=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditions(all=[
+                                    condition(key="{{ " + severity_count_query(blocked) + " }}", operator=operator.EQUALS,
+                                              value=0, message=f"the vulnerability scan reports {'/'.join(blocked)} findings"),
+                                ])])],
+                        )]),
+                    # Fail safe: the scan's age is audited (PolicyReports), in every environment.
+                    kyverno.ClusterPolicySpecRules(
+                        name="scan-fresh", match=pod_match(namespace),
+                        verify_images=[kyverno.ClusterPolicySpecRulesVerifyImages(
+                            image_references=list(props.signed_images), failure_action=audit,
+                            required=True, mutate_digest=False, verify_digest=False,
+                            attestations=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestations(
+                                name="vulnerability-scan-age", predicate_type=VULN_PREDICATE, attestors=scan_attestors,
+                                conditions=[kyverno.ClusterPolicySpecRulesVerifyImagesAttestationsConditions(all=[
+                                    condition(key="{{ time_since('', '{{ metadata.scanFinishedOn }}', '') }}",
+                                              # Kyverno compares duration strings as durations (168h vs 26h).
+                                              operator=operator.LESS_THAN_OR_EQUALS, value=max_age,
+                                              message=f"the vulnerability scan is older than "
+                                                      f"{props.attestation_max_age_days} days: the re-scan did not run"),
+                                ])])],
+                        )]),
+                ]))
 
         def containers_pattern(value: str) -> dict:
             return {"spec": {name: [{"image": value}] for name in CONTAINER_LISTS}}

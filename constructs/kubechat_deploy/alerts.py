@@ -70,6 +70,17 @@ SLO_CONFIRM = ("Open the API dashboard (KubeChat / API): the error ratio and lat
 SLO_FIX = ("If a rollout started it, roll back (docs/upgrade.md). If the database or cache is the cause, "
            "follow KubeChatPostgresDown / KubeChatRedisDown. If the API is saturated (CPU, pool), check "
            "KubeChatHpaAtMaximum and raise the HPA maximum or the resources in overlays/<env>/.")
+def newest_run_failed(cronjob: str) -> str:
+    """The CronJob's newest failed Job is newer than its last success (or it never succeeded). A failed Job
+    is kept (failedJobsHistoryLimit) long after the next run succeeded: counting failed Jobs would keep the
+    alert firing for days; this clears with the next successful run."""
+    jobs = f'{KSM},job_name=~"{cronjob}-.*"'
+    newest_failed = (f"max by (namespace) (kube_job_created{{{jobs}}}\n  and on (namespace, job_name) "
+                     f"(kube_job_status_failed{{{jobs}}} > 0))")
+    last_success = f'max by (namespace) (kube_cronjob_status_last_successful_time{{{KSM},cronjob="{cronjob}"}})'
+    return f"{newest_failed}\n> on (namespace)\n{last_success}\nor\n{newest_failed}\nunless on (namespace)\n{last_success}"
+
+
 ESCALATE_APP = "Page the KubeChat API team's on-call with the dashboard link and the first error lines."
 ESCALATE_DB = "Page the database on-call; for data loss follow docs/disaster-recovery.md."
 ESCALATE_PLATFORM = "Escalate to the platform team (cluster, storage, ingress, cert-manager)."
@@ -158,11 +169,13 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl cnpg status kubechat-db -n <namespace>` (replication section).",
           "Usually heavy writes or a slow disk: check IO on the replica's node; recreate a broken replica with "
           "`kubectl cnpg destroy kubechat-db <instance> -n <namespace>`.", ESCALATE_DB),
+    # As CloudNativePG's sample rules do (docs/src/samples/monitoring/prometheusrule.yaml at v1.30.0,
+    # LastFailedArchiveTime): the last failure is newer than the last success. An idle primary archives
+    # nothing for hours and has not failed: silent.
     Alert("KubeChatWalArchivingFailing", "kubechat-backups",
-          'increase(cnpg_pg_stat_archiver_failed_count[15m]) > 0\nor\n'
-          'cnpg_pg_stat_archiver_seconds_since_last_archival > 1800', "10m", "critical",
+          'cnpg_pg_stat_archiver_last_failed_time - cnpg_pg_stat_archiver_last_archived_time > 1', "10m", "critical",
           "WAL archiving to the object store is failing.",
-          "{{ $labels.namespace }}/{{ $labels.pod }} cannot archive WAL (failures, or nothing archived for 30 minutes).",
+          "{{ $labels.namespace }}/{{ $labels.pod }} cannot archive WAL: its last archiving attempt failed, after the last success.",
           "Point-in-time recovery stops at the last archived segment, and WAL piles up on the data volume until it fills.",
           "`kubectl cnpg status kubechat-db -n <namespace>` (Continuous Backup status) and the plugin sidecar's logs: "
           "`kubectl -n <namespace> logs <primary> -c plugin-barman-cloud`.",
@@ -180,12 +193,13 @@ ALERTS: tuple[Alert, ...] = (
           "Fix the cause in the failed Backup's status, then take one now: "
           "`kubectl cnpg backup kubechat-db -n <namespace> --method plugin --plugin-name barman-cloud.cloudnative-pg.io`.",
           ESCALATE_DB),
-    Alert("KubeChatLogicalBackupFailed", "kubechat-backups",
-          f'max by (namespace, job_name) (kube_job_status_failed{{{KSM},job_name=~"kubechat-logical-backup-.*"}}) > 0',
+    Alert("KubeChatLogicalBackupFailed", "kubechat-backups", newest_run_failed("kubechat-logical-backup"),
           "0m", "warning", "A logical backup (pg_dump) failed.",
-          "Job {{ $labels.namespace }}/{{ $labels.job_name }} failed.",
+          "The newest kubechat-logical-backup Job in {{ $labels.namespace }} failed (no success since).",
           "Last night's dump is missing; older dumps are untouched (the script deletes nothing after a failure).",
-          "`kubectl -n <namespace> logs job/<job>`: the line starting `logical-backup: FAILED:` names the step.",
+          "`kubectl -n <namespace> get jobs --sort-by=.metadata.creationTimestamp | grep kubechat-logical-backup` "
+          "(the newest failed one), then `kubectl -n <namespace> logs job/<job>`: the line starting "
+          "`logical-backup: FAILED:` names the step.",
           "Fix what the step names (database reachability, credentials, BACKUP_TARGET, space), then run one now: "
           "`kubectl -n <namespace> create job --from=cronjob/kubechat-logical-backup manual-$(date +%s)`.",
           ESCALATE_DB, '{namespace="<namespace>", job_name=~"kubechat-logical-backup-.*"} |= "FAILED"'),
@@ -198,12 +212,13 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl -n <namespace> get cronjob kubechat-logical-backup` (LAST SCHEDULE, SUSPEND) and its Jobs.",
           "See KubeChatLogicalBackupFailed; a suspended CronJob: `kubectl patch cronjob ... -p '{\"spec\":{\"suspend\":false}}'`.",
           ESCALATE_DB),
-    Alert("KubeChatRestoreDrillFailed", "kubechat-backups",
-          f'max by (namespace, job_name) (kube_job_status_failed{{{KSM},job_name=~"kubechat-restore-drill-.*"}}) > 0',
+    Alert("KubeChatRestoreDrillFailed", "kubechat-backups", newest_run_failed("kubechat-restore-drill"),
           "0m", "critical", "The weekly restore drill failed: the newest logical backup may not restore.",
-          "Job {{ $labels.namespace }}/{{ $labels.job_name }} failed.",
+          "The newest kubechat-restore-drill Job in {{ $labels.namespace }} failed (no success since).",
           "A backup that does not restore is no backup: checksum, schema version, row counts or the audit chain did not match.",
-          "`kubectl -n <namespace> logs job/<job>`: `restore-drill: FAILED:` says what did not match.",
+          "`kubectl -n <namespace> get jobs --sort-by=.metadata.creationTimestamp | grep kubechat-restore-drill` "
+          "(the newest failed one), then `kubectl -n <namespace> logs job/<job>`: `restore-drill: FAILED:` says "
+          "what did not match.",
           "Checksum mismatch: the object in the store was altered; take a new dump and investigate access. "
           "Audit chain broken: the database itself was tampered with; run `SELECT * FROM audit_verify_chain()` "
           "on the primary and escalate to security.", ESCALATE_DB + " Audit-chain failures also go to security.",

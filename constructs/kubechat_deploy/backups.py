@@ -59,9 +59,13 @@ class BackupProps:
     """...but never one of the newest this many. Default: 7."""
     drill_schedule: str = "0 5 * * 0"
     """Restore drill CronJob schedule. Default: 0 5 * * 0 (Sundays 05:00)."""
-    job_image: str = "ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm"
+    job_image: str = ("ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-system-trixie"
+                      "@sha256:ecaa395084a5f8831fd2655dbffc98b554473526265f53113ec969de6fc15848")
     """Image of the backup and drill jobs: PostgreSQL 17 client and server, Python 3 with boto3 and
-    psycopg2 (the barman-cloud tools). Default: ghcr.io/cloudnative-pg/postgresql:17.6-system-bookworm."""
+    psycopg2 (the barman-cloud tools, which only the `system` flavour carries: deprecated upstream, so
+    replace it when CloudNativePG removes it), pinned by full tag and digest as CloudNativePG's catalog
+    lists it (cloudnative-pg/artifacts image-catalogs/catalog-system-trixie.yaml at da879047).
+    Default: ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-system-trixie@sha256:ecaa3950..."""
     scratch_size: str | None = None
     """Scratch volume of the backup and drill jobs (/tmp: the dump, and the drill's restored copy of the
     database): a volume claimed per run from the default storage class, never node disk. Default: the

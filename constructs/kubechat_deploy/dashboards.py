@@ -49,12 +49,14 @@ def all_dashboards() -> dict[str, dict]:
             _panel("CPU (saturation)", [(f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{NS},container="api"}}[5m]))', "{{pod}}")], unit="cores"),
             _panel("Memory", [(f'sum by (pod) (container_memory_working_set_bytes{{{NS},container="api"}})', "{{pod}}")], unit="bytes"),
             _panel("Database pool", [(f"sum by (state) (kubechat_db_pool_connections{{{api_job}}})", "{{state}}")]),
-            _panel("Replicas", [(f'kube_deployment_status_replicas_available{{{NS},deployment="kubechat-api"}}', "available"),
+            # Ready API pods, whoever owns them: in staging and production the Rollout runs them and keeps the
+            # Deployment it references (workloadRef, scaleDown) at zero replicas.
+            _panel("Replicas", [(f'sum(kube_pod_status_ready{{{NS},condition="true",pod=~"kubechat-api-[a-z0-9]+-[a-z0-9]+"}})', "ready"),
                                 (f'kube_horizontalpodautoscaler_spec_max_replicas{{{NS},horizontalpodautoscaler="kubechat-api"}}', "HPA max")]),
         ]),
         "kubechat-web": dashboard("kubechat-web", "KubeChat / Web", [
-            _panel("Requests per second by status (ingress)", [(f'sum by (status) (rate(nginx_ingress_controller_requests{{exported_namespace="$namespace",service="kubechat-web"}}[5m]))', "{{status}}")], unit="reqps"),
-            _panel("Latency p95 (ingress)", [(f'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{{exported_namespace="$namespace",service="kubechat-web"}}[5m])))', "p95")], unit="s"),
+            _panel("Requests per second by status (ingress)", [(f'sum by (status) (rate(nginx_ingress_controller_requests{{exported_namespace="$namespace",exported_service="kubechat-web"}}[5m]))', "{{status}}")], unit="reqps"),
+            _panel("Latency p95 (ingress)", [(f'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{{exported_namespace="$namespace",exported_service="kubechat-web"}}[5m])))', "p95")], unit="s"),
             _panel("CPU", [(f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{NS},container="web"}}[5m]))', "{{pod}}")], unit="cores"),
             _panel("Memory", [(f'sum by (pod) (container_memory_working_set_bytes{{{NS},container="web"}})', "{{pod}}")], unit="bytes"),
             _panel("Restarts (1h)", [(f'sum by (pod) (increase(kube_pod_container_status_restarts_total{{{NS},container="web"}}[1h]))', "{{pod}}")]),

@@ -3,6 +3,7 @@ created at bootstrap with an operator-managed credentials Secret), a PgBouncer P
 connects through, and a PodMonitor for the operator's metrics."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from cdk8s_plus_28 import k8s
@@ -23,8 +24,13 @@ class DatabaseProps:
 
     name: str = "kubechat-db"
     """Name of the CloudNativePG Cluster; its Services are <name>-rw/-ro/-r. Default: kubechat-db."""
-    image: str = "ghcr.io/cloudnative-pg/postgresql:17.6"
-    """PostgreSQL image (16 or newer). Default: ghcr.io/cloudnative-pg/postgresql:17.6."""
+    image: str = ("ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-standard-trixie"
+                  "@sha256:91e0de662d53895a45f1396f4ee1a75daeb0c26fc87853afc9c8f43e01fdaa21")
+    """PostgreSQL image (16 or newer), pinned by its full tag and digest: the `standard` flavour (backups go
+    through the barman-cloud plugin, so the deprecated `system` flavour is not needed), as CloudNativePG's
+    own catalog lists it (cloudnative-pg/artifacts image-catalogs/catalog-standard-trixie.yaml at
+    da879047). Never a rolling tag such as `17.6` (deprecated, postgres-containers README "Deprecated
+    Rolling Tags"). Default: ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-standard-trixie@sha256:91e0de66..."""
     instances: int = 1
     """PostgreSQL instances (1 primary + replicas). Default: 1."""
     storage_size: str = "5Gi"
@@ -55,9 +61,14 @@ class DatabaseProps:
     def __post_init__(self) -> None:
         v.dns_label("database.name", self.name)
         v.image("database.image", self.image.split(":")[0])
-        major = self.image.rsplit(":", 1)[-1].split(".")[0]
-        if not major.isdigit() or int(major) < 16:
-            raise v.SettingsError("database.image", self.image, "a PostgreSQL 16 or newer image tag, e.g. ...:17.6")
+        tag = self.image.split("@")[0].rsplit(":", 1)[-1]
+        match = re.fullmatch(r"(\d+)\.\d+(-\d{12})?-(minimal|standard|system)-[a-z]+", tag)
+        if not match or int(match.group(1)) < 16:
+            raise v.SettingsError("database.image", self.image,
+                                  "a PostgreSQL 16 or newer image with a tag naming its flavour and distribution, "
+                                  "ideally fully qualified with its digest, e.g. ghcr.io/cloudnative-pg/postgresql:"
+                                  "17.11-202608170816-standard-trixie@sha256:... (not a deprecated rolling tag such "
+                                  "as 17.6)")
         v.at_least("database.instances", self.instances, 1)
         v.quantity("database.storage_size", self.storage_size)
         if self.storage_size.startswith(("0", "-")):

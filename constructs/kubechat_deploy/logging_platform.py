@@ -15,10 +15,18 @@ GRAFANA_CHARTS = "https://grafana.github.io/helm-charts"
 
 
 def alloy_config(props: LoggingProps, loki_url: str) -> str:
+    # Alloy runs as a DaemonSet: each instance tails the pods of its own node only, or every instance would
+    # ship every pod's logs (duplicates times the node count). The chart sets HOSTNAME to the node's name
+    # (grafana/alloy operations/helm/charts/alloy/templates/containers/_agent.yaml: HOSTNAME from
+    # spec.nodeName); the field selector is the API server's, so each instance also watches less.
     return f"""discovery.kubernetes "pods" {{
   role = "pod"
   namespaces {{
     own_namespace = false
+  }}
+  selectors {{
+    role  = "pod"
+    field = "spec.nodeName=" + sys.env("HOSTNAME")
   }}
 }}
 

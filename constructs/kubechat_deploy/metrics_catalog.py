@@ -12,7 +12,8 @@ METRICS: dict[str, tuple[str, ...]] = {
                        "redis_commands_processed_total", "redis_keyspace_hits_total", "redis_keyspace_misses_total"),
     # PodMonitor kubechat-db (CloudNativePG instance manager)
     "cloudnative-pg": ("cnpg_collector_up", "cnpg_pg_replication_lag", "cnpg_pg_stat_archiver_failed_count",
-                       "cnpg_pg_stat_archiver_seconds_since_last_archival", "cnpg_backends_total",
+                       "cnpg_pg_stat_archiver_seconds_since_last_archival", "cnpg_pg_stat_archiver_last_archived_time",
+                       "cnpg_pg_stat_archiver_last_failed_time", "cnpg_backends_total",
                        "cnpg_pg_database_size_bytes", "cnpg_pg_settings_setting"),
     # PodMonitor kubechat-db (the barman-cloud plugin's metrics, through the instance manager)
     "barman-cloud-plugin": ("barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
@@ -26,7 +27,7 @@ METRICS: dict[str, tuple[str, ...]] = {
                            "kube_poddisruptionbudget_status_pod_disruptions_allowed",
                            "kube_poddisruptionbudget_status_expected_pods", "kube_job_status_failed",
                            "kube_cronjob_status_last_successful_time", "kube_deployment_status_replicas_available",
-                           "kube_deployment_spec_replicas", "kube_job_created"),
+                           "kube_deployment_spec_replicas", "kube_job_created", "kube_pod_status_ready"),
     # kube-prometheus-stack's kubelet/cAdvisor
     "kubelet": ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"),
     # cert-manager's controller

@@ -86,6 +86,9 @@ class PlatformPrerequisites(Construct):
         for p in PREREQUISITES:
             pin = operator(p.name)
             values = {**p.values, **settings.get(p.name, {})}
+            if p.name == "kube-prometheus-stack":
+                values = _set(values, "prometheus.prometheusSpec.excludedFromEnforcement",
+                              excluded_from_enforcement(delivery))
             if not re.fullmatch(r"v?\d+\.\d+\.\d+", pin.chart.version):
                 raise v.SettingsError(f"versions.{p.name}.chart.version", pin.chart.version, "an exact chart version")
             extra = []
@@ -108,6 +111,22 @@ class PlatformPrerequisites(Construct):
                                                                   target_revision=pin.chart.version,
                                                                   helm=argo.ApplicationSpecSourceHelm(
                                                                       release_name=p.name, values_object=values or None))}))
+
+
+ENFORCED_RESOURCES = ("servicemonitors", "podmonitors", "prometheusrules")
+
+
+def excluded_from_enforcement(delivery: DeliveryProps) -> list[dict]:
+    """`enforcedNamespaceLabel: namespace` scopes KubeChat's monitors and rules to their environment's
+    namespace; it would also overwrite `namespace` on every series the platform's own monitors scrape
+    (kube-state-metrics, the kubelet, cert-manager, ingress-nginx, Trivy: their ServiceMonitors live in the
+    platform namespaces) with the monitor's namespace, and confine the platform's own rules to it. So the
+    monitors and rules of every platform namespace are excluded (prometheus-operator v0.93.0
+    pkg/namespacelabeler/labeler.go: IsExcluded, an ObjectReference without a name matches every object of
+    that namespace and resource; GetRelabelingConfigs appends the namespace rewrite to all others)."""
+    namespaces = sorted({p.namespace for p in PREREQUISITES} | {delivery.argocd_namespace})
+    return [{"group": "monitoring.coreos.com", "resource": resource, "namespace": ns}
+            for ns in namespaces for resource in ENFORCED_RESOURCES]
 
 
 def _set(values: dict, path: str, value) -> dict:

@@ -32,8 +32,11 @@ class RedisProps:
     """Secret holding the password under key `password` (dev: generated; else External Secrets). Default: kubechat-redis."""
     storage_size: str = "1Gi"
     """Append-only file volume. Default: 1Gi."""
-    maxmemory: str = "192mb"
-    """Valkey maxmemory (keep ~75% of the memory limit). Default: 192mb."""
+    maxmemory: str = "128mb"
+    """Valkey maxmemory: at most half the container's memory limit, because rewriting the append-only file
+    forks the server and, under writes, the copy-on-write child can need as much memory again ("up to 2
+    times the memory normally used", Redis administration docs, which Valkey inherits); the render refuses
+    more. Default: 128mb."""
     resources: Resources = Resources(cpu_request="50m", memory_request="256Mi", cpu_limit="500m", memory_limit="256Mi")
     """Valkey container resources. Default: 50m/256Mi requests, 500m/256Mi limits."""
     run_as_user: int = 10001
@@ -48,7 +51,7 @@ class RedisProps:
         v.dns_subdomain("redis.password_secret", self.password_secret)
         v.quantity("redis.storage_size", self.storage_size)
         if not self.maxmemory[:-2].isdigit() or self.maxmemory[-2:] not in ("mb", "gb"):
-            raise v.SettingsError("redis.maxmemory", self.maxmemory, "a size such as 192mb or 2gb")
+            raise v.SettingsError("redis.maxmemory", self.maxmemory, "a size such as 128mb or 2gb")
 
 
 class KubeChatRedis(Construct):

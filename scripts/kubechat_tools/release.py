@@ -114,8 +114,37 @@ def check_canary_measured(docs: list[dict], env: str) -> list[str]:
     return errors
 
 
+def valkey_bytes(size: str) -> int:
+    """Valkey's memory units as maxmemory takes them: 128mb, 2gb (1024-based, like Redis)."""
+    match = re.fullmatch(r"(\d+)(kb|mb|gb)", size.strip().lower())
+    if not match:
+        raise ValueError(size)
+    return int(match.group(1)) * {"kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}[match.group(2)]
+
+
+def check_cache_memory(docs: list[dict], env: str) -> list[str]:
+    """Valkey's maxmemory leaves the other half of the container's memory limit to the append-only file
+    rewrite (a fork whose copy-on-write pages can double the memory under writes): more is an OOM kill
+    waiting for the first rewrite under load."""
+    errors = []
+    for doc in (d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "kubechat-redis"):
+        container = next(c for c in doc["spec"]["template"]["spec"]["containers"] if c["name"] == "valkey")
+        env_vars = {e["name"]: e.get("value") for e in container.get("env", [])}
+        maxmemory, limit = env_vars.get("REDIS_MAXMEMORY"), (container.get("resources") or {}).get("limits", {}).get("memory")
+        try:
+            ok = valkey_bytes(maxmemory) * 2 <= quantity(limit)
+        except (ValueError, TypeError, AttributeError):
+            ok = False
+        if not ok:
+            errors.append(f"environment {env!r}: StatefulSet/kubechat-redis: REDIS_MAXMEMORY={maxmemory!r} with a memory "
+                          f"limit of {limit!r}; allowed: at most half the limit (room for the append-only file "
+                          f"rewrite's fork), set in overlays/{env}/redis.yaml")
+    return errors
+
+
 def check_environment(docs: list[dict], env: str) -> list[str]:
-    errors = check_release(docs, env) + check_backups(docs, env) + check_canary_measured(docs, env)
+    errors = (check_release(docs, env) + check_backups(docs, env) + check_canary_measured(docs, env)
+              + check_cache_memory(docs, env))
     for doc in docs:
         kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec") or {}
         where = f"environment {env!r}: {kind}/{name}"

@@ -78,20 +78,27 @@ def release(stack, prometheus: PrometheusServer, tag: str) -> str:
     doc.setdefault("patches", []).extend(canary_patches(prometheus.url))
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     revision = stack.remote._commit(f"release {ENV} {tag}")
-    take_new_commit(stack)
+    take_new_commit(stack, revision)
     return revision
 
 
-def take_new_commit(stack) -> None:
-    """What docs/upgrade.md tells the operator after an aborted canary: a failed sync is retried with
+def take_new_commit(stack, revision: str) -> None:
+    """What docs/upgrade.md tells the operator after an aborted canary: the failed sync is retried with
     backoff (up to minutes) and auto-sync waits for it, so terminate the retrying operation; the next
-    auto-sync takes the new commit at once."""
+    auto-sync takes the new commit at once. Returns when an operation works on `revision`."""
     app = app_of(stack)
-    op = (stack.get("applications.argoproj.io", app).get("status") or {}).get("operationState") or {}
-    if op.get("phase") == "Running" and "Retrying attempt" in (op.get("message") or ""):
-        result = stack.argocd_cli("app", "terminate-op", app)
-        assert result.returncode == 0, result.stderr
     stack.refresh(app)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        op = (stack.get("applications.argoproj.io", app).get("status") or {}).get("operationState") or {}
+        if revision in (op.get("operation", {}).get("sync", {}).get("revision"), op.get("syncResult", {}).get("revision")):
+            return
+        if op.get("phase") == "Running" and "Retrying attempt" in (op.get("message") or ""):
+            result = stack.argocd_cli("app", "terminate-op", app)
+            assert result.returncode == 0, result.stderr
+            stack.refresh(app)
+        time.sleep(1)
+    raise AssertionError(f"{app}: no sync of {revision[:8]} started within 240 s")
 
 
 def app_of(stack) -> str:
@@ -249,7 +256,7 @@ def deliver(stack, exporter: TrafficExporter, prometheus: PrometheusServer, comm
     doc.setdefault("patches", []).extend(canary_patches(prometheus.url, load_dir(tree / "dist" / "rendered" / ENV)))
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     revision = stack.remote._commit(message)
-    take_new_commit(stack)
+    take_new_commit(stack, revision)
     follow(stack, exporter, synced_healthy(revision), f"Synced and Healthy at {revision[:8]} ({message})")
     return revision
 
