@@ -23,7 +23,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup crds render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,7 +73,14 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	fi
 	@mkdir -p .cache && touch $@
 
-setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp ## install every pinned tool (idempotent)
+# The CRDs pinned in crds.yaml, fetched once (CRD_MIRROR offline) and verified against their sha256.
+.cache/crds.stamp: crds.yaml $(VENV)/.stamp
+	@$(PY) scripts/fetch_crds.py
+	@touch $@
+
+crds: .cache/crds.stamp ## fetch and verify the pinned CRDs (sha256) into .cache/crds/
+
+setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp .cache/crds.stamp ## install every pinned tool (idempotent)
 
 render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py

@@ -1,11 +1,15 @@
 """The pinned upstream CRDs (crds.yaml): fetched from upstream, or from a mirror folder offline.
 
 Set CRD_MIRROR to a folder laid out as <owner>/<repo>/<tag>/<path> (the tail of each
-raw.githubusercontent.com address). Without it the files are downloaded. Fetched files are cached
-under .cache/crds/ (git-ignored); nothing is ever copied into the repository.
+raw.githubusercontent.com address). Without it the files are downloaded. Each file must match the
+sha256 crds.yaml pins for it, whether downloaded, mirrored or cached. `fetch_all()` (make crds, part
+of make setup) is the only step that downloads; renders and tests read the verified cache
+(.cache/crds/, git-ignored) and say once what to run when it is missing. Nothing is ever copied into
+the repository.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +30,8 @@ class CrdSource:
     """Pinned upstream address."""
     typed: bool
     """Whether typed classes are generated for it (False: validation only)."""
+    sha256: str
+    """The file's pinned digest."""
 
     @property
     def relative_path(self) -> str:
@@ -39,7 +45,11 @@ def load_sources(path: Path = CRDS_FILE) -> list[CrdSource]:
     sources = []
     for group, entries in data["groups"].items():
         for entry in entries:
-            sources.append(CrdSource(group=group, url=entry["url"], typed=entry.get("typed", True)))
+            digest = str(entry.get("sha256", ""))
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise SystemExit(f"{path.name}: {entry['url']}: sha256 {digest!r}; allowed: the file's sha256, "
+                                 "64 lowercase hex digits")
+            sources.append(CrdSource(group=group, url=entry["url"], typed=entry.get("typed", True), sha256=digest))
     return sources
 
 
@@ -53,26 +63,48 @@ def mirror_dir() -> Path | None:
     return mirror
 
 
-def fetch(source: CrdSource) -> Path:
-    """Return a local path holding the CRD file, from the cache, the mirror or upstream."""
-    cached = CACHE / "crds" / source.relative_path
+class CrdError(SystemExit):
+    """A pinned CRD that is missing or differs from its pin."""
+
+
+def verify(source: CrdSource, content: bytes, where: str) -> None:
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != source.sha256:
+        raise CrdError(f"crds.yaml: {source.relative_path} from {where} has sha256 {actual}, but is pinned as "
+                       f"{source.sha256}: refused. A moved tag or a changed file upstream changes what the gates "
+                       "validate against: check the file, then update its pin in crds.yaml deliberately.")
+
+
+def cached_path(source: CrdSource, cache: Path | None = None) -> Path:
+    return (cache or CACHE / "crds") / source.relative_path
+
+
+def fetch(source: CrdSource, *, download: bool = True, cache: Path | None = None) -> Path:
+    """A local, verified copy of the CRD file: from the cache, else (download=True) from the mirror or upstream."""
+    cached = cached_path(source, cache)
     if cached.is_file():
+        verify(source, cached.read_bytes(), str(cached))
         return cached
+    if not download:
+        raise CrdError(f"the pinned CRDs are not fetched ({source.relative_path} is missing from {cached.parent}): "
+                       "run `make crds` (or `make setup`) once; offline, with CRD_MIRROR set to a mirror folder "
+                       "such as ../shared/crds")
     mirror = mirror_dir()
     if mirror is not None:
         candidate = mirror / source.relative_path
         if not candidate.is_file():
-            raise SystemExit(f"CRD_MIRROR: {candidate} is missing (pinned as {source.url})")
-        content = candidate.read_bytes()
+            raise CrdError(f"CRD_MIRROR: {candidate} is missing (pinned as {source.url})")
+        content, where = candidate.read_bytes(), str(candidate)
     else:
         try:
             with urllib.request.urlopen(source.url, timeout=60) as response:
-                content = response.read()
+                content, where = response.read(), source.url
         except OSError as error:
-            raise SystemExit(
-                f"cannot download {source.url}: {error}. Offline? Set CRD_MIRROR to a mirror folder, "
-                "for example CRD_MIRROR=../shared/crds"
+            raise CrdError(
+                f"cannot download {source.url}: {error}. Without network, provide the pinned CRDs with a mirror "
+                "folder laid out as <owner>/<repo>/<tag>/<path>: CRD_MIRROR=../shared/crds make crds"
             ) from error
+    verify(source, content, where)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_bytes(content)
@@ -80,12 +112,17 @@ def fetch(source: CrdSource) -> Path:
     return cached
 
 
+def fetch_all(cache: Path | None = None) -> list[Path]:
+    """The setup step: every pinned CRD fetched once and verified (stops at the first failure)."""
+    return [fetch(source, cache=cache) for source in load_sources()]
+
+
 def load_crds() -> list[dict]:
     """Every CustomResourceDefinition document of every pinned source."""
     crds = []
     for source in load_sources():
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        for doc in yaml.load_all(fetch(source).read_text(), Loader=loader):
+        for doc in yaml.load_all(fetch(source, download=False).read_text(), Loader=loader):
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 crds.append(doc)
     return crds

@@ -1,0 +1,80 @@
+"""18.3: every pinned CRD is pinned by sha256 as well as its address; the setup step refuses a file that
+differs from its pin (naming the file and both digests), and without network or mirror fails once with
+one message saying how to provide the CRDs."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from kubechat_tools.crds import CrdError, fetch_all, load_sources
+
+
+def test_every_pin_has_a_sha256_the_verified_cache_matches():
+    sources = load_sources()
+    assert sources and all(len(s.sha256) == 64 for s in sources)
+    from kubechat_tools.crds import cached_path
+
+    for source in sources:
+        assert hashlib.sha256(cached_path(source).read_bytes()).hexdigest() == source.sha256, source.url
+
+
+def copy_mirror(tmp_path):
+    """A mirror holding exactly the pinned files (from the verified cache)."""
+    from kubechat_tools.crds import cached_path
+
+    mirror = tmp_path / "mirror"
+    for source in load_sources():
+        target = mirror / source.relative_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cached_path(source), target)
+    return mirror
+
+
+def test_a_tampered_crd_is_refused_with_its_name_and_both_digests(tmp_path, monkeypatch):
+    mirror = copy_mirror(tmp_path)
+    victim = load_sources()[3]
+    path = mirror / victim.relative_path
+    path.write_bytes(path.read_bytes().replace(b"description:", b"description: tampered", 1))
+    tampered = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setenv("CRD_MIRROR", str(mirror))
+    with pytest.raises(CrdError) as refused:
+        fetch_all(cache=tmp_path / "cache")
+    message = str(refused.value)
+    assert victim.relative_path in message and tampered in message and victim.sha256 in message, message
+    assert not (tmp_path / "cache" / victim.relative_path).exists(), "a refused file must not enter the cache"
+
+
+def test_a_tampered_cache_is_refused_too(tmp_path, monkeypatch):
+    mirror = copy_mirror(tmp_path)
+    monkeypatch.setenv("CRD_MIRROR", str(mirror))
+    cache = tmp_path / "cache"
+    fetch_all(cache=cache)
+    victim = load_sources()[0]
+    (cache / victim.relative_path).write_text("kind: CustomResourceDefinition\n")
+    with pytest.raises(CrdError, match=victim.sha256):
+        fetch_all(cache=cache)
+
+
+def test_without_network_or_mirror_setup_fails_once_saying_how_to_provide_them(tmp_path):
+    """The setup step, offline (downloads are refused by an unreachable proxy) and without CRD_MIRROR, on a
+    copy of the project with an empty cache: one message, exit 1."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copytree(ROOT / "scripts" / "kubechat_tools", project / "scripts" / "kubechat_tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "scripts" / "fetch_crds.py", project / "scripts" / "fetch_crds.py")
+    shutil.copy(ROOT / "crds.yaml", project / "crds.yaml")
+    env = {k: v for k, v in os.environ.items() if k != "CRD_MIRROR"}
+    env.update({"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""})
+    result = subprocess.run([sys.executable, str(project / "scripts" / "fetch_crds.py")], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("crds: FAILED: cannot download https://raw.githubusercontent.com/"), lines
+    assert "CRD_MIRROR=../shared/crds make crds" in lines[0]
