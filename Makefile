@@ -86,6 +86,10 @@ render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize
 	@$(PY) scripts/render.py
 	@$(PY) scripts/runbooks.py
 	@$(PY) scripts/config_reference.py
+	@# Run as the app of `cdk8s synth` (cdk8s.yaml): its scratch output folder gets one file per environment.
+	@if [ -n "$$CDK8S_OUTDIR" ]; then mkdir -p "$$CDK8S_OUTDIR" && for env in dev staging production; do \
+	  for f in dist/rendered/$$env/*.yaml; do [ "$${f##*/}" = kustomization.yaml ] || { echo "---"; cat "$$f"; }; done \
+	  > "$$CDK8S_OUTDIR/$$env.k8s.yaml"; done; fi
 
 validate: setup ## run the validation gates on dist/rendered/*
 	@$(PY) scripts/validate.py

@@ -120,7 +120,7 @@ def build_overlay(work: Path, env: str, exit_on_error: bool = True) -> list[dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
-    parser.add_argument("--app", help="cdk8s app command (default: the one in cdk8s.yaml)")
+    parser.add_argument("--app", help="cdk8s app command (default: main.py's environments and platform parts)")
     parser.add_argument("--overlays", type=Path, default=ROOT / "overlays", help="overlays folder")
     args = parser.parse_args()
     dist: Path = args.dist.resolve()

@@ -76,3 +76,29 @@ def test_failed_overlay_is_reported_with_its_environment(fresh_render, tmp_path)
     assert "environment 'staging': kustomize build overlays/staging failed" in result.stderr
     assert "no-such-patch.yaml" in result.stderr
     assert tree(dist) == before
+
+
+def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
+    """18.1: `cdk8s synth` (the cdk8s CLI with this project's cdk8s.yaml) renders what `make render` does
+    and never deletes the committed dist/ layout: on a copy of the working tree, git status stays clean."""
+    clone = tmp_path / "clone"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in (f.decode() for f in files if f):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    git = lambda *a: subprocess.run(["git", *a], cwd=clone, capture_output=True, text=True, check=True).stdout  # noqa: E731
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "working tree")
+    for tool in (".venv", ".venv-checkov", "node_modules", "bin", ".cache"):  # installed tools, as after make setup
+        (clone / tool).symlink_to(ROOT / tool)
+    (clone / ".git" / "info" / "exclude").write_text("/.venv\n/.venv-checkov\n/node_modules\n/bin\n/.cache\n")
+    env = {**__import__("os").environ, "CDK8S_CHECK_UPGRADE": "false"}
+    result = subprocess.run([str(clone / "node_modules" / ".bin" / "cdk8s"), "synth"], cwd=clone, capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert git("status", "--porcelain") == "", "cdk8s synth changed the committed tree"
+    for env_name in ("dev", "staging", "production"):
+        assert (clone / ".cdk8s.out" / f"{env_name}.k8s.yaml").stat().st_size > 0
+    assert (clone / "dist" / "rendered" / "production").is_dir() and (clone / "dist" / "base").is_dir()
