@@ -3,6 +3,7 @@ or a mounted volume (file:///path, dev). Shared by logical_backup.py and restore
 CronJobs run from a ConfigMap; stdlib plus boto3 (present in the job image)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -16,6 +17,15 @@ DUMP_NAME = re.compile(r"^kubechat-(\d{8}T\d{6}Z)\.dump$")
 
 class BackupError(RuntimeError):
     """A step failed; the message says which and what to check."""
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """The file's sha256, read a chunk at a time: a dump can be far larger than the job's memory limit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def dump_name(at: datetime) -> str:

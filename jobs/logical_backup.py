@@ -11,7 +11,6 @@ Usage: python3 logical_backup.py [--now 2026-01-31T03:00:00Z]   (--now only for 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backup_store import BackupError, Store, dump_name, expired  # noqa: E402
+from backup_store import BackupError, Store, file_sha256, dump_name, expired  # noqa: E402
 
 MAIN_TABLES = ("users", "sessions", "chat_sessions", "chat_messages", "kubernetes_operations", "audit_log")
 
@@ -98,7 +97,7 @@ def main() -> int:
             listing = run("pg_restore --list", ["pg_restore", "--list", str(dump)]).stdout
             if "TABLE DATA" not in listing:
                 raise BackupError("pg_restore --list shows no table data: the dump is empty or unreadable")
-            digest = hashlib.sha256(dump.read_bytes()).hexdigest()
+            digest = file_sha256(dump)
             manifest = Path(tmp) / f"{name}.json"
             manifest.write_text(json.dumps({**facts, "sha256": digest, "dump": name,
                                             "created_at": now.isoformat()}, indent=2, sort_keys=True))

@@ -14,7 +14,6 @@ Environment: BACKUP_TARGET, S3_ENDPOINT_URL and AWS_* as for logical_backup.py; 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from backup_store import BackupError, Store, dump_time  # noqa: E402
+from backup_store import BackupError, Store, file_sha256, dump_time  # noqa: E402
 from logical_backup import MAIN_TABLES  # noqa: E402
 
 
@@ -81,7 +80,7 @@ def drill(store: Store, server_env: dict, expected_version: int | None) -> None:
         store.get(name, dump)
         store.get(f"{name}.json", manifest_path)
         manifest = json.loads(manifest_path.read_text())
-        digest = hashlib.sha256(dump.read_bytes()).hexdigest()
+        digest = file_sha256(dump)
         if digest != manifest["sha256"]:
             raise BackupError(f"{name}: checksum {digest[:12]} does not match the manifest's "
                               f"{manifest['sha256'][:12]}: the backup was altered or damaged")

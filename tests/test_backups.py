@@ -258,3 +258,23 @@ def test_backup_from_a_dsn_as_in_external_database_mode(server, tmp_path):
     result = backup(env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "kubechat-20260310T030000Z.dump").stat().st_size > 0
+
+
+def test_the_scripts_hash_a_dump_in_bounded_memory(tmp_path):
+    """A dump far larger than the job's 1Gi memory limit must not be read at once: hashing a 64 MiB file under
+    a 48 MiB address-space headroom works only chunk by chunk (review finding: read_bytes() would be killed)."""
+    from backup_store import file_sha256
+
+    big = tmp_path / "dump"
+    with open(big, "wb") as stream:
+        for _ in range(64):
+            stream.write(os.urandom(1 << 20))
+    expected = hashlib.sha256(big.read_bytes()).hexdigest()
+    code = ("import resource, sys; sys.path.insert(0, sys.argv[2]); from backup_store import file_sha256; "
+            "soft, hard = resource.getrlimit(resource.RLIMIT_AS); used = int(open('/proc/self/statm').read().split()[0]) * 4096; "
+            "resource.setrlimit(resource.RLIMIT_AS, (used + (48 << 20), hard)); print(file_sha256(sys.argv[1]))")
+    result = subprocess.run([sys.executable, "-c", code, str(big), str(JOBS)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == expected, result.stderr[-2000:]
+    for script in ("logical_backup.py", "restore_drill.py"):
+        assert ".read_bytes()).hexdigest()" not in (JOBS / script).read_text(), script
+    assert file_sha256(big) == expected

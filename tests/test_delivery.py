@@ -341,3 +341,20 @@ def test_canary_success_rate_is_zero_for_a_failing_canary_and_empty_without_traf
     result = subprocess.run([str(ROOT / "bin" / "promtool"), "test", "rules", str(tmp_path / "test.yaml")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_monitors_of_the_platform_charts_arrive_after_their_crds_and_keep_the_namespace_they_measure():
+    """Review finding: a chart that enables a ServiceMonitor in the same wave as kube-prometheus-stack (which
+    brings the CRD) fails its first sync; cert-manager's series must keep the Certificate's namespace
+    (honorLabels) for the environments' certificate alerts to match."""
+    apps = platform("prerequisites")
+    wave = lambda name: int(apps[f"platform-{name}"]["metadata"]["annotations"][WAVE])  # noqa: E731
+    values = lambda name: (apps[f"platform-{name}"]["spec"].get("source") or apps[f"platform-{name}"]["spec"]["sources"][0])[  # noqa: E731
+        "helm"].get("valuesObject") or {}
+    with_monitors = [name for name in ("cert-manager", "ingress-nginx", "trivy-operator")
+                     if "onitor" in str(values(name))]
+    assert set(with_monitors) == {"cert-manager", "ingress-nginx", "trivy-operator"}
+    for name in with_monitors:
+        assert wave(name) > wave("kube-prometheus-stack"), name
+    assert values("cert-manager")["prometheus"]["servicemonitor"]["honorLabels"] is True
+

@@ -265,27 +265,33 @@ def test_wal_archiving_alert_is_silent_on_an_idle_primary_and_fires_on_failures(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name, cronjob", [("KubeChatLogicalBackupFailed", "kubechat-logical-backup"),
-                                           ("KubeChatRestoreDrillFailed", "kubechat-restore-drill")])
-def test_a_job_failure_alert_clears_with_the_next_success(rendered, tmp_path, name, cronjob):
-    """14.8: the failed Job is kept (failedJobsHistoryLimit 3) after the next run succeeded; the alert clears
-    anyway, and fires when the newest run failed or the CronJob never succeeded."""
-    ksm = 'job="kube-state-metrics",namespace="kubechat-production"'
+@pytest.mark.parametrize("name, cronjob, deadline", [("KubeChatLogicalBackupFailed", "kubechat-logical-backup", 3600),
+                                                     ("KubeChatRestoreDrillFailed", "kubechat-restore-drill", 7200)])
+def test_a_job_failure_alert_reads_the_cronjobs_status_and_clears_with_the_next_success(rendered, tmp_path, name,
+                                                                                       cronjob, deadline):
+    """14.8: finished Jobs are removed an hour after they end (ttlSecondsAfterFinished: their scratch volumes
+    count against the quota), and a failed Job kept after the next success used to keep the alert firing.
+    The alert reads the CronJob's last schedule and success times: it fires once the newest run had time to
+    finish without success (or nothing ever succeeded), and clears with the next success."""
+    ksm = f'job="kube-state-metrics",namespace="kubechat-production",cronjob="{cronjob}"'
     severity = next(a.severity for a in ALERTS if a.name == name)
-    failed_job = f"{cronjob}-100"
-    base = [{"series": f'kube_job_created{{{ksm},job_name="{failed_job}"}}', "values": "3600x300"},
-            {"series": f'kube_job_status_failed{{{ksm},job_name="{failed_job}"}}', "values": "1x300"}]
     firing = [{"exp_labels": {"severity": severity, **NS}, "exp_annotations": annotations(name, NS, 0, "plain")}]
-    never_succeeded = {"interval": "1m", "input_series": base,
-                       "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": firing}]}
-    failed_after_success = {"interval": "1m", "input_series": base + [
-        {"series": f'kube_cronjob_status_last_successful_time{{{ksm},cronjob="{cronjob}"}}', "values": "600x300"}],
-        "alert_rule_test": [{"eval_time": "2h", "alertname": name, "exp_alerts": firing}]}
-    succeeded_since = {"interval": "1m", "input_series": base + [
-        {"series": f'kube_cronjob_status_last_successful_time{{{ksm},cronjob="{cronjob}"}}', "values": "600x120 9000x180"}],
-        "alert_rule_test": [{"eval_time": "90m", "alertname": name, "exp_alerts": firing},
-                            {"eval_time": "3h", "alertname": name, "exp_alerts": []}]}
-    result = run_promtool_tests(rendered, tmp_path, [never_succeeded, failed_after_success, succeeded_since])
+    scheduled = {"series": f"kube_cronjob_status_last_schedule_time{{{ksm}}}", "values": "3600x600"}  # run at t=1h
+    never = {"interval": "1m", "input_series": [scheduled], "alert_rule_test": [
+        {"eval_time": f"{(3600 + deadline) // 60 + 5}m", "alertname": name, "exp_alerts": []},  # may still run
+        {"eval_time": f"{(3600 + deadline + 600) // 60 + 5}m", "alertname": name, "exp_alerts": firing}]}
+    failed = {"interval": "1m", "input_series": [scheduled, {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}",
+                                                             "values": "600x600"}],  # the run before succeeded
+              "alert_rule_test": [{"eval_time": "5h", "alertname": name, "exp_alerts": firing}]}
+    recovered = {"interval": "1m", "input_series": [
+        {"series": f"kube_cronjob_status_last_schedule_time{{{ksm}}}", "values": "3600x240 18000x360"},  # next run at 5h
+        {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}", "values": "600x300 18300x300"}],  # it succeeded
+        "alert_rule_test": [{"eval_time": "4h50m", "alertname": name, "exp_alerts": firing},
+                            {"eval_time": "5h10m", "alertname": name, "exp_alerts": []}]}
+    succeeded = {"interval": "1m", "input_series": [scheduled, {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}",
+                                                                "values": "4000x600"}],
+                 "alert_rule_test": [{"eval_time": "8h", "alertname": name, "exp_alerts": []}]}
+    result = run_promtool_tests(rendered, tmp_path, [never, failed, recovered, succeeded])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -93,7 +93,7 @@ def test_signature_and_attestation_use_the_release_identity(rendered):
     assert len(conditions) == 1 and conditions[0]["operator"] == "Equals" and conditions[0]["value"] == 0
     assert not any("time_since" in c["key"] for c in conditions), "the scan's age must not be enforced"
     fresh = rules["scan-fresh"]["verifyImages"][0]
-    assert fresh["failureAction"] == "Audit" and fresh["mutateDigest"] is False
+    assert fresh["failureAction"] == "Audit" and fresh["mutateDigest"] is False and fresh["required"] is False
     age = fresh["attestations"][0]["conditions"][0]["all"]
     assert age == [{"key": "{{ time_since('', '{{ metadata.scanFinishedOn }}', '') }}", "operator": "LessThanOrEquals",
                     "value": "168h", "message": age[0]["message"]}]

@@ -70,15 +70,17 @@ SLO_CONFIRM = ("Open the API dashboard (KubeChat / API): the error ratio and lat
 SLO_FIX = ("If a rollout started it, roll back (docs/upgrade.md). If the database or cache is the cause, "
            "follow KubeChatPostgresDown / KubeChatRedisDown. If the API is saturated (CPU, pool), check "
            "KubeChatHpaAtMaximum and raise the HPA maximum or the resources in overlays/<env>/.")
-def newest_run_failed(cronjob: str) -> str:
-    """The CronJob's newest failed Job is newer than its last success (or it never succeeded). A failed Job
-    is kept (failedJobsHistoryLimit) long after the next run succeeded: counting failed Jobs would keep the
-    alert firing for days; this clears with the next successful run."""
-    jobs = f'{KSM},job_name=~"{cronjob}-.*"'
-    newest_failed = (f"max by (namespace) (kube_job_created{{{jobs}}}\n  and on (namespace, job_name) "
-                     f"(kube_job_status_failed{{{jobs}}} > 0))")
-    last_success = f'max by (namespace) (kube_cronjob_status_last_successful_time{{{KSM},cronjob="{cronjob}"}})'
-    return f"{newest_failed}\n> on (namespace)\n{last_success}\nor\n{newest_failed}\nunless on (namespace)\n{last_success}"
+def last_run_failed(cronjob: str, deadline_seconds: int) -> str:
+    """The CronJob's newest scheduled run has had time to finish (its activeDeadlineSeconds plus ten minutes)
+    and nothing succeeded since it was scheduled (or nothing ever did). Read from the CronJob's own status,
+    not from kept Jobs: finished Jobs are deleted an hour after they end (their scratch volumes count
+    against the storage quota), and a failed Job kept after the next success would keep the alert firing.
+    Clears with the next successful run."""
+    sel = f'{KSM},cronjob="{cronjob}"'
+    scheduled = f"max by (namespace) (kube_cronjob_status_last_schedule_time{{{sel}}})"
+    succeeded = f"max by (namespace) (kube_cronjob_status_last_successful_time{{{sel}}})"
+    return (f"(\n  {scheduled} > on (namespace) {succeeded}\n  or\n  {scheduled} unless on (namespace) {succeeded}\n)\n"
+            f"and on (namespace)\n(time() - {scheduled} > {deadline_seconds + 600})")
 
 
 ESCALATE_APP = "Page the KubeChat API team's on-call with the dashboard link and the first error lines."
@@ -193,13 +195,12 @@ ALERTS: tuple[Alert, ...] = (
           "Fix the cause in the failed Backup's status, then take one now: "
           "`kubectl cnpg backup kubechat-db -n <namespace> --method plugin --plugin-name barman-cloud.cloudnative-pg.io`.",
           ESCALATE_DB),
-    Alert("KubeChatLogicalBackupFailed", "kubechat-backups", newest_run_failed("kubechat-logical-backup"),
+    Alert("KubeChatLogicalBackupFailed", "kubechat-backups", last_run_failed("kubechat-logical-backup", 3600),
           "0m", "warning", "A logical backup (pg_dump) failed.",
-          "The newest kubechat-logical-backup Job in {{ $labels.namespace }} failed (no success since).",
+          "The last scheduled kubechat-logical-backup run in {{ $labels.namespace }} did not succeed.",
           "Last night's dump is missing; older dumps are untouched (the script deletes nothing after a failure).",
-          "`kubectl -n <namespace> get jobs --sort-by=.metadata.creationTimestamp | grep kubechat-logical-backup` "
-          "(the newest failed one), then `kubectl -n <namespace> logs job/<job>`: the line starting "
-          "`logical-backup: FAILED:` names the step.",
+          "The Job's logs in Loki (the query below; `kubectl -n <namespace> logs job/<job>` within an hour of "
+          "its end, before the Job is removed): the line starting `logical-backup: FAILED:` names the step.",
           "Fix what the step names (database reachability, credentials, BACKUP_TARGET, space), then run one now: "
           "`kubectl -n <namespace> create job --from=cronjob/kubechat-logical-backup manual-$(date +%s)`.",
           ESCALATE_DB, '{namespace="<namespace>", job_name=~"kubechat-logical-backup-.*"} |= "FAILED"'),
@@ -212,13 +213,12 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl -n <namespace> get cronjob kubechat-logical-backup` (LAST SCHEDULE, SUSPEND) and its Jobs.",
           "See KubeChatLogicalBackupFailed; a suspended CronJob: `kubectl patch cronjob ... -p '{\"spec\":{\"suspend\":false}}'`.",
           ESCALATE_DB),
-    Alert("KubeChatRestoreDrillFailed", "kubechat-backups", newest_run_failed("kubechat-restore-drill"),
+    Alert("KubeChatRestoreDrillFailed", "kubechat-backups", last_run_failed("kubechat-restore-drill", 7200),
           "0m", "critical", "The weekly restore drill failed: the newest logical backup may not restore.",
-          "The newest kubechat-restore-drill Job in {{ $labels.namespace }} failed (no success since).",
+          "The last scheduled kubechat-restore-drill run in {{ $labels.namespace }} did not succeed.",
           "A backup that does not restore is no backup: checksum, schema version, row counts or the audit chain did not match.",
-          "`kubectl -n <namespace> get jobs --sort-by=.metadata.creationTimestamp | grep kubechat-restore-drill` "
-          "(the newest failed one), then `kubectl -n <namespace> logs job/<job>`: `restore-drill: FAILED:` says "
-          "what did not match.",
+          "The Job's logs in Loki (the query below; `kubectl -n <namespace> logs job/<job>` within an hour of "
+          "its end): `restore-drill: FAILED:` says what did not match.",
           "Checksum mismatch: the object in the store was altered; take a new dump and investigate access. "
           "Audit chain broken: the database itself was tampered with; run `SELECT * FROM audit_verify_chain()` "
           "on the primary and escalate to security.", ESCALATE_DB + " Audit-chain failures also go to security.",

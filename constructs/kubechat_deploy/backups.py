@@ -206,10 +206,15 @@ class LogicalBackups(Construct):
                             schedule=schedule,
                             concurrency_policy="Forbid",
                             starting_deadline_seconds=3600,
-                            successful_jobs_history_limit=3,
-                            failed_jobs_history_limit=3,
+                            successful_jobs_history_limit=1,
+                            failed_jobs_history_limit=1,
                             job_template=k8s.JobTemplateSpec(spec=k8s.JobSpec(
                                 backoff_limit=2,
+                                # A finished Job's pod keeps its scratch volume (claimed against the
+                                # namespace's storage quota) until the Job is deleted: an hour to read its
+                                # logs (Loki keeps them), then it goes. The failure alerts read the
+                                # CronJob's schedule and success times, not kept Jobs.
+                                ttl_seconds_after_finished=3600,
                                 active_deadline_seconds=deadline,
                                 template=k8s.PodTemplateSpec(
                                     metadata=k8s.ObjectMeta(labels=labels),

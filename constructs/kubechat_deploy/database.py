@@ -182,6 +182,8 @@ class KubeChatDatabase(Construct):
                                                                                 annotations=wave(Wave.DATA)),
                                     spec=k8s.PodDisruptionBudgetSpec(
                                         max_unavailable=k8s.IntOrString.from_number(1),
+                                        # a crash-looping PgBouncer pod never blocks a drain
+                                        unhealthy_pod_eviction_policy="AlwaysAllow",
                                         selector=k8s.LabelSelector(match_labels=self.pooler_pod_labels)))
         # Pooler pods carry cnpg.io/cluster too (CloudNativePG pkg/specs/pgbouncer/deployments.go), so the
         # database monitor selects instances by their role, and the pooler's as the operator's own pooler

@@ -29,11 +29,17 @@ class Prerequisite:
 
 
 PREREQUISITES: tuple[Prerequisite, ...] = (
+    # honorLabels: cert-manager's series carry the Certificate's own `namespace`; without it the scrape's
+    # namespace (cert-manager) wins and the environments' certificate alerts, which the operator confines to
+    # their namespace (enforcedNamespaceLabel), never match (cert-manager v1.21.1
+    # deploy/charts/cert-manager/values.yaml prometheus.servicemonitor.honorLabels, default false).
     Prerequisite("cert-manager", "cert-manager", -10,
-                 {"crds": {"enabled": True, "keep": True}, "prometheus": {"servicemonitor": {"enabled": True}}}),
+                 {"crds": {"enabled": True, "keep": True},
+                  "prometheus": {"servicemonitor": {"enabled": True, "honorLabels": True}}}),
     Prerequisite("cloudnative-pg", "cnpg-system", -10, {"config": {"clusterWide": True}}),
     Prerequisite("external-secrets", "external-secrets", -10, {"installCRDs": True}),
-    Prerequisite("kube-prometheus-stack", "monitoring", -10, {
+    # First: its CRDs (ServiceMonitor, PodMonitor) must exist before the charts that enable monitors.
+    Prerequisite("kube-prometheus-stack", "monitoring", -11, {
                      "prometheus": {"prometheusSpec": {
                          "enforcedNamespaceLabel": "namespace",
                          "ruleSelectorNilUsesHelmValues": False, "serviceMonitorSelectorNilUsesHelmValues": False,

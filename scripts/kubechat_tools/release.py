@@ -230,7 +230,7 @@ def check_backups(docs: list[dict], env: str) -> list[str]:
             if env in OFFSITE_BACKUPS and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/\S*)?", target):
                 errors.append(f"environment {env!r}: BACKUP_TARGET={target!r} in kubechat-backup-settings; "
                               "allowed: s3://<bucket>/<path> (staging and production back up off the cluster)")
-    return errors + check_scratch(docs, env)
+    return errors + check_scratch(docs, env) + check_storage_budget(docs, env)
 
 
 def scratch_size(cronjob: dict) -> str | None:
@@ -262,3 +262,41 @@ def check_scratch(docs: list[dict], env: str) -> list[str]:
                           f"{size!r}); allowed: at least {size}, set in overlays/{env}/backups.yaml (the volume's "
                           "ephemeral.volumeClaimTemplate.spec.resources.requests.storage)")
     return errors
+
+
+def check_storage_budget(docs: list[dict], env: str) -> list[str]:
+    """The namespace's ResourceQuota requests.storage holds every claim the environment makes at once: the
+    database's instances, the StatefulSets' and standalone claims, plus one scratch volume per backup
+    CronJob (a finished Job's pod keeps its generic ephemeral volume until the Job's TTL removes it, and
+    the nightly backup and the weekly drill can overlap). Short of it, a backup pod stays Pending."""
+    quota = next((d for d in docs if d["kind"] == "ResourceQuota"), None)
+    limit = ((quota or {}).get("spec", {}).get("hard") or {}).get("requests.storage")
+    if not limit:
+        return []
+    parts: list[tuple[str, float]] = []
+    for doc in docs:
+        kind, spec = doc["kind"], doc.get("spec") or {}
+        if kind == "Cluster" and doc["apiVersion"].startswith("postgresql.cnpg.io/"):
+            for key in ("storage", "walStorage"):
+                if (spec.get(key) or {}).get("size"):
+                    parts.append((f"Cluster/{doc['metadata']['name']} {key} x {spec.get('instances', 1)}",
+                                  quantity(spec[key]["size"]) * spec.get("instances", 1)))
+        elif kind == "StatefulSet":
+            for claim in spec.get("volumeClaimTemplates") or []:
+                size = claim["spec"]["resources"]["requests"]["storage"]
+                parts.append((f"StatefulSet/{doc['metadata']['name']} {claim['metadata']['name']} x {spec.get('replicas', 1)}",
+                              quantity(size) * spec.get("replicas", 1)))
+        elif kind == "PersistentVolumeClaim":
+            parts.append((f"PersistentVolumeClaim/{doc['metadata']['name']}",
+                          quantity(spec["resources"]["requests"]["storage"])))
+        elif kind == "CronJob" and scratch_size(doc):
+            parts.append((f"CronJob/{doc['metadata']['name']} scratch", quantity(scratch_size(doc))))
+    total = sum(size for _, size in parts)
+    if total > quantity(limit):
+        gib = 1024 ** 3
+        listed = ", ".join(f"{name} {size / gib:g}Gi" for name, size in parts)
+        return [f"environment {env!r}: ResourceQuota requests.storage = {limit!r} is less than the claims the "
+                f"environment makes at once ({total / gib:g}Gi: {listed}); allowed: at least {total / gib:g}Gi, "
+                f"set in overlays/{env}/quota.yaml (or smaller volumes)"]
+    return []
+

@@ -141,8 +141,11 @@ def start_canary(stack, exporter: TrafficExporter, stable: str, profile: str, ex
     canary = wait("a canary started", new_hash, 240, stack)
     SEEN.add(canary)
     exporter.set(canary, profile)
-    # The stable pods keep answering well (what the stable version serves meanwhile).
+    # The stable pods keep answering well (what the stable version serves meanwhile); earlier canaries'
+    # pods are gone (aborted and scaled down), so they serve nothing any more.
     exporter.set(stable, "healthy")
+    for old in [h for h in exporter.profiles if h not in (stable, canary)]:
+        exporter.set(old, "silent")
     return canary
 
 
@@ -266,7 +269,7 @@ def follow(stack, exporter: TrafficExporter, predicate, what: str, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = (rollout(stack).get("status") or {}).get("currentPodHash")
-        if current and current not in exporter.profiles:
+        if current and exporter.profiles.get(current, ("",))[0] != "healthy":
             exporter.set(current, "healthy")
         state = stack.get("applications.argoproj.io", app)
         if predicate(state):
