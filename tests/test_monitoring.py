@@ -284,8 +284,9 @@ def test_a_job_failure_alert_reads_the_cronjobs_status_and_clears_with_the_next_
                                                              "values": "600x600"}],  # the run before succeeded
               "alert_rule_test": [{"eval_time": "5h", "alertname": name, "exp_alerts": firing}]}
     recovered = {"interval": "1m", "input_series": [
-        {"series": f"kube_cronjob_status_last_schedule_time{{{ksm}}}", "values": "3600x240 18000x360"},  # next run at 5h
-        {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}", "values": "600x300 18300x300"}],  # it succeeded
+        # the next run is scheduled at 5h (seen from 5h01m) and succeeds at 5h05m (seen from 5h06m)
+        {"series": f"kube_cronjob_status_last_schedule_time{{{ksm}}}", "values": "3600x300 18000x300"},
+        {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}", "values": "600x305 18300x300"}],
         "alert_rule_test": [{"eval_time": "4h50m", "alertname": name, "exp_alerts": firing},
                             {"eval_time": "5h10m", "alertname": name, "exp_alerts": []}]}
     succeeded = {"interval": "1m", "input_series": [scheduled, {"series": f"kube_cronjob_status_last_successful_time{{{ksm}}}",

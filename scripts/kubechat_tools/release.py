@@ -273,6 +273,15 @@ def check_storage_budget(docs: list[dict], env: str) -> list[str]:
     limit = ((quota or {}).get("spec", {}).get("hard") or {}).get("requests.storage")
     if not limit:
         return []
+    try:
+        return _storage_budget(docs, env, quantity(limit))
+    except (ValueError, KeyError, TypeError):
+        return []  # an unreadable size: the checks above name it
+
+
+def _storage_budget(docs: list[dict], env: str, limit_bytes: float) -> list[str]:
+    quota = next(d for d in docs if d["kind"] == "ResourceQuota")
+    limit = quota["spec"]["hard"]["requests.storage"]
     parts: list[tuple[str, float]] = []
     for doc in docs:
         kind, spec = doc["kind"], doc.get("spec") or {}
@@ -292,7 +301,7 @@ def check_storage_budget(docs: list[dict], env: str) -> list[str]:
         elif kind == "CronJob" and scratch_size(doc):
             parts.append((f"CronJob/{doc['metadata']['name']} scratch", quantity(scratch_size(doc))))
     total = sum(size for _, size in parts)
-    if total > quantity(limit):
+    if total > limit_bytes:
         gib = 1024 ** 3
         listed = ", ".join(f"{name} {size / gib:g}Gi" for name, size in parts)
         return [f"environment {env!r}: ResourceQuota requests.storage = {limit!r} is less than the claims the "
