@@ -78,7 +78,7 @@ def test_the_opt_in_write_grant_works_only_in_its_namespace(applied, cluster, tm
     kustomization.write_text(yaml.safe_dump(data))
     built = subprocess.run([str(ROOT / "bin" / "kustomize"), "build", str(kustomization.parent)],
                            capture_output=True, text=True, check=True)
-    grant = [d for d in load_all_text(built.stdout) if d["kind"] == "RoleBinding"]
+    grant = [d for d in load_all_text(built.stdout) if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "kubechat-api-write"]
     assert [d["metadata"]["namespace"] for d in grant] == ["team-a"]
     # WHEN it is applied next to the namespaces team-a and team-b
     cluster.apply_docs([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in ("team-a", "team-b")])
