@@ -49,6 +49,21 @@ def release_tree(tree: Path, env: str, version: str, digests: dict[str, str | No
     path.write_text(set_release(path.read_text(), env, version, digests, schema))
 
 
+def previous_release_commit(env: str) -> str:
+    """The newest earlier commit whose dist/rendered/<env> differs from the working tree's (the release
+    before this one), from the git history (a shallow clone is deepened first)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    if git("rev-parse", "--is-shallow-repository").strip() == "true":
+        git("fetch", "--quiet", "--unshallow")
+    folder = f"dist/rendered/{env}"
+    for commit in git("log", "--format=%H", "--", folder).split():
+        if subprocess.run(["git", "diff", "--quiet", commit, "--", folder], cwd=ROOT).returncode != 0:
+            return commit
+    raise ReleaseError(f"no earlier commit renders {folder} differently: the upgrade tests need the git history")
+
+
 def overlay_version(env: str, tree: Path = ROOT) -> str:
     """The release version overlays/<env> deploys (its app.kubernetes.io/version label)."""
     text = (tree / "overlays" / env / "kustomization.yaml").read_text()

@@ -24,7 +24,7 @@ from kubechat_tools.canary import PrometheusServer, TrafficExporter
 from kubechat_tools.delivery import synced_healthy
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ROOT
-from kubechat_tools.release import overlay_version
+from kubechat_tools.release import overlay_version, previous_release_commit
 
 from .conftest import stage_under_test
 
@@ -224,18 +224,6 @@ def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery
     stack.wait_app(app, synced_healthy(revision), 300, f"Synced and Healthy at {revision[:8]}")
 
 
-def previous_release(env: str) -> str:
-    """The newest earlier commit whose dist/rendered/<env> differs from this one's (the release before)."""
-    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=True).stdout  # noqa: E731
-    if git("rev-parse", "--is-shallow-repository").strip() == "true":
-        git("fetch", "--quiet", "--unshallow")
-    folder = f"dist/rendered/{env}"
-    for commit in git("log", "--format=%H", "--", folder).split():
-        if subprocess.run(["git", "diff", "--quiet", commit, "--", folder], cwd=ROOT).returncode != 0:
-            return commit
-    raise AssertionError(f"no earlier commit renders {folder} differently: the test needs the git history")
-
-
 def data_uids(stack) -> dict[str, str]:
     """UIDs of what holds data or must never be recreated (Prune=false, Delete=false): the database Cluster,
     every PVC, the Namespace. A changed UID is a deletion."""
@@ -287,7 +275,7 @@ def test_upgrade_and_both_documented_rollbacks_keep_the_data(stack, delivery, me
     app = app_of(stack)
     kept = data_uids(stack)
     assert any(k.startswith("Cluster/") for k in kept) and any(k.startswith("PersistentVolumeClaim/") for k in kept), kept
-    previous = previous_release(ENV)
+    previous = previous_release_commit(ENV)
 
     steps = [("the previous release", previous), ("upgrade to this commit", None),
              ("rollback: git revert", previous), ("upgrade again", None)]
