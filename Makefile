@@ -1,7 +1,8 @@
 # kubechat-deploy: `make render` renders everything, `make test` runs every test.
 # Each target installs what it needs into project-local, git-ignored folders, from lock files:
-#   .venv/          Python (requirements.lock)        .venv-checkov/  checkov (requirements-checkov.lock)
-#   node_modules/   cdk8s-cli (package-lock.json)     bin/            Go tools (tools/go.mod, tools/go.sum)
+#   .venv/          Python (requirements-render.lock for make render, requirements.lock for the tests)
+#   .venv-checkov/  checkov (requirements-checkov.lock)
+#   node_modules/   cdk8s-cli (package-lock.json)     bin/   Go tools (tools/**/go.mod; make render builds only kustomize)
 # A stamp file per folder records the lock it was built from, so a warm run installs nothing.
 
 SHELL := /bin/bash
@@ -21,18 +22,24 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export GOFLAGS := -mod=mod
 
 CHECKOV_VERSION := 3.3.30
-GO_TOOLS := ./cmd/psa-check sigs.k8s.io/kustomize/kustomize/v5 github.com/yannh/kubeconform/cmd/kubeconform
+GO_TOOLS := ./cmd/psa-check github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup crds render validate test integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup crds render validate test check integration delivery-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.stamp: requirements.lock pyproject.toml
-	@echo "setup: Python venv ($(PYTHON_BASE))"
+# make render needs only the render subset (requirements-render.lock); the tests the whole tree.
+$(VENV)/.render-stamp: requirements-render.lock pyproject.toml
+	@echo "setup: Python venv for rendering ($(PYTHON_BASE))"
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV) || { apt-get install -y -qq python3-venv && $(PYTHON_BASE) -m venv $(VENV); }
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-render.lock
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(VENV)/.stamp: requirements.lock $(VENV)/.render-stamp
+	@echo "setup: Python packages for the tests"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $@
 
 .venv-checkov/.stamp: requirements-checkov.lock
@@ -46,14 +53,22 @@ node_modules/.stamp: package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod tools/prometheus/go.sum \
-            tools/review/go.mod tools/review/go.sum
+# make render needs only kustomize; the gates and tests the other Go tools (built once, into bin/).
+bin/kustomize: tools/go.mod tools/go.sum
+	@echo "setup: kustomize into bin/"
+	@mkdir -p bin
+	@cd tools && go build -o ../bin/ sigs.k8s.io/kustomize/kustomize/v5
+	@touch $@
+
+bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod \
+            tools/prometheus/go.sum tools/review/go.mod tools/review/go.sum tools/kube-score/go.mod tools/kube-score/go.sum
 	@echo "setup: Go tools into bin/"
 	@mkdir -p bin
 	@cd tools && go build -o ../bin/ $(GO_TOOLS)
 	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
 	@cd tools/prometheus && go build -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
 	@cd tools/review && go build -o ../../bin/ github.com/homeport/dyff/cmd/dyff github.com/rhysd/actionlint/cmd/actionlint
+	@cd tools/kube-score && go build -o ../../bin/ github.com/zegl/kube-score/cmd/kube-score
 	@touch $@
 
 # Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl
@@ -74,7 +89,7 @@ bin/.stamp: tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometh
 	@mkdir -p .cache && touch $@
 
 # The CRDs pinned in crds.yaml, fetched once (CRD_MIRROR offline) and verified against their sha256.
-.cache/crds.stamp: crds.yaml $(VENV)/.stamp
+.cache/crds.stamp: crds.yaml $(VENV)/.render-stamp
 	@$(PY) scripts/fetch_crds.py
 	@touch $@
 
@@ -82,20 +97,25 @@ crds: .cache/crds.stamp ## fetch and verify the pinned CRDs (sha256) into .cache
 
 setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp .cache/crds.stamp ## install every pinned tool (idempotent)
 
-render: $(VENV)/.stamp node_modules/.stamp bin/.stamp ## cdk8s synth + kustomize build of every overlay into dist/
+render: $(VENV)/.render-stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py
 	@$(PY) scripts/runbooks.py
 	@$(PY) scripts/config_reference.py
 	@# Run as the app of `cdk8s synth` (cdk8s.yaml): its scratch output folder gets one file per environment.
-	@if [ -n "$$CDK8S_OUTDIR" ]; then mkdir -p "$$CDK8S_OUTDIR" && for env in dev staging production; do \
+	@if [ -n "$${CDK8S_OUTDIR:-}" ]; then mkdir -p "$$CDK8S_OUTDIR" && for env in dev staging production; do \
 	  for f in dist/rendered/$$env/*.yaml; do [ "$${f##*/}" = kustomization.yaml ] || { echo "---"; cat "$$f"; }; done \
 	  > "$$CDK8S_OUTDIR/$$env.k8s.yaml"; done; fi
 
 validate: setup ## run the validation gates on dist/rendered/*
 	@$(PY) scripts/validate.py
 
-test: setup ## run every test, the integration tier included (pytest; fails on no tests)
+test: setup ## run every test, the integration tier included (pytest; fails on no tests; prints the slowest)
 	@$(PY) -m pytest
+
+# No server starts and no copy of the project: dist/ freshness, every gate on every environment,
+# bad-input and unit tests (make test runs these and the rest).
+check: $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp .cache/crds.stamp ## the fast loop: every test that starts no server (about a minute warm)
+	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not integration and not delivery" --ignore=tests/integration --ignore=tests/delivery
 
 # The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is
 # built by the tests themselves into .cache/controlplane/ on first use (KUBEBUILDER_ASSETS=<folder> to
@@ -111,12 +131,14 @@ delivery-test: setup ## only the delivery tier: real Argo CD and Argo Rollouts (
 bench: setup ## time a full render against its floor (empty app + trivial overlays)
 	@$(PY) scripts/bench.py
 
-imports: $(VENV)/.stamp node_modules/.stamp ## regenerate imports/ from the CRDs pinned in crds.yaml
+imports: $(VENV)/.render-stamp node_modules/.stamp ## regenerate imports/ from the CRDs pinned in crds.yaml
 	@$(PY) scripts/import_crds.py
 
 lock: ## re-pin the Python lock files from requirements.txt (needs the registries)
 	@rm -rf .lock-venv && $(PYTHON_BASE) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -r requirements.txt
 	@(echo "# Generated by 'make lock' from requirements.txt; do not edit."; .lock-venv/bin/pip freeze --all | grep -v "^pip==") > requirements.lock
+	@rm -rf .lock-venv && $(PYTHON_BASE) -m venv .lock-venv && .lock-venv/bin/pip install --quiet -c requirements.lock -r requirements-render.txt
+	@(echo "# Generated by 'make lock' from requirements-render.txt (versions as in requirements.lock); do not edit."; .lock-venv/bin/pip freeze --all | grep -v "^pip==") > requirements-render.lock
 	@rm -rf .lock-venv && $(PYTHON_BASE) -m venv .lock-venv && .lock-venv/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	@(echo "# Generated by 'make lock': checkov and its dependencies, in a venv of their own (.venv-checkov)."; .lock-venv/bin/pip freeze) > requirements-checkov.lock
 	@rm -rf .lock-venv
@@ -124,7 +146,7 @@ lock: ## re-pin the Python lock files from requirements.txt (needs the registrie
 clean: ## remove the installed tools and caches (not dist/)
 	rm -rf $(VENV) .venv-checkov node_modules bin .cache
 
-restore-manifest: $(VENV)/.stamp ## recovery Cluster: ENV= and TARGET_TIME= | TARGET_LSN= | TARGET_NAME= (IN_PLACE=1, OUTPUT=file)
+restore-manifest: $(VENV)/.render-stamp ## recovery Cluster: ENV= and TARGET_TIME= | TARGET_LSN= | TARGET_NAME= (IN_PLACE=1, OUTPUT=file)
 	@test -n "$(ENV)" || { echo "restore-manifest: set ENV=dev|staging|production"; exit 2; }
 	@$(PY) scripts/restore_manifest.py --env $(ENV) \
 	  $(if $(TARGET_TIME),--target-time "$(TARGET_TIME)",$(if $(TARGET_LSN),--target-lsn "$(TARGET_LSN)",$(if $(TARGET_NAME),--target-name "$(TARGET_NAME)",--latest))) \

@@ -2,7 +2,7 @@
 dist/rendered/<env>/, one file per resource. Renders into a temporary folder and replaces dist/ only
 when every step succeeded, so a failed render leaves the committed dist/ untouched.
 
-Usage: python scripts/render.py [--dist DIR] [--app COMMAND] [--overlays DIR]
+Usage: python scripts/render.py [--dist DIR] [--app COMMAND] [--overlays DIR] [--no-cache]
 """
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ from kubechat_tools.release import check_environment  # noqa: E402
 from kubechat_tools.manifests import load_all_text, write_one_per_file  # noqa: E402
 from kubechat_tools.paths import BIN, DIST, ENVIRONMENTS, ROOT  # noqa: E402
 from kubechat_tools.toolenv import tool_env  # noqa: E402
+from kubechat_tools import render_cache  # noqa: E402
 
 # Folders the overlays read besides dist/base (they are copied next to the new base while rendering).
 KUSTOMIZE_INPUTS = ("overlays",)
 CDK8S = ROOT / "node_modules" / ".bin" / "cdk8s"
+PARTS = ("environments", "platform")
+"""main.py's parts, synthesized in parallel (the platform part alone loads the large Argo CD types)."""
+RECORDER = Path(render_cache.__file__).relative_to(ROOT)
 
 
 def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
@@ -36,17 +40,37 @@ def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
 
 def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
     """Run cdk8s synth; return chart id -> resources. Without --app, the environments and the platform
-    are synthesized by two `cdk8s synth` processes in parallel (main.py's parts)."""
-    apps = [app] if app else [f"python main.py {part}" for part in ("environments", "platform")]
-    outs = [work / f"synth-{i}" for i in range(len(apps))]
-    with ThreadPoolExecutor(max_workers=len(apps)) as pool:
-        results = list(pool.map(lambda pair: subprocess.run(
-            [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(pair[1]), "--app", pair[0]],
-            cwd=ROOT, env=tool_env(), capture_output=True, text=True), zip(apps, outs)))
+    are synthesized by two `cdk8s synth` processes in parallel (main.py's parts), each only when the
+    content-addressed cache (kubechat_tools/render_cache.py) holds no synth of exactly its inputs."""
+    if app:
+        jobs = [("app", app, None)]
+    else:
+        jobs = [(part, f"python main.py {part}", None) for part in PARTS]
+    outs: dict[str, Path] = {}
+    todo = []
+    for part, command, _ in jobs:
+        cached, base = render_cache.lookup(ROOT, part, command) if not app else (None, "")
+        if cached is not None:
+            print(f"render: {part}: unchanged inputs, synth taken from the cache", flush=True)
+            outs[part] = cached
+            continue
+        out, inputs = work / f"synth-{part}", work / f"inputs-{part}.json"
+        if not app:  # record what the part's synth reads, for its cache key
+            command = f"python {RECORDER} {inputs} main.py {part}"
+        todo.append((part, command, out, inputs, base))
+        outs[part] = out
+    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+        results = list(pool.map(lambda job: subprocess.run(
+            [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(job[2]), "--app", job[1]],
+            cwd=ROOT, env=tool_env(), capture_output=True, text=True), todo))
     for result in results:
         check_synth(result)
+    for (part, _, out, inputs, base), result in zip(todo, results):
+        if not app:
+            render_cache.store(ROOT, part, base, out, inputs)
+        print(f"render: {part}: synthesized", flush=True)
     charts = {path.name.removesuffix(".k8s.yaml"): load_all_text(path.read_text())
-              for out in outs for path in sorted(out.glob("*.yaml"))}
+              for part, _, _ in jobs for path in sorted(outs[part].glob("*.yaml"))}
     return check_charts(charts)
 
 
@@ -122,7 +146,11 @@ def main() -> int:
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
     parser.add_argument("--app", help="cdk8s app command (default: main.py's environments and platform parts)")
     parser.add_argument("--overlays", type=Path, default=ROOT / "overlays", help="overlays folder")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="synthesize every part, ignoring the cache (KUBECHAT_RENDER_CACHE=off does the same)")
     args = parser.parse_args()
+    if args.no_cache:
+        os.environ["KUBECHAT_RENDER_CACHE"] = "off"
     dist: Path = args.dist.resolve()
 
     dist.parent.mkdir(parents=True, exist_ok=True)

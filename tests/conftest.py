@@ -31,6 +31,14 @@ def pytest_sessionstart(session):
             pytest.exit(f"crds: {error}", returncode=1)
 
 
+def pytest_collection_modifyitems(items):
+    """A test on a copy of the whole project (its `clone` fixture: git history, a render per commit) is
+    marked `tree`: make test runs it, make check leaves it out."""
+    for item in items:
+        if "clone" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.tree)
+
+
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[dict]]:
     """The committed render of every environment: env -> resources."""

@@ -21,6 +21,8 @@ from s3server import S3Server
 sys.path.insert(0, str(ROOT / "jobs"))
 from backup_store import BackupError, expired  # noqa: E402
 
+pytestmark = pytest.mark.servers  # a real PostgreSQL server (and S3 server) per test module
+
 MIGRATE = ROOT / "bin" / "migrate"
 JOBS = ROOT / "jobs"
 NOW = "2026-03-10T03:00:00Z"

@@ -110,6 +110,7 @@ def smoke(env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.servers
 def test_smoke_test_passes_when_api_and_web_answer():
     api, s1 = serve({"/health/ready": 200})
     web, s2 = serve({"/api/health": 200})
@@ -121,6 +122,7 @@ def test_smoke_test_passes_when_api_and_web_answer():
     assert "ok: API ready: database and cache reachable" in result.stdout and "smoke-test: passed" in result.stdout
 
 
+@pytest.mark.servers
 def test_smoke_test_fails_when_the_api_cannot_reach_its_database():
     api, s1 = serve({"/health/ready": 503})
     web, s2 = serve({"/api/health": 200})
@@ -131,6 +133,7 @@ def test_smoke_test_fails_when_the_api_cannot_reach_its_database():
     assert result.returncode == 1 and "FAILED: API ready" in result.stderr and "503" in result.stderr
 
 
+@pytest.mark.servers
 def test_smoke_test_rejects_a_certificate_it_cannot_trust(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -145,6 +148,7 @@ def test_smoke_test_rejects_a_certificate_it_cannot_trust(tmp_path):
     assert result.returncode == 1 and "FAILED: web's public host with a valid certificate" in result.stderr
 
 
+@pytest.mark.servers
 def test_smoke_test_checks_both_public_hosts(tmp_path):
     """The web's public host serves its /api/health, the API's public host its /health/ready
     (docs/app-contract.md, "Public routing"); a failing API host fails the smoke test."""

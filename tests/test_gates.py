@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from conftest import good_docs, write_docs
-from kubechat_tools.gates import (lint_gate, psa_gate, references_gate, schema_gate, workloads_gate)
+from kubechat_tools.gates import (kube_score_exceptions, kube_score_lint, lint_gate, psa_gate, references_gate,
+                                  schema_gate, workloads_gate)
 from kubechat_tools.paths import DIST, ENVIRONMENTS
 
 ALL_GATES = {"schema": schema_gate, "lint": lint_gate, "workloads": workloads_gate, "psa": psa_gate,
@@ -93,6 +94,56 @@ def test_lint_waivers_apply_only_to_their_environment_and_resource(tmp_path):
     assert any("CKV_K8S_43" in f for f in lint_gate([path], "production"))
     assert not any("CKV_K8S_43" in f for f in lint_gate([path], "dev"))
     assert any("CKV_K8S_38" in f for f in lint_gate([path], "dev"))
+
+
+@pytest.mark.parametrize("change, check", [
+    # the same check for liveness and readiness: one failing dependency restarts every pod
+    (lambda c: c["livenessProbe"]["httpGet"].update(path="/ready"), "pod-probes-identical"),
+    # no ephemeral-storage limit: logs and writable layers can fill the node's disk
+    (lambda c: c["resources"]["limits"].pop("ephemeral-storage"), "container-ephemeral-storage-request-and-limit"),
+    (lambda c: c["securityContext"].update(readOnlyRootFilesystem=False),
+     "container-security-context-readonlyrootfilesystem"),
+])
+def test_lint_runs_kube_score_as_a_second_linter(tmp_path, change, check):
+    """18.6: kube-score (bin/kube-score, pinned in tools/kube-score/go.mod) is part of the lint gate."""
+    out = gate_output(lint_gate, tmp_path, mutate(lambda d, _: change(container(d))))
+    assert f"kube-score {check}" in out
+
+
+def test_kube_score_waivers_apply_only_to_their_environment_and_resource(tmp_path):
+    # service-type (NodePort) is waived in dev for Service/kubechat-api only
+    def node_port(name):
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "fixture"},
+                "spec": {"type": "NodePort", "selector": {"app.kubernetes.io/name": "good"},
+                         "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+    path = write_docs(tmp_path, "svc.yaml", good_docs() + [node_port("kubechat-api"), node_port("other")])
+    dev = kube_score_lint([path], "dev")
+    assert any("kube-score service-type" in f and "Service/other" in f for f in dev)
+    assert not any("Service/kubechat-api" in f for f in dev)
+    assert any("kube-score service-type" in f and "Service/kubechat-api" in f for f in kube_score_lint([path], "production"))
+
+
+def test_every_kube_score_waiver_is_used():
+    """A waiver that waives nothing hides the next real finding of its check: each one is needed by at
+    least one rendered environment it names."""
+    import json
+    import subprocess
+
+    from kubechat_tools.gates import KUBE_SCORE_KUBERNETES_VERSION, KUBE_SCORE_WARNING, yaml_files
+    from kubechat_tools.paths import BIN
+
+    findings = set()
+    for env in ENVIRONMENTS:
+        files = [str(f) for f in yaml_files([DIST / "rendered" / env])]
+        out = subprocess.run([str(BIN / "kube-score"), "score", "-o", "json", "--kubernetes-version",
+                              KUBE_SCORE_KUBERNETES_VERSION, *files], capture_output=True, text=True).stdout
+        for obj in json.loads(out):
+            for check in obj["checks"]:
+                if not check["skipped"] and check["grade"] <= KUBE_SCORE_WARNING:
+                    findings.add((env, check["check"]["id"], f"{obj['type_meta']['kind']}/{obj['object_meta']['name']}"))
+    unused = [(e["id"], env, resource) for e in kube_score_exceptions() for env in e["environments"]
+              for resource in e["resources"] if (env, e["id"], resource) not in findings]
+    assert unused == [], f"lint-exceptions.yaml waives kube-score findings that do not occur: {unused}"
 
 
 # --- workloads ------------------------------------------------------------------------------------

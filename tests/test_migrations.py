@@ -11,6 +11,8 @@ from conftest import ROOT
 from kubechat_tools.migrations import MigrationError, latest_version, load_migrations
 from postgres import PostgresServer
 
+pytestmark = pytest.mark.servers  # a real PostgreSQL server per test module
+
 MIGRATE = ROOT / "bin" / "migrate"
 MIGRATIONS = ROOT / "migrations"
 

@@ -16,6 +16,8 @@ import pytest
 from postgres import PostgresServer
 from s3server import S3Server, environ_with
 
+pytestmark = pytest.mark.servers  # a real PostgreSQL server (and S3 server) per test module
+
 BIN = Path(sys.executable).parent
 BUCKET, PREFIX, SERVER_NAME = "kubechat-pitr", "s3://kubechat-pitr/production", "kubechat-db"
 

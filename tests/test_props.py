@@ -73,3 +73,13 @@ def test_a_bad_setting_fails_the_whole_app_before_synth():
     # WHEN the settings are built THEN construction fails, naming the field
     with pytest.raises(v.SettingsError, match=r"scaling.max_replicas: invalid value 1; allowed: an integer >= "):
         KubeChatProps(api=ApiProps(scaling=Scaling(min_replicas=3, max_replicas=1)))
+
+
+def test_a_liveness_probe_identical_to_readiness_is_refused():
+    """18.6: the same check for liveness and readiness would restart every pod on a dependency's failure."""
+    from kubechat_deploy.workload import Probes
+
+    with pytest.raises(v.SettingsError, match=r"probes.liveness: invalid value '/ready'; allowed: a path other than "
+                                              r"probes.readiness \('/ready'\), or None for a TCP check"):
+        Probes(startup="/start", liveness="/ready", readiness="/ready")
+    assert Probes(startup="/start", readiness="/ready").liveness is None

@@ -79,6 +79,7 @@ def test_failed_overlay_is_reported_with_its_environment(fresh_render, tmp_path)
     assert tree(dist) == before
 
 
+@pytest.mark.tree
 def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
     """18.1: `cdk8s synth` (the cdk8s CLI with this project's cdk8s.yaml) renders what `make render` does
     and never deletes the committed dist/ layout: on a copy of the working tree, git status stays clean."""
@@ -105,3 +106,20 @@ def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
     for env_name in ("dev", "staging", "production"):
         assert (clone / ".cdk8s.out" / f"{env_name}.k8s.yaml").stat().st_size > 0
     assert (clone / "dist" / "rendered" / "production").is_dir() and (clone / "dist" / "base").is_dir()
+    # And `make render` itself, outside the cdk8s CLI (no CDK8S_OUTDIR), renders the same tree.
+    env.pop("CDK8S_OUTDIR", None)
+    result = subprocess.run(["make", "--no-print-directory", "render"], cwd=clone, capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert git("status", "--porcelain") == "", "make render changed the committed tree"
+
+
+def test_make_render_installs_only_what_rendering_needs():
+    """18.2: on a fresh clone `make render` installs the render subset of the Python tree, the cdk8s
+    CLI and kustomize; never the test-only packages or the other Go tools (make -n -B prints every
+    command a cold run would execute)."""
+    plan = subprocess.run(["make", "-n", "-B", "render"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "requirements-render.lock" in plan and "npm ci" in plan and "kustomize/kustomize/v5" in plan
+    for not_needed in ("requirements.lock", "checkov", "promtool", "migrate", "kube-score", "kubeconform",
+                       "psa-check", "dyff", "apt-get install -y -qq $missing", "fetch_crds"):
+        assert not_needed not in plan, f"make render would install {not_needed!r}:\n{plan}"

@@ -8,8 +8,8 @@ ENVS = ("dev", "staging", "production")
 WORKLOADS = {"kubechat-api": {"http": 8080, "metrics": 9090}, "kubechat-web": {"http": 3000}}
 PROBE_PATHS = {"kubechat-api": {"startupProbe": "/health/startup", "livenessProbe": "/health/live",
                                 "readinessProbe": "/health/ready"},
-               "kubechat-web": {"startupProbe": "/api/health", "livenessProbe": "/api/health",
-                                "readinessProbe": "/api/health"}}
+               # the web's one health route decides readiness; its liveness is a TCP connect (18.6)
+               "kubechat-web": {"startupProbe": "/api/health", "livenessProbe": None, "readinessProbe": "/api/health"}}
 
 
 def pod_spec(docs, name):
@@ -23,8 +23,57 @@ def test_probes_follow_the_contract_and_hit_declared_ports(rendered, env, name):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == WORKLOADS[name]
     for probe, path in PROBE_PATHS[name].items():
+        if path is None:
+            assert container[probe]["tcpSocket"]["port"] in ports, f"{name} {probe}: {container[probe]}"
+            continue
         action = container[probe]["httpGet"]
         assert action["path"] == path and action["port"] in ports, f"{name} {probe}: {action}"
+
+
+def pod_templates(docs):
+    from kubechat_tools.gates import pod_template
+    return [(f"{d['kind']}/{d['metadata']['name']}", t) for d in docs if (t := pod_template(d)) is not None]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_container_restarts_on_what_only_makes_it_unready(rendered, env):
+    """A liveness probe identical to the readiness probe restarts every pod when a dependency the
+    readiness check includes fails (kube-score pod-probes-identical)."""
+    same = [(where, c["name"]) for where, t in pod_templates(rendered[env]) for c in t["spec"]["containers"]
+            if "livenessProbe" in c and "readinessProbe" in c
+            and {k: v for k, v in c["livenessProbe"].items() if k in ("httpGet", "tcpSocket", "exec", "grpc")}
+            == {k: v for k, v in c["readinessProbe"].items() if k in ("httpGet", "tcpSocket", "exec", "grpc")}]
+    assert same == []
+
+
+def quantity_bytes(text: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * factor
+    return float(text)
+
+
+LOG_AND_LAYER_ALLOWANCE = 256 * 2**20
+"""What a pod's containers may write besides their emptyDirs (logs, writable layers) before eviction."""
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_container_bounds_its_node_disk_and_no_pod_is_evicted_for_its_own_emptydirs(rendered, env):
+    """18.6 (kube-score container-ephemeral-storage-request-and-limit): every container requests and
+    limits ephemeral storage; the kubelet evicts a pod whose emptyDirs, logs and writable layers exceed
+    the sum of its containers' limits, so that sum covers the emptyDirs' sizeLimits and an allowance."""
+    for where, template in pod_templates(rendered[env]):
+        spec = template["spec"]
+        containers = spec["containers"] + spec.get("initContainers", [])
+        missing = [c["name"] for c in containers if "ephemeral-storage" not in c["resources"].get("requests", {})
+                   or "ephemeral-storage" not in c["resources"].get("limits", {})]
+        assert missing == [], f"{env} {where}: containers without ephemeral-storage request and limit: {missing}"
+        limit = sum(quantity_bytes(c["resources"]["limits"]["ephemeral-storage"]) for c in containers)
+        empty_dirs = sum(quantity_bytes(v["emptyDir"].get("sizeLimit", "1Ti")) for v in spec.get("volumes", [])
+                         if "emptyDir" in v)
+        assert limit >= empty_dirs + LOG_AND_LAYER_ALLOWANCE, \
+            f"{env} {where}: ephemeral-storage limits {limit / 2**20:.0f}Mi < emptyDirs {empty_dirs / 2**20:.0f}Mi + 256Mi"
 
 
 @pytest.mark.parametrize("env", ENVS)

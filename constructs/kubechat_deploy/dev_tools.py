@@ -61,7 +61,8 @@ class DevTools(Construct):
                    health="/misc/ping", writable={"pgadmin-data": "/var/lib/pgadmin", "tmp": "/tmp"},
                    config={"servers.json": json.dumps(servers, indent=2, sort_keys=True)},
                    reaches=(database.instance_pod_labels, database.port), resources=Resources(
-                       cpu_request="50m", memory_request="192Mi", cpu_limit="500m", memory_limit="384Mi"))
+                       cpu_request="50m", memory_request="192Mi", cpu_limit="500m", memory_limit="384Mi",
+                       ephemeral_storage_limit="1Gi"))  # two 256Mi emptyDirs, logs and the writable layer
         self._tool("redis-commander", "kubechat-redis-commander", props.redis_commander_image, 8081,
                    props.redis_commander_node_port, uid=1000,
                    env=[env_from_secret("REDIS_PASSWORD", redis.password_secret, redis.password_key),
@@ -95,7 +96,12 @@ class DevTools(Construct):
                 containers=[k8s.Container(
                     name=component, image=image, image_pull_policy="IfNotPresent", env=env,
                     ports=[k8s.ContainerPort(name="http", container_port=port, protocol="TCP")],
-                    readiness_probe=probe(10), liveness_probe=probe(20), resources=resources.render(),
+                    # Readiness asks the tool's health route; liveness only that the process accepts
+                    # connections (kube-score pod-probes-identical).
+                    readiness_probe=probe(10), liveness_probe=k8s.Probe(
+                        tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("http")), period_seconds=20,
+                        timeout_seconds=3, failure_threshold=6),
+                    resources=resources.render(),
                     security_context=k8s.SecurityContext(
                         allow_privilege_escalation=False, privileged=False, run_as_non_root=True,
                         read_only_root_filesystem=False, capabilities=k8s.Capabilities(drop=["ALL"]),

@@ -21,8 +21,10 @@ class WebProps:
     http_port: int = 3000
     """Port of the Next.js server (app contract). Default: 3000."""
     resources: Resources = field(default_factory=lambda: Resources(
-        cpu_request="100m", memory_request="192Mi", cpu_limit="500m", memory_limit="384Mi"))
-    """Baseline requests and limits. Default: 100m/192Mi requests, 500m/384Mi limits."""
+        cpu_request="100m", memory_request="192Mi", cpu_limit="500m", memory_limit="384Mi",
+        ephemeral_storage_request="128Mi", ephemeral_storage_limit="1Gi"))
+    """Baseline requests and limits. Default: 100m/192Mi requests, 500m/384Mi limits; ephemeral storage
+    128Mi/1Gi (the Next.js cache and /tmp emptyDirs count against it)."""
     scaling: Scaling = field(default_factory=Scaling)
     """HPA bounds and targets. Default: Scaling() (1 to 3 replicas)."""
     run_as_user: int = 10001
@@ -55,7 +57,8 @@ class KubeChatWeb(Construct):
             container_name="web",
             image=props.image,
             ports={self.http_port_name: props.http_port},
-            probes=Probes(startup="/api/health", liveness="/api/health", readiness="/api/health",
+            # The app's one health route (docs/app-contract.md) decides readiness; liveness is a TCP connect.
+            probes=Probes(startup="/api/health", readiness="/api/health",
                           startup_budget_seconds=60),
             resources=props.resources,
             scaling=props.scaling,

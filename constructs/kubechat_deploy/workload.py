@@ -26,17 +26,26 @@ class Resources:
     """CPU limit. Default: 500m."""
     memory_limit: str = "256Mi"
     """Memory limit. Default: 256Mi."""
+    ephemeral_storage_request: str = "64Mi"
+    """Node-local disk request: the container's writable layer and logs. Default: 64Mi."""
+    ephemeral_storage_limit: str = "512Mi"
+    """Node-local disk limit. The kubelet evicts a pod whose writable layers, logs and emptyDir volumes
+    together exceed the sum of its containers' limits, so this must cover the pod's emptyDir sizeLimits
+    (tests/test_workloads.py checks every pod). Default: 512Mi."""
 
     def __post_init__(self) -> None:
-        for name in ("cpu_request", "memory_request", "cpu_limit", "memory_limit"):
+        for name in ("cpu_request", "memory_request", "cpu_limit", "memory_limit", "ephemeral_storage_request",
+                     "ephemeral_storage_limit"):
             v.quantity(f"resources.{name}", getattr(self, name))
 
     def render(self) -> k8s.ResourceRequirements:
         return k8s.ResourceRequirements(
             requests={"cpu": k8s.Quantity.from_string(self.cpu_request),
-                      "memory": k8s.Quantity.from_string(self.memory_request)},
+                      "memory": k8s.Quantity.from_string(self.memory_request),
+                      "ephemeral-storage": k8s.Quantity.from_string(self.ephemeral_storage_request)},
             limits={"cpu": k8s.Quantity.from_string(self.cpu_limit),
-                    "memory": k8s.Quantity.from_string(self.memory_limit)},
+                    "memory": k8s.Quantity.from_string(self.memory_limit),
+                    "ephemeral-storage": k8s.Quantity.from_string(self.ephemeral_storage_limit)},
         )
 
 
@@ -70,20 +79,28 @@ class Scaling:
 
 @dataclass(frozen=True, kw_only=True)
 class Probes:
-    """HTTP paths of the three probes (all on the `http` port)."""
+    """HTTP paths of the probes (all on the `http` port)."""
 
     startup: str
     """Startup probe path."""
-    liveness: str
-    """Liveness probe path."""
     readiness: str
     """Readiness probe path."""
+    liveness: str | None = None
+    """Liveness probe path, other than the readiness path; None: a TCP connect to the `http` port (the
+    process is alive and accepting), for an app whose only health route is also its readiness. The same
+    check for both restarts every pod when a dependency the readiness check includes fails. Default: None."""
     startup_budget_seconds: int = 120
     """How long a new pod may take to start before it is restarted. Default: 120."""
 
     def __post_init__(self) -> None:
-        for name in ("startup", "liveness", "readiness"):
+        for name in ("startup", "readiness"):
             v.http_path(f"probes.{name}", getattr(self, name))
+        if self.liveness is not None:
+            v.http_path("probes.liveness", self.liveness)
+            if self.liveness == self.readiness:
+                raise v.SettingsError("probes.liveness", self.liveness,
+                                      f"a path other than probes.readiness ({self.readiness!r}), or None for a TCP "
+                                      "check: one failing dependency would restart every pod")
         v.at_least("probes.startup_budget_seconds", self.startup_budget_seconds, 5)
 
 
@@ -179,7 +196,9 @@ class HttpWorkload(Construct):
             env=list(spec.env) or None,
             env_from=env_from or None,
             startup_probe=probe(spec.probes.startup, 5, max(1, spec.probes.startup_budget_seconds // 5)),
-            liveness_probe=probe(spec.probes.liveness, 10, 3),
+            liveness_probe=probe(spec.probes.liveness, 10, 3) if spec.probes.liveness else k8s.Probe(
+                tcp_socket=k8s.TcpSocketAction(port=k8s.IntOrString.from_string("http")),
+                period_seconds=10, timeout_seconds=2, failure_threshold=3),
             readiness_probe=probe(spec.probes.readiness, 5, 2),
             # Endpoints are removed asynchronously: keep serving briefly so no new request hits a
             # stopping pod (the image ships /bin/sleep, see docs/app-contract.md).

@@ -4,7 +4,8 @@ Each gate takes manifest files or folders and returns a list of failures, one re
 an empty list means the gate passed.
   schema      kubeconform, strict, against the Kubernetes 1.30 and 1.37 OpenAPI schemas and the
               pinned CRDs' openAPIV3Schema
-  lint        checkov's Kubernetes checks (exceptions: lint-exceptions.yaml)
+  lint        two peer linters: checkov's Kubernetes checks and kube-score's default checks (every
+              waiver in lint-exceptions.yaml, with its reason)
   workloads   probes, non-default ServiceAccounts, every pod isolated by a NetworkPolicy
   psa         the Pod Security Standards "restricted" profile, evaluated by Kubernetes' own code
   references  Services, Ingresses, config and secret references, monitors, HPAs and PDBs all
@@ -104,6 +105,59 @@ def _waived(check: dict, environment: str | None, exceptions: list[dict]) -> boo
 
 
 def lint_gate(paths: list[Path], environment: str | None = None) -> list[str]:
+    """checkov's and kube-score's checks, less the waivers for `environment` in lint-exceptions.yaml."""
+    return checkov_lint(paths, environment) + kube_score_lint(paths, environment)
+
+
+KUBE_SCORE_KUBERNETES_VERSION = "v" + KUBERNETES_VERSIONS[0].rsplit(".", 1)[0]
+"""kube-score's checks for the oldest supported Kubernetes minor (its deprecated-API check)."""
+
+
+def kube_score_exceptions() -> list[dict]:
+    """lint-exceptions.yaml `kube-score:`: a check id, the environments, the Kind/name resources (and
+    optionally the containers) it is waived for, and why."""
+    entries = (yaml.safe_load(LINT_CONFIG.read_text()) or {}).get("kube-score", [])
+    for entry in entries:
+        if not str(entry.get("reason", "")).strip() or not entry.get("environments") or not entry.get("resources"):
+            raise SystemExit(f"{LINT_CONFIG.name}: kube-score exception {entry.get('id')} needs environments, "
+                             "resources and a reason")
+    return entries
+
+
+def kube_score_lint(paths: list[Path], environment: str | None = None) -> list[str]:
+    """kube-score's default checks on all the files at once (so it sees which Services, PDBs and
+    NetworkPolicies select which pods); a warning or a critical finding fails unless waived."""
+    files = yaml_files(paths)
+    command = [str(BIN / "kube-score"), "score", "--output-format", "json", "--kubernetes-version",
+               KUBE_SCORE_KUBERNETES_VERSION, *map(str, files)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        objects = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return [f"lint: kube-score did not report (exit {result.returncode}): {result.stderr.strip()[-2000:]}"]
+    exceptions = [e for e in kube_score_exceptions() if environment in e["environments"]]
+    failures = []
+    for obj in objects or []:
+        resource = f"{obj['type_meta']['kind']}/{obj['object_meta']['name']}"
+        for check in obj["checks"]:
+            if check["skipped"] or check["grade"] > KUBE_SCORE_WARNING:
+                continue
+            check_id = check["check"]["id"]
+            for comment in check.get("comments") or [{"path": "", "summary": check["check"]["name"]}]:
+                container = comment.get("path") or ""
+                if any(e["id"] == check_id and resource in e["resources"]
+                       and (not e.get("containers") or container in e["containers"]) for e in exceptions):
+                    continue
+                where = f"{resource}" + (f" ({container})" if container else "")
+                failures.append(f"lint (kube-score {check_id}): {_rel(obj['file_name'])}: {where}: {comment['summary']}")
+    return failures
+
+
+KUBE_SCORE_WARNING = 5
+"""kube-score's grades: 10 OK, 7 almost OK, 5 warning, 1 critical; a warning or worse fails the gate."""
+
+
+def checkov_lint(paths: list[Path], environment: str | None = None) -> list[str]:
     """checkov's Kubernetes checks, less the waivers for `environment` in lint-exceptions.yaml."""
     files = yaml_files(paths)
     command = [str(ROOT / ".venv-checkov" / "bin" / "checkov"), "--framework", "kubernetes", "--quiet",
