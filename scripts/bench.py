@@ -2,8 +2,8 @@
 
 Floor: an empty cdk8s app's synth plus `kustomize build` of three trivial overlays, on this machine.
 Measured: a full render (every part synthesized, --no-cache); a render with nothing changed; a render
-after an overlay edit; a render after a construct edit (web.py, read by the environments part only:
-a real edit of the file, restored afterwards); and the breakdown of a full render (each synth part,
+after an overlay edit; renders after a construct edit (web.py, read by both parts, and
+logging_platform.py, read by the platform part only: real edits of the files, restored afterwards); and the breakdown of a full render (each synth part,
 each kustomize build, the generated docs). Target: 2x the floor. Prints numbers; asserts nothing
 (tests never time).
 
@@ -84,8 +84,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    construct = ROOT / "constructs" / "kubechat_deploy" / "web.py"
-    original = construct.read_bytes()
+    # web.py is read by both parts (the platform's props import every construct); logging_platform.py
+    # by the platform part only.
+    constructs = [ROOT / "constructs" / "kubechat_deploy" / name for name in ("web.py", "logging_platform.py")]
+    originals = {path: path.read_bytes() for path in constructs}
     with tempfile.TemporaryDirectory(prefix="kubechat-bench-") as tmp:
         work = Path(tmp)
         floor_cmds = floor_commands(work)
@@ -94,20 +96,24 @@ def main() -> int:
         overlays = work / "overlays"
         shutil.copytree(ROOT / "overlays", overlays)
         timed(floor_cmds, work), timed([render], ROOT)  # warm caches once
-        floors, full, same, overlay_edit, construct_edit = [], [], [], [], []
+        floors, full, same, overlay_edit = [], [], [], []
+        construct_edit: dict[Path, list[float]] = {path: [] for path in constructs}
         try:
             for i in range(args.runs):
                 floors.append(timed(floor_cmds, work))
                 full.append(timed([render + ["--no-cache"]], ROOT))
                 same.append(timed([render], ROOT))
-                settings = overlays / "dev" / "api-settings.env"
-                settings.write_text(settings.read_text() + f"BENCH_EDIT={i}\n")
+                scaling = overlays / "dev" / "scaling.yaml"  # a value edit: dev's API scales to 2 + i replicas
+                scaling.write_text((ROOT / "overlays" / "dev" / "scaling.yaml").read_text().replace(
+                    "maxReplicas: 2", f"maxReplicas: {2 + i + 1}", 1))
                 overlay_edit.append(timed([render + ["--overlays", str(overlays)]], ROOT))
-                construct.write_bytes(original + f"# bench edit {i}\n".encode())
-                construct_edit.append(timed([render], ROOT))
-                construct.write_bytes(original)
+                for path in constructs:
+                    path.write_bytes(originals[path] + f"# bench edit {i} {time.time_ns()}\n".encode())
+                    construct_edit[path].append(timed([render], ROOT))
+                    path.write_bytes(originals[path])
         finally:
-            construct.write_bytes(original)
+            for path, original in originals.items():
+                path.write_bytes(original)
         floor = statistics.median(floors)
         print(f"bench: {args.runs} runs each, median (min-max)")
         print(f"bench: {'floor (empty synth + 3 trivial kustomize builds)':<52} {floor:5.2f}s "
@@ -115,7 +121,8 @@ def main() -> int:
         stats("full render (every part synthesized, --no-cache)", full, floor)
         stats("render, nothing changed (synth parts cached)", same, floor)
         stats("render after an overlay edit (overlays/dev)", overlay_edit, floor)
-        stats("render after a construct edit (web.py)", construct_edit, floor)
+        stats("render after a construct edit (web.py, both parts)", construct_edit[constructs[0]], floor)
+        stats("render after a construct edit (logging_platform.py)", construct_edit[constructs[1]], floor)
         print("bench: target <= 2.00x floor")
         print("bench: breakdown of a full render, each part alone:")
         breakdown(work)
