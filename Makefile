@@ -112,10 +112,10 @@ validate: setup ## run the validation gates on dist/rendered/*
 test: setup ## run every test, the integration tier included (pytest; fails on no tests; prints the slowest)
 	@$(PY) -m pytest
 
-# No server starts and no copy of the project: dist/ freshness, every gate on every environment,
-# bad-input and unit tests (make test runs these and the rest).
+# No server starts, no copy of the project, no per-version repeat of a whole-project check: dist/
+# freshness, every gate on every environment, bad-input and unit tests (make test runs these and the rest).
 check: $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp .cache/crds.stamp ## the fast loop: every test that starts no server (about a minute warm)
-	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not integration and not delivery" --ignore=tests/integration --ignore=tests/delivery
+	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not slow and not integration and not delivery" --dist worksteal --ignore=tests/integration --ignore=tests/delivery
 
 # The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is
 # built by the tests themselves into .cache/controlplane/ on first use (KUBEBUILDER_ASSETS=<folder> to

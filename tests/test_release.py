@@ -102,6 +102,7 @@ def test_the_github_workflow_passes_actionlint():
     assert "make test" in workflow and "git diff --exit-code" in workflow and "make --no-print-directory diff" in workflow
 
 
+@pytest.mark.slow
 def test_preflight_accepts_every_supported_kubernetes_version():
     for version in ("1.30", "1.31", "1.37"):
         result = subprocess.run([sys.executable, str(ROOT / "scripts" / "preflight.py"), "--kubernetes-version", version],

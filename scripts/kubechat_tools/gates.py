@@ -13,6 +13,8 @@ an empty list means the gate passed.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -157,14 +159,21 @@ KUBE_SCORE_WARNING = 5
 """kube-score's grades: 10 OK, 7 almost OK, 5 warning, 1 critical; a warning or worse fails the gate."""
 
 
+@functools.lru_cache(maxsize=32)
+def _run_checkov(files: tuple[tuple[str, str], ...]) -> subprocess.CompletedProcess:
+    """checkov over the files, once per set of (path, content digest): the waivers differ per
+    environment, checkov's findings do not."""
+    command = [str(ROOT / ".venv-checkov" / "bin" / "checkov"), "--framework", "kubernetes", "--quiet",
+               "--compact", "--output", "json", "--skip-download"]
+    for name, _ in files:
+        command += ["--file", name]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
 def checkov_lint(paths: list[Path], environment: str | None = None) -> list[str]:
     """checkov's Kubernetes checks, less the waivers for `environment` in lint-exceptions.yaml."""
     files = yaml_files(paths)
-    command = [str(ROOT / ".venv-checkov" / "bin" / "checkov"), "--framework", "kubernetes", "--quiet",
-               "--compact", "--output", "json", "--skip-download"]
-    for f in files:
-        command += ["--file", str(f)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = _run_checkov(tuple((str(f), hashlib.sha256(f.read_bytes()).hexdigest()) for f in files))
     try:
         reports = json.loads(result.stdout)
     except json.JSONDecodeError:
