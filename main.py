@@ -12,7 +12,8 @@ from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, 
                                    KubeChatProps,
                                    PhysicalBackupsComponent, PreMigrationBackupComponent,
                                    ProgressiveDeliveryComponent, TlsIngressComponent)
-from kubechat_deploy.layout import BASE_CHART
+from kubechat_deploy.environment import EnvironmentChart
+from kubechat_deploy.layout import BASE_CHART, ENVIRONMENTS
 
 PARTS = ("environments", "platform")
 
@@ -30,6 +31,8 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         PreMigrationBackupComponent(app, props=props, base=base)
         ProgressiveDeliveryComponent(app, props=props, base=base)
         ImageDigestsComponent(app, props=props, base=base)
+        for environment in ENVIRONMENTS:
+            EnvironmentChart(app, environment)
     if "platform" in parts:
         from kubechat_deploy.platform_charts import (ArgoCdConfigurationChart, DeliveryPlatformChart, LoggingPlatformChart,
                                                      PlatformBootstrapChart, PlatformPrerequisitesChart,

@@ -109,8 +109,8 @@ def environment_rows(envs: dict[str, list[dict]]) -> list[tuple[str, str, dict[s
         return "required, written by scripts/release.py (none committed)" if required else "no"
 
     rows = [
-        ("Namespace", "environment.yaml", per_env(lambda d: next(x["metadata"]["name"] for x in d if x["kind"] == "Namespace"))),
-        ("Release version (image tags)", "kustomization.yaml", per_env(
+        ("Namespace", "(generated: kubechat-<env>)", per_env(lambda d: next(x["metadata"]["name"] for x in d if x["kind"] == "Namespace"))),
+        ("Release version (image tags, VERSION)", "kustomization.yaml", per_env(
             lambda d: dig(find(d, "Deployment", "kubechat-api"), "metadata", "labels", "app.kubernetes.io/version"))),
         ("Images pinned by digest", "kustomization.yaml", per_env(digest_pinning)),
         ("Schema version (SCHEMA_VERSION)", "kustomization.yaml", per_env(lambda d: dig(find(d, "ConfigMap", "kubechat-release-"), "data", "SCHEMA_VERSION"))),

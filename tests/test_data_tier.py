@@ -205,6 +205,13 @@ def test_render_rejects_a_schema_version_without_migration(tmp_path):
      "environment 'production': Cluster/kubechat-db: spec.instances=0; allowed: an integer >= 1"),
     ("dev", "database.yaml", "size: 2Gi", "size: lots",
      "environment 'dev': Cluster/kubechat-db: spec.storage.size='lots'; allowed: a positive quantity"),
+    # 18.7: the release VERSION (the version label of every resource) is a label value and the images' tag
+    ("staging", "kustomization.yaml", "VERSION=1.0.0,", "VERSION=1.0.0 beta,",
+     "environment 'staging': VERSION='1.0.0 beta' in overlays/staging/kustomization.yaml (kubechat-release); "
+     "allowed: the release version, a label value"),
+    ("production", "kustomization.yaml", "VERSION=1.0.0,", "VERSION=1.0.1,",
+     "environment 'production': VERSION='1.0.1' in overlays/production/kustomization.yaml, but the KubeChat "
+     "images are tagged ['1.0.0']; allowed: the images' release tag"),
 ])
 def test_render_rejects_overlay_values_that_make_no_sense(tmp_path, env, file, old, new, message):
     shutil.copytree(ROOT / "overlays", tmp_path / "overlays")

@@ -19,7 +19,7 @@ def test_main_builds_the_app_without_synthesizing():
     app = main.build_app()
     charts = [c for c in app.node.children]
     assert charts[0].node.id == "kubechat"
-    assert all(c.node.id.startswith(("component-", "platform-")) for c in charts[1:])
+    assert all(c.node.id.startswith(("component-", "platform-", "environment-")) for c in charts[1:])
     assert charts[0].api.service_name == "kubechat-api"
 
 

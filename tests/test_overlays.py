@@ -105,3 +105,33 @@ def test_api_configuration_per_environment_rolls_pods_on_change(rendered, env, l
 def test_all_environments_set_the_same_configuration_keys(rendered):
     keys = {env: set(generated(docs, "ConfigMap", "kubechat-api-config")["data"]) for env, docs in rendered.items()}
     assert keys["dev"] == keys["staging"] == keys["production"], keys
+
+
+@pytest.mark.parametrize("env", NAMESPACES)
+def test_an_overlay_holds_only_values(env):
+    """18.7: what makes the base an environment (namespace, cluster-scoped names, guarded namespace, the
+    version label's field list) is generated once for all environments (constructs/kubechat_deploy/
+    environment.py into dist/environments/<env>); an environment's folder holds no transformer
+    configuration and no label field list, only its values and the patches that carry them."""
+    import yaml
+
+    from kubechat_tools.paths import DIST, OVERLAYS
+
+    folder = OVERLAYS / env
+    for path in sorted(folder.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert not (isinstance(doc, dict) and doc.get("apiVersion") == "builtin"), f"{path.name}: a transformer"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert "labels" not in kustomization and "commonLabels" not in kustomization
+    assert kustomization["transformers"] == [f"../../dist/environments/{env}"]
+    assert (DIST / "environments" / env / "transformers.yaml").is_file()
+
+
+@pytest.mark.parametrize("env", NAMESPACES)
+def test_the_version_label_never_reaches_a_volume_claim_template(rendered, env):
+    """A StatefulSet's volumeClaimTemplates are immutable: a version label there would make every release
+    unable to patch the StatefulSet."""
+    for doc in rendered[env]:
+        for claim in (doc.get("spec") or {}).get("volumeClaimTemplates", []) if doc["kind"] == "StatefulSet" else []:
+            assert "app.kubernetes.io/version" not in (claim["metadata"].get("labels") or {}), doc["metadata"]["name"]
+    assert any(doc["kind"] == "StatefulSet" and doc["spec"].get("volumeClaimTemplates") for doc in rendered[env])

@@ -1,7 +1,9 @@
 """The Kubernetes recommended labels. Selectors use only name, instance and component: selectors
-are immutable, and the version label changes with every release (overlays set it)."""
+are immutable, and the version label changes with every release (each environment's release VERSION
+sets it: environment.py)."""
 from __future__ import annotations
 
+VERSION_LABEL = "app.kubernetes.io/version"
 PART_OF = "kubechat"
 MANAGED_BY = "kubechat-deploy"
 

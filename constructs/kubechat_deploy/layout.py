@@ -6,6 +6,11 @@ PLATFORM_PREFIX = "platform-"
 """Charts whose id starts with this are rendered to dist/platform/<rest of the id>/: cluster-wide
 platform pieces applied once per cluster, not per environment."""
 COMPONENT_PREFIX = "component-"
+ENVIRONMENT_PREFIX = "environment-"
+"""Charts whose id starts with this are rendered to dist/environments/<environment>/: the transformers
+that make the base an environment (environment.py), listed by overlays/<environment>/kustomization.yaml."""
+ENVIRONMENTS = ("dev", "staging", "production")
+"""The environments, each an overlay overlays/<environment>/."""
 RENDER_AS_PATCH = {"kubechat.io/render-as": "patch"}
 """A component's object carrying this annotation is written as a patch of the base, not a resource."""
 """Charts whose id starts with this are rendered to dist/components/<rest of the id>/ as Kustomize components."""

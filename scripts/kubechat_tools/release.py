@@ -20,9 +20,10 @@ class ReleaseError(RuntimeError):
 
 def set_release(text: str, env: str, version: str, digests: dict[str, str | None], schema: int | None) -> str:
     """The kustomization with the release's images, version label and schema version."""
-    text, n = re.subn(r'(app\.kubernetes\.io/version: )"[^"]*"', rf'\g<1>"{version}"', text)
+    text, n = re.subn(r"\bVERSION=[^,\]\s]+", f"VERSION={version}", text)
     if n != 1:
-        raise ReleaseError(f"overlays/{env}/kustomization.yaml: expected one app.kubernetes.io/version label, found {n}")
+        raise ReleaseError(f"overlays/{env}/kustomization.yaml: expected one VERSION= in the kubechat-release "
+                           f"ConfigMap, found {n}")
     for image, digest in digests.items():
         pattern = rf'(  - name: ghcr\.io/kubechat/{image}\n    newTag: )"[^"]*"(\n    digest: \S+)?'
         replacement = rf'\g<1>"{version}"' + (f"\n    digest: {digest}" if digest else "")
@@ -65,9 +66,10 @@ def previous_release_commit(env: str) -> str:
 
 
 def overlay_version(env: str, tree: Path = ROOT) -> str:
-    """The release version overlays/<env> deploys (its app.kubernetes.io/version label)."""
+    """The release version overlays/<env> deploys (VERSION of its kubechat-release ConfigMap, which sets
+    every resource's app.kubernetes.io/version label)."""
     text = (tree / "overlays" / env / "kustomization.yaml").read_text()
-    return re.search(r'app\.kubernetes\.io/version: "([^"]+)"', text).group(1)
+    return re.search(r"\bVERSION=([^,\]\s]+)", text).group(1)
 
 
 def released_render(env: str, version: str | None, digests: dict[str, str | None], schema: int | None = None) -> list[dict]:
@@ -185,12 +187,30 @@ def check_environment(docs: list[dict], env: str) -> list[str]:
     return errors
 
 
+VERSION_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+"""A label value: what the release VERSION becomes on every resource."""
+KUBECHAT_IMAGE_PREFIX = "ghcr.io/kubechat/"
+
+
 def check_release(docs: list[dict], env: str) -> list[str]:
-    """The schema version each environment targets must have a migration."""
+    """The release's VERSION is a label value and the KubeChat images' tag; the schema version it
+    targets has a migration."""
     errors = []
     releases = [d for d in docs if d["kind"] == "ConfigMap" and RELEASE_CONFIG_MAP.match(d["metadata"]["name"])]
     if len(releases) != 1:
         return [f"environment {env!r}: expected one kubechat-release ConfigMap (SCHEMA_VERSION), found {len(releases)}"]
+    version = (releases[0].get("data") or {}).get("VERSION", "")
+    if not VERSION_VALUE.fullmatch(version):
+        errors.append(f"environment {env!r}: VERSION={version!r} in overlays/{env}/kustomization.yaml (kubechat-release); "
+                      "allowed: the release version, a label value such as 1.4.0 (letters, digits, '.', '-', '_', "
+                      "at most 63 characters)")
+    tags = {image.split("@")[0].rpartition(":")[2] for d in docs if d["kind"] in ("Deployment", "Rollout")
+            for c in (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers", [])
+            for image in [c.get("image", "")] if image.startswith(KUBECHAT_IMAGE_PREFIX)}
+    if version and tags and tags != {version}:
+        errors.append(f"environment {env!r}: VERSION={version!r} in overlays/{env}/kustomization.yaml, but the "
+                      f"KubeChat images are tagged {sorted(tags)}; allowed: the images' release tag (scripts/release.py "
+                      "sets both)")
     value = (releases[0].get("data") or {}).get("SCHEMA_VERSION", "")
     if not value.isdigit():
         return [f"environment {env!r}: SCHEMA_VERSION={value!r} in overlays/{env}/kustomization.yaml; "

@@ -119,8 +119,7 @@ def test_dev_upgrade_recreates_the_migration_and_deploys_local_images(applied, c
     for name in ("overlays", "dist"):
         shutil.copytree(ROOT / name, tmp_path / name)
     kustomization = tmp_path / "overlays" / "dev" / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace('app.kubernetes.io/version: "1.0.0"',
-                                                               'app.kubernetes.io/version: "1.0.1"'))
+    kustomization.write_text(kustomization.read_text().replace("VERSION=1.0.0,", "VERSION=1.0.1,"))
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev_deploy.py"), "--overlay",
                              str(tmp_path / "overlays" / "dev"), "--api-image", "kubechat-api:dev"],
                             cwd=ROOT, env=environ(cluster), capture_output=True, text=True, timeout=600)
