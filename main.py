@@ -13,9 +13,7 @@ from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, 
                                    PhysicalBackupsComponent, PreMigrationBackupComponent,
                                    ProgressiveDeliveryComponent, TlsIngressComponent)
 from kubechat_deploy.environment import EnvironmentChart
-from kubechat_deploy.layout import BASE_CHART, ENVIRONMENTS
-
-PARTS = ("environments", "platform")
+from kubechat_deploy.layout import BASE_CHART, ENVIRONMENTS, PARTS
 
 
 def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS) -> App:

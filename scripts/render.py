@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kubechat_deploy.layout import (BASE_CHART, COMPONENT_PREFIX, ENVIRONMENT_PREFIX, PLATFORM_PREFIX,  # noqa: E402
-                                    RENDER_AS_PATCH)
+from kubechat_deploy.layout import (BASE_CHART, COMPONENT_PREFIX, ENVIRONMENT_PREFIX, PARTS,  # noqa: E402
+                                    PLATFORM_PREFIX, RENDER_AS_PATCH)
 from kubechat_tools.release import check_environment  # noqa: E402
 from kubechat_tools.manifests import dump, load_all_text, write_one_per_file  # noqa: E402
 from kubechat_tools.paths import BIN, DIST, ENVIRONMENTS, ROOT  # noqa: E402
@@ -28,8 +28,6 @@ from kubechat_tools import render_cache  # noqa: E402
 # Folders the overlays read besides dist/base (they are copied next to the new base while rendering).
 KUSTOMIZE_INPUTS = ("overlays",)
 CDK8S = ROOT / "node_modules" / ".bin" / "cdk8s"
-PARTS = ("environments", "platform")
-"""main.py's parts, synthesized in parallel (the platform part alone loads the large Argo CD types)."""
 RECORDER = Path(render_cache.__file__).relative_to(ROOT)
 
 
@@ -43,35 +41,31 @@ def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
     """Run cdk8s synth; return chart id -> resources. Without --app, the environments and the platform
     are synthesized by two `cdk8s synth` processes in parallel (main.py's parts), each only when the
     content-addressed cache (kubechat_tools/render_cache.py) holds no synth of exactly its inputs."""
-    if app:
-        jobs = [("app", app, None)]
-    else:
-        jobs = [(part, f"python main.py {part}", None) for part in PARTS]
+    jobs = {"app": app} if app else {part: f"python main.py {part}" for part in PARTS}
     outs: dict[str, Path] = {}
-    todo = []
-    for part, command, _ in jobs:
-        cached, base = render_cache.lookup(ROOT, part, command) if not app else (None, "")
+    todo = []  # (part, command, output folder, inputs record, cache key base)
+    for part, command in jobs.items():
+        cached, base = (None, "") if app else render_cache.lookup(ROOT, part, command)
         if cached is not None:
             print(f"render: {part}: unchanged inputs, synth taken from the cache", flush=True)
             outs[part] = cached
             continue
-        out, inputs = work / f"synth-{part}", work / f"inputs-{part}.json"
+        outs[part], inputs = work / f"synth-{part}", work / f"inputs-{part}.json"
         if not app:  # record what the part's synth reads, for its cache key
             command = f"python {RECORDER} {inputs} main.py {part}"
-        todo.append((part, command, out, inputs, base))
-        outs[part] = out
+        todo.append((part, command, outs[part], inputs, base))
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
         results = list(pool.map(lambda job: subprocess.run(
             [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(job[2]), "--app", job[1]],
             cwd=ROOT, env=tool_env(), capture_output=True, text=True), todo))
     for result in results:
         check_synth(result)
-    for (part, _, out, inputs, base), result in zip(todo, results):
+    for part, _, out, inputs, base in todo:
         if not app:
             render_cache.store(ROOT, part, base, out, inputs)
         print(f"render: {part}: synthesized", flush=True)
     charts = {path.name.removesuffix(".k8s.yaml"): load_all_text(path.read_text())
-              for part, _, _ in jobs for path in sorted(outs[part].glob("*.yaml"))}
+              for part in jobs for path in sorted(outs[part].glob("*.yaml"))}
     return check_charts(charts)
 
 

@@ -15,17 +15,13 @@ The Rollouts controller then queries that Prometheus with the rendered AnalysisT
 (the test points their address at it)."""
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-from .controlplane import ProcessGroup, free_port
+from .exporters import send_metrics_page
+from .prometheus import Prometheus
 
 PROFILES = ("healthy", "errors", "slow", "silent")
 RATE = 20.0
@@ -45,12 +41,7 @@ class TrafficExporter:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
-                body = exporter.page().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_metrics_page(self, exporter.page())
 
             def log_message(self, *args):
                 pass
@@ -101,48 +92,16 @@ class TrafficExporter:
         return "\n".join(lines) + "\n"
 
 
-@dataclass
-class PrometheusServer(ProcessGroup):
-    """A real Prometheus on loopback scraping the exporter every second; `stop()` ends exactly it."""
+@dataclass(kw_only=True)
+class PrometheusServer(Prometheus):
+    """The canary's Prometheus: scrapes the traffic exporter every second; `stop()` ends exactly it."""
 
-    binary: Path
-    workdir: Path
     exporter_port: int
-    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
-    port: int = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "PrometheusServer":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        config = self.workdir / "prometheus.yml"
+    def start(self) -> "PrometheusServer":  # type: ignore[override]
         # The jobs are named like the ServiceMonitors' jobs, so the queries' job="kubechat-api" matches.
-        config.write_text(json.dumps({
+        super().start({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": "kubechat-api", "honor_labels": True,
-                                "static_configs": [{"targets": [f"127.0.0.1:{self.exporter_port}"]}]}]}))
-        logfile = open(self.workdir / "prometheus.log", "w")
-        process = subprocess.Popen([str(self.binary), f"--config.file={config}",
-                                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                                    f"--web.listen-address=127.0.0.1:{self.port}"],
-                                   stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
-        self.processes.append(("prometheus", process))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.check_running()
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"prometheus did not become ready:\n{self.log_tail('prometheus')}")
-
-    def query(self, expr: str) -> list[dict]:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with opener.open(url, timeout=10) as response:
-            return json.loads(response.read())["data"]["result"]
+                                "static_configs": [{"targets": [f"127.0.0.1:{self.exporter_port}"]}]}]})
+        return self

@@ -192,8 +192,6 @@ class ControlPlane(ProcessGroup):
     """Seconds spent getting the binaries (building or finding them) and starting the processes."""
     kwok_config: Path | None = None
     """A kwok configuration (Stage objects) replacing kwok's default pod stages."""
-    pod_cidr: str = "10.244.0.0/16"
-    """Where kwok takes pod addresses from; a loopback range (127.0.0.0/8) when a test must reach a "pod"."""
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -205,14 +203,13 @@ class ControlPlane(ProcessGroup):
         return plane
 
     @classmethod
-    def start(cls, kwok_config: Path | None = None, pod_cidr: str | None = None) -> "ControlPlane":
+    def start(cls, kwok_config: Path | None = None) -> "ControlPlane":
         found = time.monotonic()
         bin_dir = binaries()
         started = time.monotonic()
         workdir = Path(tempfile.mkdtemp(prefix="kubechat-controlplane-"))
         plane = cls(bin=bin_dir, workdir=workdir, kubeconfig=workdir / "kubeconfig",
-                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL), kwok_config=kwok_config,
-                    **({"pod_cidr": pod_cidr} if pod_cidr else {}))
+                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL), kwok_config=kwok_config)
         try:
             plane._start_all()
         except BaseException:
@@ -290,7 +287,7 @@ class ControlPlane(ProcessGroup):
                     "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(free_port()))
         self._spawn("kwok", "--kubeconfig", str(self.kubeconfig),
                     "--manage-nodes-with-label-selector", f"{FAKE_NODE_LABEL}=true",
-                    "--node-ip", "10.0.0.1", "--cidr", self.pod_cidr,
+                    "--node-ip", "10.0.0.1", "--cidr", "10.244.0.0/16",
                     *(["--config", str(self.kwok_config)] if self.kwok_config else []))
         for index, zone in enumerate(ZONES):
             self.apply_docs([fake_node(f"fake-node-{index}", zone)])
@@ -313,6 +310,11 @@ class ControlPlane(ProcessGroup):
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
+
+    def install_crds(self, crds: list[dict]) -> None:
+        """Apply CustomResourceDefinitions and wait until the API server serves every one."""
+        self.apply_docs(crds)
+        self.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
 
     def apply_docs(self, docs: list[dict], *, dry_run: bool = False, check: bool = True,
                    field_manager: str = "kubechat-integration") -> subprocess.CompletedProcess:

@@ -49,12 +49,22 @@ def log(message: str) -> None:
     print(f"delivery: {message}", file=sys.stderr, flush=True)
 
 
-def go_module_dir(module_folder: str, module: str) -> Path:
-    result = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=TOOLS / module_folder,
+def _go_list_module(module_folder: str, module: str, template: str) -> str:
+    result = subprocess.run(["go", "list", "-m", "-f", template, module], cwd=TOOLS / module_folder,
                             capture_output=True, text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
     if result.returncode != 0 or not result.stdout.strip():
         raise RuntimeError(f"go list -m {module} in tools/{module_folder} failed:\n{result.stderr}")
-    return Path(result.stdout.strip())
+    return result.stdout.strip()
+
+
+def go_module_dir(module_folder: str, module: str) -> Path:
+    """Where the Go module cache holds `module` at the version tools/<module_folder> pins."""
+    return Path(_go_list_module(module_folder, module, "{{.Dir}}"))
+
+
+def go_module_version(module_folder: str, module: str) -> str:
+    """The version of `module` tools/<module_folder> builds."""
+    return _go_list_module(module_folder, module, "{{.Version}}")
 
 
 def argocd_ldflags() -> str:

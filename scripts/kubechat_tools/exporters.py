@@ -174,6 +174,16 @@ def ingress_nginx_page(envs: list[Environment]) -> list[str]:
     return lines
 
 
+def send_metrics_page(handler: BaseHTTPRequestHandler, text: str) -> None:
+    """Answer a scrape with `text` in Prometheus' text exposition format."""
+    body = text.encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain; version=0.0.4")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class Exporters:
     """The stand-in exporters behind one HTTP proxy on loopback: Prometheus scrapes every target through it
     (its scrape configs get `proxy_url`), so a scrape of pod 10.x.y.z:port is answered here with that
@@ -182,7 +192,6 @@ class Exporters:
 
     def __init__(self) -> None:
         self.pages: dict[tuple[str, int], Callable[[], list[str]]] = {}
-        self.requests: dict[tuple[str, int], int] = {}
         exporters = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -193,13 +202,7 @@ class Exporters:
                 if page is None or target.path != "/metrics":
                     self.send_error(404, f"no stand-in exporter at {target.netloc}{target.path}")
                     return
-                exporters.requests[key] = exporters.requests.get(key, 0) + 1
-                body = ("\n".join(page()) + "\n").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_metrics_page(self, "\n".join(page()) + "\n")
 
             def log_message(self, *args):
                 pass

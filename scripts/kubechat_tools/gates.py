@@ -75,24 +75,24 @@ def schema_gate(paths: list[Path], versions: tuple[str, ...] = KUBERNETES_VERSIO
 
 # --- lint ---------------------------------------------------------------------------------------
 
-def lint_exceptions() -> list[dict]:
-    config = yaml.safe_load(LINT_CONFIG.read_text()) or {}
-    entries = config.get("checkov", [])
+def _waivers(section: str, required: tuple[str, ...]) -> list[dict]:
+    """lint-exceptions.yaml's `section`: every entry has a reason and each of the `required` keys."""
+    entries = (yaml.safe_load(LINT_CONFIG.read_text()) or {}).get(section, [])
     for entry in entries:
-        if not str(entry.get("reason", "")).strip() or not entry.get("environments"):
-            raise SystemExit(f"{LINT_CONFIG.name}: checkov exception {entry.get('id')} needs a reason and environments")
+        if not str(entry.get("reason", "")).strip() or not all(entry.get(key) for key in required):
+            raise SystemExit(f"{LINT_CONFIG.name}: {section} exception {entry.get('id', entry.get('check'))} needs "
+                             f"{', '.join(required)} and a reason")
     return entries
+
+
+def lint_exceptions() -> list[dict]:
+    """`checkov:`: a check id, the environments and (optionally) the Kind/name resources it is waived for."""
+    return _waivers("checkov", ("environments",))
 
 
 def workload_exceptions() -> list[dict]:
-    """lint-exceptions.yaml `workloads:`: waivers of the workloads gate's checks, each for named containers
-    of named resources, with its reason."""
-    entries = (yaml.safe_load(LINT_CONFIG.read_text()) or {}).get("workloads", [])
-    for entry in entries:
-        if not str(entry.get("reason", "")).strip() or not entry.get("resources") or not entry.get("containers"):
-            raise SystemExit(f"{LINT_CONFIG.name}: workloads exception {entry.get('check')} needs resources, "
-                             "containers and a reason")
-    return entries
+    """`workloads:`: waivers of the workloads gate's checks, each for named containers of named resources."""
+    return _waivers("workloads", ("resources", "containers"))
 
 
 def _waived(check: dict, environment: str | None, exceptions: list[dict]) -> bool:
@@ -116,14 +116,9 @@ KUBE_SCORE_KUBERNETES_VERSION = "v" + KUBERNETES_VERSIONS[0].rsplit(".", 1)[0]
 
 
 def kube_score_exceptions() -> list[dict]:
-    """lint-exceptions.yaml `kube-score:`: a check id, the environments, the Kind/name resources (and
-    optionally the containers) it is waived for, and why."""
-    entries = (yaml.safe_load(LINT_CONFIG.read_text()) or {}).get("kube-score", [])
-    for entry in entries:
-        if not str(entry.get("reason", "")).strip() or not entry.get("environments") or not entry.get("resources"):
-            raise SystemExit(f"{LINT_CONFIG.name}: kube-score exception {entry.get('id')} needs environments, "
-                             "resources and a reason")
-    return entries
+    """`kube-score:`: a check id, the environments, the Kind/name resources (and optionally the
+    containers) it is waived for."""
+    return _waivers("kube-score", ("environments", "resources"))
 
 
 def kube_score_lint(paths: list[Path], environment: str | None = None) -> list[str]:

@@ -27,8 +27,6 @@ import os
 import re
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +35,7 @@ import yaml
 from kubechat_deploy.versions import OPERATORS
 
 from .controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
-from .delivery import go_module_dir
+from .delivery import go_module_dir, go_module_version
 from .paths import CACHE, DIST
 
 OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
@@ -45,8 +43,6 @@ MODULES = {
     "prometheus-operator": [(f"{OPERATOR_MODULE}/cmd/operator", "operator")],
     "prometheus": [("github.com/prometheus/prometheus/cmd/prometheus", "prometheus")],
 }
-POD_CIDR = "10.77.0.0/16"
-"""kwok's pod addresses. Nothing is sent to them: Prometheus scrapes through the exporters' loopback proxy."""
 MONITORING_NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
 PROMETHEUS_NAME = f"{RELEASE}-prometheus"
@@ -54,22 +50,14 @@ BUILD_TIMES: dict[str, float] = {}
 
 
 def operator_version() -> str:
-    """The version tools/prometheus-operator builds (its go.mod), for the test summary."""
-    for line in (Path(__file__).resolve().parents[2] / "tools" / "prometheus-operator" / "go.mod").read_text().splitlines():
-        words = line.split()
-        if OPERATOR_MODULE in words:
-            return words[words.index(OPERATOR_MODULE) + 1]
-    raise RuntimeError("tools/prometheus-operator/go.mod does not require the Prometheus Operator")
+    """The version tools/prometheus-operator builds, for the test summary."""
+    return go_module_version("prometheus-operator", OPERATOR_MODULE)
 
 
 def prometheus_version() -> str:
     """The Prometheus release tools/prometheus builds (module v0.3XX.Y is release v3.XX.Y)."""
-    for line in (Path(__file__).resolve().parents[2] / "tools" / "prometheus" / "go.mod").read_text().splitlines():
-        words = line.split()
-        if "github.com/prometheus/prometheus" in words:
-            minor, patch = words[words.index("github.com/prometheus/prometheus") + 1].removeprefix("v0.").split(".")[:2]
-            return f"v{int(minor) // 100}.{int(minor) % 100}.{patch}"
-    raise RuntimeError("tools/prometheus/go.mod does not require Prometheus")
+    minor, patch = go_module_version("prometheus", "github.com/prometheus/prometheus").removeprefix("v0.").split(".")[:2]
+    return f"v{int(minor) // 100}.{int(minor) % 100}.{patch}"
 
 
 def platform_pin() -> str:
@@ -265,51 +253,3 @@ def local_configuration(config: dict, plane: ControlPlane, rules_dir: Path, prox
     config["rule_files"] = [str(rules_dir / "*.yaml")]
     config.pop("alerting", None)  # no Alertmanager here: alerts are read from Prometheus itself
     return config
-
-
-@dataclass
-class Prometheus(ProcessGroup):
-    """A real Prometheus on loopback with a given configuration; `stop()` ends exactly it."""
-
-    binary: Path
-    workdir: Path
-    processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, config: dict, rules: dict[str, str]) -> "Prometheus":
-        rules_dir = self.workdir / "rules"
-        rules_dir.mkdir(parents=True, exist_ok=True)
-        for name, content in rules.items():
-            (rules_dir / name).write_text(content)
-        self.port = free_port()
-        (self.workdir / "prometheus.yaml").write_text(yaml.safe_dump(config))
-        logfile = open(self.workdir / "prometheus.log", "w")
-        process = subprocess.Popen([str(self.binary), f"--config.file={self.workdir / 'prometheus.yaml'}",
-                                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                                    f"--web.listen-address=127.0.0.1:{self.port}"],
-                                   stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
-        self.processes.append(("prometheus", process))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            self.check_running()
-            try:
-                with self._open("/-/ready") as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"prometheus did not become ready:\n{self.log_tail('prometheus')}")
-
-    def _open(self, path: str):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(self.url + path, timeout=10)
-
-    def api(self, path: str, **params) -> dict:
-        with self._open(f"/api/v1/{path}?" + urllib.parse.urlencode(params)) as response:
-            return json.loads(response.read())["data"]
-
-    def query(self, expr: str) -> list[dict]:
-        return self.api("query", query=expr)["result"]

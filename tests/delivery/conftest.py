@@ -51,8 +51,7 @@ def plane(tmp_path_factory):
     plane = ControlPlane.start(kwok_config=kwok_stages(tmp_path_factory.mktemp("kwok") / "stages.yaml"))
     TIMINGS["plane"] = time.monotonic() - started
     try:
-        plane.apply_docs(load_crds())
-        plane.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
+        plane.install_crds(load_crds())
         yield plane
     finally:
         plane.stop()

@@ -39,7 +39,8 @@ TEST_PAUSE = "30s"
 @pytest.fixture(scope="module")
 def measured(stack):
     exporter = TrafficExporter(NS)
-    prometheus = PrometheusServer(stack.bin / "prometheus", stack.workdir / "prometheus", exporter.port)
+    prometheus = PrometheusServer(binary=stack.bin / "prometheus", workdir=stack.workdir / "prometheus",
+                                  exporter_port=exporter.port)
     try:
         prometheus.start()
         yield exporter, prometheus

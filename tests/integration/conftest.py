@@ -48,8 +48,7 @@ def cluster():
 
 
 def install_crds(plane: ControlPlane) -> None:
-    plane.apply_docs(load_crds())
-    plane.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
+    plane.install_crds(load_crds())
 
 
 def by_wave(docs: list[dict]) -> list[list[dict]]:

@@ -12,13 +12,14 @@ import pytest
 from kubechat_tools import exporters as ex
 from kubechat_tools.controlplane import ControlPlane
 from kubechat_tools.manifests import load_dir
-from kubechat_tools.metrics import (BUILD_TIMES, MONITORING_NAMESPACE, POD_CIDR, PLATFORM_EXPORTERS, Operator,
-                                    Prometheus, binaries, generated_configuration, local_configuration,
+from kubechat_tools.metrics import (BUILD_TIMES, PLATFORM_EXPORTERS, Operator,
+                                    binaries, generated_configuration, local_configuration,
                                     operator_crds, operator_version, platform_monitors, platform_pin, prometheus_version,
                                     platform_prometheus, stand_in_pod)
 from kubechat_tools.gates import pod_template
 from kubechat_tools.netpol import OPERATOR_PODS
 from kubechat_tools.paths import DIST
+from kubechat_tools.prometheus import Prometheus
 
 PROFILES = {"staging": "good", "production": "bad"}
 WITHOUT_EXCLUSIONS = "without-exclusions"
@@ -78,10 +79,9 @@ def environment_objects(env: str, docs: list[dict]) -> tuple[list[dict], list[tu
 
 @pytest.fixture(scope="package")
 def plane():
-    plane = ControlPlane.start(pod_cidr=POD_CIDR)
+    plane = ControlPlane.start()
     try:
-        plane.apply_docs(operator_crds())
-        plane.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
+        plane.install_crds(operator_crds())
         yield plane
     finally:
         plane.stop()
