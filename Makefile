@@ -24,7 +24,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup crds render validate test check integration delivery-test metrics-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup crds render validate test check integration delivery-test metrics-test admission-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -115,7 +115,7 @@ test: setup ## run every test, the integration tier included (pytest; fails on n
 # No server starts, no copy of the project, no per-version repeat of a whole-project check: dist/
 # freshness, every gate on every environment, bad-input and unit tests (make test runs these and the rest).
 check: $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp .cache/crds.stamp ## the fast loop: every test that starts no server (about a minute warm)
-	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not slow and not integration and not delivery and not metrics" --dist worksteal --ignore=tests/integration --ignore=tests/delivery --ignore=tests/metrics
+	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not slow and not integration and not delivery and not metrics and not admission" --dist worksteal --ignore=tests/integration --ignore=tests/delivery --ignore=tests/metrics --ignore=tests/admission
 
 # The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is
 # built by the tests themselves into .cache/controlplane/ on first use (KUBEBUILDER_ASSETS=<folder> to
@@ -132,6 +132,11 @@ delivery-test: setup ## only the delivery tier: real Argo CD and Argo Rollouts (
 # from the rendered monitors and rules, stand-in exporters on loopback (built on first use into .cache/metrics/).
 metrics-test: setup ## only the metrics tier: the real Prometheus Operator and Prometheus (tests/metrics)
 	@$(PY) -m pytest -m metrics tests/metrics
+
+# The admission tier: Kyverno's admission controller (tools/kyverno), cert-manager's controllers and Pebble
+# (tools/cert-manager), a registry (tools/registry) with images signed by cosign; built on first use into .cache/.
+admission-test: setup ## only the admission tier: Kyverno's webhook, cert-manager with Pebble, signed images (tests/admission)
+	@$(PY) -m pytest -m admission tests/admission
 
 bench: setup ## time a full render against its floor (empty app + trivial overlays)
 	@$(PY) scripts/bench.py

@@ -111,13 +111,32 @@ def test_a_public_key_replaces_keyless_verification():
                                                              blocking_severity=Severity.HIGH), namespace="kubechat")
     verify = next(d for d in Testing.synth(chart) if d["metadata"]["name"] == "verify-images")
     entry = verify["spec"]["rules"][0]["verifyImages"][0]
-    assert entry["attestors"][0]["entries"] == [{"keys": {"publicKeys": PUBLIC_KEY,
+    assert entry["attestors"][0]["entries"] == [{"keys": {"publicKeys": PUBLIC_KEY, "ctlog": {"ignoreSCT": True},
                                                           "rekor": {"url": "https://rekor.sigstore.dev"}}}]
     conditions = entry["attestations"][0]["conditions"][0]["all"]
     assert "Severity == 'HIGH' || Severity == 'CRITICAL'" in conditions[0]["key"]
     age = verify["spec"]["rules"][1]["verifyImages"][0]["attestations"][0]
     assert age["conditions"][0]["all"][0]["value"] == "72h"
     assert age["attestors"][0]["entries"] == entry["attestors"][0]["entries"], "the key holder attests rescans too"
+
+
+def test_a_key_pair_outside_the_transparency_log_is_verified_by_its_key_alone():
+    """tests/admission/test_signed_images.py runs Kyverno's admission controller on this form."""
+    from cdk8s import App, Chart, Testing
+
+    from kubechat_deploy.admission import KyvernoPolicies
+
+    app = App()
+    chart = Chart(app, "test")
+    KyvernoPolicies(chart, "kyverno", props=SupplyChainProps(public_key=PUBLIC_KEY, transparency_log=False),
+                    namespace="kubechat")
+    verify = next(d for d in Testing.synth(chart) if d["metadata"]["name"] == "verify-images")
+    for rule in verify["spec"]["rules"]:
+        entry = rule["verifyImages"][0]
+        for attestors in [entry.get("attestors", [])] + [a["attestors"] for a in entry["attestations"]]:
+            for attestor in attestors:
+                assert attestor["entries"] == [{"keys": {"publicKeys": PUBLIC_KEY, "ctlog": {"ignoreSCT": True}, "rekor": {
+                    "url": "https://rekor.sigstore.dev", "ignoreTlog": True}}}]
 
 
 # --- the vulnerability condition, evaluated -------------------------------------------------------
@@ -182,6 +201,7 @@ def test_every_image_kubechat_runs_is_fully_qualified_and_allowed(rendered, env)
     (lambda: SupplyChainProps(keyless_issuer="token.actions.githubusercontent.com"), "supply_chain.keyless_issuer",
      "token.actions.githubusercontent.com"),
     (lambda: SupplyChainProps(public_key="not a key"), "supply_chain.public_key", "not a key..."),
+    (lambda: SupplyChainProps(transparency_log=False), "supply_chain.transparency_log", False),
     (lambda: SupplyChainProps(attestation_max_age_days=0), "supply_chain.attestation_max_age_days", 0),
     (lambda: SupplyChainProps(blocking_severity="critical"), "supply_chain.blocking_severity", "critical"),
 ])

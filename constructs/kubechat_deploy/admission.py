@@ -66,6 +66,11 @@ class SupplyChainProps:
     """PEM public key of a cosign key pair; when set it replaces keyless verification. Default: empty."""
     rekor_url: str = "https://rekor.sigstore.dev"
     """Transparency log the keyless signatures are recorded in. Default: https://rekor.sigstore.dev."""
+    transparency_log: bool = True
+    """Whether a signature made with `public_key`'s key pair must be recorded in the transparency log at
+    rekor_url. False for a private key pair whose signatures are never uploaded (cosign's
+    `--tlog-upload=false`): Kyverno then checks the key alone (ignoreTlog). Keyless signatures always need
+    the log. Default: True."""
     attestation_max_age_days: int = 7
     """A vulnerability attestation older than this (by its scanFinishedOn) is reported (Kyverno Audit: a
     PolicyReport result), never refused: the scheduled re-scan (rescan_subject) keeps it fresh. Default: 7."""
@@ -109,6 +114,10 @@ class SupplyChainProps:
                               self.public_key):
             raise v.SettingsError("supply_chain.public_key", self.public_key[:40] + "...",
                                   "a PEM public key ('-----BEGIN PUBLIC KEY-----' ... '-----END PUBLIC KEY-----')")
+        if not self.transparency_log and not self.public_key:
+            raise v.SettingsError("supply_chain.transparency_log", self.transparency_log,
+                                  "true for keyless signing (a Fulcio certificate is trusted only through the "
+                                  "transparency log); false only together with supply_chain.public_key")
         if not re.fullmatch(r"https://\S+", self.rekor_url):
             raise v.SettingsError("supply_chain.rekor_url", self.rekor_url, "an https:// URL")
         v.at_least("supply_chain.attestation_max_age_days", self.attestation_max_age_days, 1)
@@ -141,8 +150,13 @@ def attestors(props: SupplyChainProps, family: str, *, rescan: bool = False) -> 
     `family` names the imported classes (signatures and attestations have a family each)."""
     cls = lambda suffix: getattr(kyverno, family + suffix)  # noqa: E731
     if props.public_key:
-        entries = [cls("Entries")(keys=cls("EntriesKeys")(public_keys=props.public_key,
-                                                          rekor=cls("EntriesKeysRekor")(url=props.rekor_url)))]
+        rekor = cls("EntriesKeysRekor")(url=props.rekor_url, ignore_tlog=None if props.transparency_log else True)
+        # A key pair's signature carries no Fulcio certificate, so no SCT. Without ignoreSCT Kyverno still loads
+        # the CT log keys from the public Sigstore TUF root for every key-based verification, which fails
+        # offline (Kyverno v1.19.0 pkg/engine/internal/imageverifier.go: a keys attestor without ctlog sets
+        # IgnoreSCT=false; found running its admission controller in tests/admission).
+        ctlog = cls("EntriesKeysCtlog")(ignore_sct=True)
+        entries = [cls("Entries")(keys=cls("EntriesKeys")(public_keys=props.public_key, rekor=rekor, ctlog=ctlog))]
     else:
         subjects = [props.keyless_subject] + ([props.rescan_subject] if rescan else [])
         entries = [cls("Entries")(keyless=cls("EntriesKeyless")(issuer=props.keyless_issuer, subject=subject,

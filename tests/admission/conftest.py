@@ -1,0 +1,134 @@
+"""The admission tier: Kyverno's real admission controller (kubechat_tools/admission.py), registered with the
+tier's API server by a loopback URL, enforcing the rendered ClusterPolicies next to the rendered
+ValidatingAdmissionPolicies; cert-manager's ACME controllers and Pebble (kubechat_tools/certificates.py);
+a loopback OCI registry serving as ghcr.io with images signed by cosign (kubechat_tools/supply_chain.py).
+Started once for tests/admission."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+
+import pytest
+
+from kubechat_tools import admission, certificates, supply_chain
+from kubechat_tools.controlplane import ControlPlane
+from kubechat_tools.manifests import load_dir
+from kubechat_tools.paths import DIST
+
+ENVIRONMENTS = ("dev", "staging", "production")
+GUARD_KINDS = ("Namespace", "ServiceAccount", "LimitRange", "ResourceQuota", "NetworkPolicy",
+               "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ClusterPolicy")
+"""What decides whether a pod is admitted in an environment's namespace, as rendered."""
+TIMINGS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "ready" not in TIMINGS:
+        return
+    built = {**admission.BUILD_TIMES, **certificates.BUILD_TIMES, **supply_chain.BUILD_TIMES}
+    built_text = ", ".join(f"{m} {s:.0f} s" for m, s in built.items()) or "cached"
+    cm = certificates.versions()
+    terminalreporter.write_line(
+        f"admission tier: Kyverno {admission.kyverno_version()} admission controller, configured as chart "
+        f"{admission.module_chart()['version']} configures it (the platform's pin); cert-manager {cm['cert-manager']} "
+        f"controllers (the platform's pin) run by tools/cert-manager/main.go, cert-manager's own main is not served; "
+        f"Pebble {cm['pebble']}; distribution {supply_chain.registry_version()}; cosign and crane at Kyverno's "
+        f"versions; binaries {built_text}; Kyverno's webhooks registered and the policies ready in {TIMINGS['ready']:.0f} s")
+    terminalreporter.write_line(
+        "admission tier stand-ins: ingress-nginx and the acmesolver's process answer cert-manager's HTTP-01 "
+        "self-check (from the solver pod's arguments, through the rendered NetworkPolicies); Pebble skips its own "
+        "HTTP-01 request; the images are one-layer test images signed with key pairs of the test (keyless "
+        "signing needs the public Sigstore services)")
+
+
+def renders() -> dict[str, list[dict]]:
+    return {env: load_dir(DIST / "rendered" / env) for env in ENVIRONMENTS}
+
+
+@pytest.fixture(scope="package")
+def plane():
+    plane = ControlPlane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="package")
+def registry(tmp_path_factory):
+    registry = supply_chain.Registry(binary=supply_chain.registry_binary(),
+                                     workdir=tmp_path_factory.mktemp("registry")).start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="package")
+def signer(registry, tmp_path_factory):
+    return supply_chain.Signer(folder=admission.binaries(), workdir=tmp_path_factory.mktemp("signer"), registry=registry)
+
+
+@pytest.fixture(scope="package")
+def release_key(signer):
+    """The release pipeline's key pair: (private key path, PEM public key)."""
+    return signer.key_pair("release")
+
+
+@pytest.fixture(scope="package")
+def kyverno(plane, registry, release_key, tmp_path_factory):
+    """Kyverno enforcing each environment's rendered policies (verify-images with the release key pair as
+    its signer), with the environment's namespace and the rest of what admits its pods."""
+    started = time.monotonic()
+    controller = admission.Kyverno(folder=admission.binaries(), workdir=tmp_path_factory.mktemp("kyverno"),
+                                   plane=plane, env=registry.client_env())
+    try:
+        controller.start()
+        docs = renders()
+        guards = {env: [admission.with_key(d, release_key[1]) if d["kind"] == "ClusterPolicy"
+                        and d["metadata"]["name"].endswith("-verify-images") else d
+                        for d in docs[env] if d["kind"] in GUARD_KINDS] for env in ENVIRONMENTS}
+        plane.apply_docs([d for env in ENVIRONMENTS for d in guards[env] if d["kind"] == "Namespace"]
+                         + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}])
+        plane.apply_docs([d for env in ENVIRONMENTS for d in guards[env] if d["kind"] != "Namespace"])
+        names = [d["metadata"]["name"] for env in ENVIRONMENTS for d in guards[env] if d["kind"] == "ClusterPolicy"]
+        controller.wait_ready(names)
+        TIMINGS["ready"] = time.monotonic() - started
+        controller.context = {"renders": docs, "guards": guards}
+        yield controller
+    finally:
+        controller.stop()
+
+
+def pod_from(template: dict, name: str, namespace: str, image: str) -> dict:
+    """A pod of a rendered workload's template, with every container's image replaced."""
+    spec = json.loads(json.dumps(template["spec"]))
+    for container in spec["containers"] + spec.get("initContainers", []):
+        container["image"] = image
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(template["metadata"].get("labels", {}))},
+            "spec": spec}
+
+
+@pytest.fixture(scope="package")
+def pebble(tmp_path_factory):
+    server = certificates.Pebble(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("pebble")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def issuers_for(kyverno, env: str, pebble) -> list[dict]:
+    """The environment's rendered ClusterIssuers with the ACME server pointed at Pebble."""
+    issuers = [copy.deepcopy(d) for d in kyverno.context["renders"][env] if d["kind"] == "ClusterIssuer"]
+    for issuer in issuers:
+        issuer["spec"]["acme"]["server"] = pebble.directory
+        issuer["spec"]["acme"]["caBundle"] = base64.b64encode(pebble.ca_bundle).decode()
+    return issuers
+
+
+def rendered_certificate(kyverno, env: str) -> dict:
+    return copy.deepcopy(next(d for d in kyverno.context["renders"][env] if d["kind"] == "Certificate"))

@@ -1,0 +1,135 @@
+"""The rendered Certificate issued end to end: cert-manager's ACME controllers at the platform's pin, the
+staging and production ClusterIssuers as rendered except for the ACME server (Pebble on loopback, trusted
+through the issuer's caBundle), the environment's ValidatingAdmissionPolicies and Kyverno policies
+enforcing, its LimitRange, ResourceQuota and NetworkPolicies in place (kubechat_tools/certificates.py says
+what stands in for ingress-nginx and the solver's process)."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
+from kubechat_tools import certificates
+from kubechat_tools.paths import ROOT
+
+from .conftest import issuers_for, rendered_certificate
+
+pytestmark = pytest.mark.admission
+
+ISSUING_ENVIRONMENTS = ("staging", "production")
+
+
+def wait_ready(plane, namespace: str, name: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    certificate = {}
+    while time.monotonic() < deadline:
+        certificate = json.loads(plane.kubectl("get", "certificate", name, "-n", namespace, "-o", "json").stdout)
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in certificate.get("status", {}).get("conditions", [])):
+            return certificate
+        time.sleep(1)
+    challenges = plane.kubectl("get", "challenges", "-n", namespace, "-o", "yaml", check=False).stdout
+    raise AssertionError(f"Certificate {namespace}/{name} not Ready in {timeout:.0f} s: "
+                         f"{certificate.get('status')}\nchallenges:\n{challenges[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def issuance(kyverno, plane, pebble, tmp_path_factory):
+    """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificate."""
+    plane.install_crds(certificates.cert_manager_crds())
+    plane.apply_docs([i for env in ISSUING_ENVIRONMENTS for i in issuers_for(kyverno, env, pebble)])
+    stand_in = certificates.IngressStandIn(plane)
+    controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
+                                          plane=plane, proxy_url=stand_in.url, solver_image=certificates.chart_solver_image())
+    try:
+        controller.start()
+        issued = {}
+        plane.apply_docs([rendered_certificate(kyverno, env) for env in ISSUING_ENVIRONMENTS])
+        for env in ISSUING_ENVIRONMENTS:
+            certificate = rendered_certificate(kyverno, env)
+            issued[env] = wait_ready(plane, certificate["metadata"]["namespace"], certificate["metadata"]["name"])
+        controller.check_running()
+        yield {"issued": issued, "stand_in": stand_in, "controller": controller}
+    finally:
+        controller.stop()
+        stand_in.stop()
+
+
+def test_the_controller_runs_cert_managers_solver_defaults():
+    """tools/cert-manager/main.go passes cert-manager's own solver defaults (internal/apis/config/controller/
+    v1alpha1/defaults.go of the module built), and the chart's solver image is the pinned one."""
+    upstream = certificates.upstream_defaults()
+    main = (ROOT / "tools" / "cert-manager" / "main.go").read_text()
+    flags = dict(re.findall(r'flag\.(?:String|Bool)\("acme-http01-solver-([a-z-]+)", "?([^",]*)"?,', main))
+    assert flags["resource-request-cpu"] == upstream["ResourceRequestCPU"]
+    assert flags["resource-request-memory"] == upstream["ResourceRequestMemory"]
+    assert flags["resource-limits-cpu"] == upstream["ResourceLimitsCPU"]
+    assert flags["resource-limits-memory"] == upstream["ResourceLimitsMemory"]
+    assert flags["run-as-non-root"] == upstream["RunAsNonRoot"]
+    assert certificates.chart_solver_image() == ACME_HTTP01_SOLVER_IMAGE
+    assert certificates.versions()["cert-manager"] == ACME_HTTP01_SOLVER_IMAGE.rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
+def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, env):
+    rendered = rendered_certificate(kyverno, env)
+    namespace, spec = rendered["metadata"]["namespace"], rendered["spec"]
+    issued = issuance["issued"][env]
+    ready = next(c for c in issued["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "Ready", issued["status"]
+    assert issued["status"]["revision"] == 1, "issued once, at the first request"
+    secret = json.loads(plane.kubectl("get", "secret", spec["secretName"], "-n", namespace, "-o", "json").stdout)
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"]["annotations"]["cert-manager.io/issuer-name"] == spec["issuerRef"]["name"]
+    pem = base64.b64decode(secret["data"]["tls.crt"])
+    text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, check=True).stdout.decode()
+    names = sorted(re.findall(r"DNS:([^,\s]+)", text))
+    assert names == sorted(spec["dnsNames"])
+    assert re.search(r"Issuer: CN ?= ?Pebble Intermediate CA", text), text[:800]
+    assert "id-ecPublicKey" in text and ("prime256v1" in text or "P-256" in text), "the rendered ECDSA P-256 key"
+
+
+@pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
+def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, env):
+    """The key was served by a Running solver pod cert-manager created in the environment's namespace, with
+    the pinned image, reached through the rendered NetworkPolicies from ingress-nginx."""
+    rendered = rendered_certificate(kyverno, env)
+    namespace = rendered["metadata"]["namespace"]
+    for domain in rendered["spec"]["dnsNames"]:
+        pod = issuance["stand_in"].served_from.get((namespace, domain))
+        assert pod, f"no solver pod answered for {domain}: {issuance['stand_in'].log}"
+        assert [c["image"] for c in pod["spec"]["containers"]] == [ACME_HTTP01_SOLVER_IMAGE]
+        assert pod["metadata"]["labels"]["acme.cert-manager.io/http01-solver"] == "true"
+
+
+def test_the_policies_refuse_the_solver_pod_altered(kyverno, plane, issuance):
+    """The policies that admitted cert-manager's solver pod are live: the same pod with another image is
+    refused (by the rendered image-references ValidatingAdmissionPolicy, which the API server evaluates before
+    Kyverno's webhook), running as root by the namespace's Pod Security "restricted" label."""
+    solver = issuance["stand_in"].served_from[("kubechat-production", rendered_certificate(kyverno, "production")
+                                                ["spec"]["dnsNames"][0])]
+
+    def variant(name: str, change) -> dict:
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": "kubechat-production", "labels": solver["metadata"]["labels"]},
+               "spec": copy.deepcopy(solver["spec"])}
+        pod["spec"].pop("nodeName", None)
+        change(pod["spec"])
+        return pod
+
+    other_version = variant("solver-other-version", lambda s: s["containers"][0].update(
+        image="quay.io/jetstack/cert-manager-acmesolver:v1.20.2"))
+    as_root = variant("solver-as-root", lambda s: s["securityContext"].update(runAsNonRoot=False, runAsUser=0))
+    assert plane.kubectl("create", "-f", "-", input=yaml.safe_dump(variant("solver-same", lambda s: None)),
+                         check=False).returncode == 0, "the unaltered solver pod must still be admitted"
+    refused = plane.kubectl("create", "-f", "-", input=yaml.safe_dump(other_version), check=False)
+    assert refused.returncode != 0 and "kubechat-production-image-references" in refused.stderr, refused.stderr
+    assert "cert-manager-acmesolver:v1.20.2 is not from an allowed registry" in refused.stderr
+    refused = plane.kubectl("create", "-f", "-", input=yaml.safe_dump(as_root), check=False)
+    assert refused.returncode != 0 and 'violates PodSecurity "restricted:' in refused.stderr, refused.stderr

@@ -1,0 +1,232 @@
+"""Signed images, verified by Kyverno's real admission controller against the rendered verify-images policies
+(their signer replaced by a key pair of this test: kubechat_tools.admission.with_key): production and
+staging enforce, dev audits.
+
+Each case pushes an image of its own (a digest Kyverno has not verified before: its verification cache is
+keyed by image) to the loopback registry serving as ghcr.io, signs and attests it as the case needs, and
+creates a pod of the rendered API Deployment's template running it by tag, as the ReplicaSet controller
+would, so the rendered restricted-security-context, image-references and (production) image-digests
+policies decide too.
+
+The scan's age: docs/security.md (issue #14) makes it an Audit rule, `scan-fresh`: a scan older than
+supply_chain.attestation_max_age_days is reported (a warning to the client, a PolicyViolation event, a
+failed result in the PolicyReport), never refused, so scale-ups and restarts keep working when the re-scan
+is late. Issue #15 lists "scan older than the limit" among the refusals; the rendered policy deliberately
+does not refuse it, and this test holds it to that decision.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import time
+
+import pytest
+import yaml
+
+from kubechat_tools.gates import pod_template
+from kubechat_tools.supply_chain import vulnerability_predicate
+
+from .conftest import pod_from
+
+pytestmark = pytest.mark.admission
+
+REPOSITORY = "ghcr.io/kubechat/kubechat-api"
+RELEASE_TAG = "1.0.0"
+
+
+def scan_time(days_ago: float) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def other_key(signer):
+    """A key pair that is not the release pipeline's."""
+    return signer.key_pair("someone-else")
+
+
+def image(signer, case: str, *, key=None, scan_age_days: float = 0.0, findings: tuple[str, ...] = ("HIGH", "MEDIUM"),
+          attest: bool = True) -> tuple[str, str]:
+    """An image of its own for `case`, signed with `key` (none: unsigned) and, with `attest`, given a
+    vulnerability attestation by the same key for a scan finished `scan_age_days` ago reporting `findings`.
+    Returns (repository:tag, repository@digest)."""
+    tag = f"{RELEASE_TAG}-{case}"
+    by_digest = signer.push(REPOSITORY, tag, f"kubechat-api {case}")
+    if key:
+        signer.sign(by_digest, key[0])
+        if attest:
+            signer.attest_scan(by_digest, key[0], vulnerability_predicate(scan_time(scan_age_days), list(findings)))
+    return f"{REPOSITORY}:{tag}", by_digest
+
+
+def api_pod(kyverno, env: str, name: str, reference: str) -> dict:
+    docs = kyverno.context["renders"][env]
+    template = pod_template(next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "kubechat-api"))
+    return pod_from(template, name, f"kubechat-{env}", reference)
+
+
+def create(plane, pod: dict):
+    return plane.kubectl("create", "-f", "-", "-o", "json", input=yaml.safe_dump(pod), check=False)
+
+
+def refusal(result) -> str:
+    assert result.returncode != 0, "the pod was admitted"
+    return result.stderr
+
+
+# --- production: enforce ---------------------------------------------------------------------------
+
+def test_a_signed_freshly_scanned_image_runs_and_is_pinned_to_its_digest(kyverno, plane, signer, release_key):
+    by_tag, by_digest = image(signer, "fresh", key=release_key)
+    result = create(plane, api_pod(kyverno, "production", "api-fresh", by_tag))
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    # mutateDigest: the tag now names the digest that was verified, which the image-digests policy requires.
+    assert [c["image"] for c in created["spec"]["containers"]] == [f"{by_tag}@{by_digest.split('@')[1]}"]
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_an_image_already_pinned_by_digest_runs(kyverno, plane, signer, release_key):
+    _, by_digest = image(signer, "pinned", key=release_key)
+    result = create(plane, api_pod(kyverno, "production", "api-pinned", by_digest))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["spec"]["containers"][0]["image"] == by_digest
+
+
+def test_an_unsigned_image_is_refused(kyverno, plane, signer):
+    by_tag, _ = image(signer, "unsigned")
+    message = refusal(create(plane, api_pod(kyverno, "production", "api-unsigned", by_tag)))
+    assert "kubechat-production-verify-images" in message and "signed-and-scanned" in message
+    assert "no signatures found" in message
+
+
+def test_an_image_signed_with_another_key_is_refused(kyverno, plane, signer, other_key):
+    by_tag, _ = image(signer, "other-key", key=other_key)
+    message = refusal(create(plane, api_pod(kyverno, "production", "api-other-key", by_tag)))
+    assert "signed-and-scanned" in message and "no matching signatures" in message
+
+
+def test_a_signature_in_cosign_v3s_default_bundle_format_is_not_found(kyverno, plane, signer, release_key):
+    """cosign v3 signs in the Sigstore bundle format by default; Kyverno v1.19.0's ClusterPolicy verifier
+    reads only the `.sig`/`.att` tags (pkg/image/verifiers/cpol/cosign), so the release pipeline signs and
+    attests with --new-bundle-format=false (docs/security.md)."""
+    tag = f"{RELEASE_TAG}-bundle"
+    by_digest = signer.push(REPOSITORY, tag, "kubechat-api bundle")
+    signer.sign(by_digest, release_key[0], bundle_format=True)
+    tags = signer.tags(REPOSITORY)
+    digest_tag = by_digest.split("@")[1].replace(":", "-")
+    assert digest_tag in tags and f"{digest_tag}.sig" not in tags, tags
+    message = refusal(create(plane, api_pod(kyverno, "production", "api-bundle", f"{REPOSITORY}:{tag}")))
+    assert "signed-and-scanned" in message and "no signatures found" in message
+
+
+def test_a_signed_image_without_a_scan_is_refused(kyverno, plane, signer, release_key):
+    by_tag, _ = image(signer, "no-scan", key=release_key, attest=False)
+    message = refusal(create(plane, api_pod(kyverno, "production", "api-no-scan", by_tag)))
+    assert "signed-and-scanned" in message and "attestation" in message
+
+
+@pytest.mark.parametrize("finding", ["CRITICAL"])
+def test_a_finding_at_the_blocking_severity_is_refused(kyverno, plane, signer, release_key, finding):
+    by_tag, _ = image(signer, "critical", key=release_key, findings=("LOW", finding))
+    message = refusal(create(plane, api_pod(kyverno, "production", "api-critical", by_tag)))
+    assert "the vulnerability scan reports CRITICAL findings" in message
+
+
+def test_findings_below_the_blocking_severity_run(kyverno, plane, signer, release_key):
+    by_tag, _ = image(signer, "high", key=release_key, findings=("HIGH", "HIGH", "MEDIUM", "LOW", "UNKNOWN"))
+    result = create(plane, api_pod(kyverno, "production", "api-high", by_tag))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def audited(kyverno, plane, signer, release_key):
+    """The pods whose results the tests read from PolicyReports, created together: the reports controller
+    aggregates admission results every few seconds, so one wait covers all of them."""
+    cases = {"stale": ("production", {"key": release_key, "scan_age_days": 8}),
+             "six-days": ("production", {"key": release_key, "scan_age_days": 6}),
+             "dev-unsigned": ("dev", {}),
+             "dev-critical": ("dev", {"key": release_key, "findings": ("CRITICAL",)})}
+    created = {}
+    for case, (env, kwargs) in cases.items():
+        by_tag, _ = image(signer, case, **kwargs)
+        created[case] = (by_tag, create(plane, api_pod(kyverno, env, f"api-{case}", by_tag)))
+    return created
+
+
+def test_a_scan_older_than_the_limit_runs_and_is_reported(plane, audited):
+    """docs/security.md: the scan's age is audited, never enforced (module docstring)."""
+    _, result = audited["stale"]
+    assert result.returncode == 0, result.stderr
+    assert "Warning: policy kubechat-production-verify-images.scan-fresh" in result.stderr
+    assert "the vulnerability scan is older than 7 days" in result.stderr
+    assert policy_result(plane, "kubechat-production", "api-stale", "scan-fresh") == "fail"
+    events = violation_events(plane, "kubechat-production", "api-stale")
+    assert any("scan-fresh fail" in e for e in events), events
+
+
+def test_a_fresh_scan_passes_the_age_rule(plane, audited):
+    _, result = audited["six-days"]
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+    assert policy_result(plane, "kubechat-production", "api-six-days", "scan-fresh") == "pass"
+
+
+def test_staging_enforces_like_production(kyverno, plane, signer):
+    by_tag, _ = image(signer, "staging-unsigned")
+    message = refusal(create(plane, api_pod(kyverno, "staging", "api-unsigned", by_tag)))
+    assert "kubechat-staging-verify-images" in message and "no signatures found" in message
+
+
+# --- dev: audit ------------------------------------------------------------------------------------
+
+def test_dev_runs_an_unsigned_image_and_reports_it(plane, audited):
+    by_tag, result = audited["dev-unsigned"]
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert created["spec"]["containers"][0]["image"] == by_tag, "dev keeps tags (mutateDigest is off in Audit)"
+    assert "Warning: policy kubechat-dev-verify-images.signed-and-scanned" in result.stderr
+    assert policy_result(plane, "kubechat-dev", "api-dev-unsigned", "signed-and-scanned") == "fail"
+
+
+def test_dev_runs_a_critical_image_and_reports_it(plane, audited):
+    _, result = audited["dev-critical"]
+    assert result.returncode == 0, result.stderr
+    assert "the vulnerability scan reports CRITICAL findings" in result.stderr
+    assert policy_result(plane, "kubechat-dev", "api-dev-critical", "signed-and-scanned") == "fail"
+
+
+def test_every_refusal_left_no_pod_and_nothing_left_the_machine(kyverno, plane, registry):
+    pods = json.loads(plane.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    names = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+    for refused in ("api-unsigned", "api-other-key", "api-bundle", "api-no-scan", "api-critical"):
+        assert ("kubechat-production", refused) not in names
+    assert ("kubechat-staging", "api-unsigned") not in names
+    # Kyverno reached only ghcr.io (the loopback registry): any other host it asked for was refused here.
+    assert registry.proxy.refused == [], registry.proxy.refused
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+def policy_result(plane, namespace: str, pod: str, rule: str, timeout: float = 60) -> str:
+    """The result of `rule` for `pod` in the namespace's PolicyReport (the reports controller aggregates the
+    admission controller's EphemeralReports into it)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        reports = json.loads(plane.kubectl("get", "policyreports.wgpolicyk8s.io", "-n", namespace, "-o", "json").stdout)
+        seen = []
+        for report in reports["items"]:
+            if report.get("scope", {}).get("name") != pod:
+                continue
+            for result in report.get("results", []):
+                seen.append((result.get("rule"), result.get("result")))
+                if result.get("rule") == rule:
+                    return result["result"]
+        time.sleep(1)
+    raise AssertionError(f"no PolicyReport result for rule {rule} of pod {namespace}/{pod} in {timeout:.0f} s: {seen}")
+
+
+def violation_events(plane, namespace: str, pod: str) -> list[str]:
+    events = json.loads(plane.kubectl("get", "events", "-n", namespace, "--field-selector",
+                                      f"involvedObject.name={pod},reason=PolicyViolation", "-o", "json").stdout)
+    return [e["message"] for e in events["items"]]

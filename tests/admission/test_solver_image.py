@@ -1,0 +1,55 @@
+"""A cert-manager whose solver image is not the pinned one (an operator upgrading the chart without
+supply_chain.allowed_images, say) cannot solve a challenge in production: its solver pod is refused, the
+Challenge says why, and the Certificate stays not Ready. Runs after test_certificates.py's cert-manager
+has stopped (module-scoped there), with the same Pebble and policies."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from kubechat_tools import certificates
+
+from .conftest import issuers_for, rendered_certificate
+
+pytestmark = pytest.mark.admission
+
+OTHER_SOLVER = "quay.io/jetstack/cert-manager-acmesolver:v1.20.2"
+
+
+def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, pebble, tmp_path_factory):
+    plane.install_crds(certificates.cert_manager_crds())
+    plane.apply_docs(issuers_for(kyverno, "production", pebble))
+    stand_in = certificates.IngressStandIn(plane)
+    controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
+                                          plane=plane, proxy_url=stand_in.url, solver_image=OTHER_SOLVER)
+    certificate = rendered_certificate(kyverno, "production")
+    namespace = certificate["metadata"]["namespace"]
+    certificate["metadata"]["name"] = "kubechat-tls-other-solver"
+    certificate["spec"]["secretName"] = "kubechat-tls-other-solver"
+    certificate["spec"]["dnsNames"] = ["other-solver.kubechat.example.com"]
+    try:
+        controller.start()
+        plane.apply_docs([certificate])
+        deadline = time.monotonic() + 120
+        reasons: list[str] = []
+        while time.monotonic() < deadline and not any("denied" in r or "forbidden" in r for r in reasons):
+            challenges = json.loads(plane.kubectl("get", "challenges", "-n", namespace, "-o", "json").stdout)["items"]
+            reasons = [c.get("status", {}).get("reason", "") for c in challenges
+                       if c["spec"]["dnsName"] == "other-solver.kubechat.example.com"]
+            time.sleep(1)
+        controller.check_running()
+        refusal = next((r for r in reasons if "denied" in r or "forbidden" in r), None)
+        assert refusal, f"no Challenge reported a refused solver pod in 120 s: {reasons}"
+        assert f"{OTHER_SOLVER} is not from an allowed registry" in refusal, refusal
+        pods = json.loads(plane.kubectl("get", "pods", "-n", namespace, "-l", "acme.cert-manager.io/http01-solver=true",
+                                        "-o", "json").stdout)["items"]
+        assert [p for p in pods if p["spec"]["containers"][0]["image"] == OTHER_SOLVER] == []
+        state = json.loads(plane.kubectl("get", "certificate", "kubechat-tls-other-solver", "-n", namespace,
+                                         "-o", "json").stdout)
+        assert not any(c["type"] == "Ready" and c["status"] == "True" for c in state["status"].get("conditions", []))
+        assert not stand_in.served_from, "nothing may have answered a challenge"
+    finally:
+        controller.stop()
+        stand_in.stop()
