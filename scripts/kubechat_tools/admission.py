@@ -1,12 +1,14 @@
 """Kyverno's admission controller on the admission tier's control plane (tests/admission): the real webhook,
 registered with the test API server by a loopback URL, enforcing the rendered ClusterPolicies.
 
-Kyverno v1.19.0 (tools/kyverno, the version of the pinned Kyverno CRDs and CLI) runs out of cluster as its
-own flags allow: `--serverIP 127.0.0.1:<port>` makes its webhook controller register
+Kyverno v1.19.0 (tools/kyverno, the version of the pinned Kyverno CRDs and CLI, which the platform's chart
+3.9.0 ships) runs out of cluster as its own flags allow: `--serverIP 127.0.0.1:<port>` makes its webhook controller register
 `https://127.0.0.1:<port>/...` instead of its Service (pkg/controllers/webhook/utils.go newClientConfig) and
-puts 127.0.0.1 in its self-signed serving certificate (pkg/tls/keypair.go generateTLS). Its configuration is
-the chart's (charts/kyverno/values.yaml `config:` in the same module; the platform's values change only
-replicas and the PodDisruptionBudget), without the filters that name Kyverno's own objects by template.
+puts 127.0.0.1 in its self-signed serving certificate (pkg/tls/keypair.go generateTLS). Its ConfigMap is the
+chart's (charts/kyverno/values.yaml `config:` in the same module; the platform's values change only replicas
+and the PodDisruptionBudget), without the resource filters that name Kyverno's own objects by template; its
+flags are the chart's feature defaults that bear on admission (chart_feature_flags) and otherwise the
+binary's defaults.
 """
 from __future__ import annotations
 
@@ -77,6 +79,25 @@ def chart_configuration() -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kyverno", "namespace": NAMESPACE}, "data": data}
 
 
+def chart_feature_flags() -> list[str]:
+    """The admission controller's flags the chart derives from its `features:` defaults (templates/_helpers.tpl
+    kyverno.features.flags) that change admission here: events omitted, registry credential helpers (for
+    ghcr.io only `default`, the Docker config, and `github`, GITHUB_TOKEN, apply), ValidatingAdmissionPolicy
+    generation, deferred loading, ConfigMap caching, the API call limits."""
+    features = yaml.safe_load((go_module_dir("kyverno", KYVERNO_MODULE) / "charts" / "kyverno" / "values.yaml")
+                              .read_text())["features"]
+    return [f"--omitEvents={','.join(features['omitEvents']['eventTypes'])}",
+            f"--registryCredentialHelpers={','.join(features['registryClient']['credentialHelpers'])}",
+            f"--allowInsecureRegistry={str(features['registryClient']['allowInsecure']).lower()}",
+            f"--admissionReports={str(features['admissionReports']['enabled']).lower()}",
+            f"--autoUpdateWebhooks={str(features['autoUpdateWebhooks']['enabled']).lower()}",
+            f"--enableConfigMapCaching={str(features['configMapCaching']['enabled']).lower()}",
+            f"--enableDeferredLoading={str(features['deferredLoading']['enabled']).lower()}",
+            f"--generateValidatingAdmissionPolicy={str(features['generateValidatingAdmissionPolicy']['enabled']).lower()}",
+            f"--maxAPICallResponseLength={features['globalContext']['maxApiCallResponseLength']}",
+            f"--enablePolicyException={str(features['policyExceptions']['enabled']).lower()}"]
+
+
 @dataclass
 class Kyverno(ProcessGroup):
     """Kyverno's admission controller (and reports controller) for one control plane; `stop()` ends exactly them."""
@@ -108,6 +129,7 @@ class Kyverno(ProcessGroup):
                     "--disableMetrics=true", "--metricsHost=127.0.0.1", f"--metricsPort={free_port()}",
                     "--controllerRuntimeMetricsAddress=0",
                     "--reportsServiceAccountName=system:serviceaccount:kyverno:kyverno-reports-controller",
+                    *chart_feature_flags(),
                     "--leaderElectionRetryPeriod=1s", "--disableLogColor", "--v=2")
         self._wait_for_webhooks(timeout)
         # The reports controller turns the admission controller's EphemeralReports into the PolicyReports

@@ -12,9 +12,10 @@ What stands in: ingress-nginx and the solver's process (kwok runs no containers)
 http://<domain>/.well-known/acme-challenge/<token> serves the key before it asks the ACME server to validate
 (pkg/issuer/acme/http/http.go testReachability, whose transport honours HTTP_PROXY). The controller's
 HTTP_PROXY points at `IngressStandIn`, which answers as ingress-nginx and the solver would: through an
-Ingress of class nginx for that host and path, its Service, a Running pod the Service selects, a
-NetworkPolicy-allowed path from ingress-nginx's pod to that pod's port (kubechat_tools.netpol, over the
-NetworkPolicies on the cluster), and the token and key of that pod's own arguments (the acmesolver's
+Ingress of class nginx for that host and path, its Service, a ready pod the Service selects, a
+path from ingress-nginx's pod to that pod's port that the NetworkPolicies on the cluster allow (as the
+project's NetworkPolicy model, kubechat_tools.netpol, evaluates them: no CNI runs here), a Service port
+that is the solver's --listen-port, and the token and key of that pod's own arguments (the acmesolver's
 --domain/--token/--key, pkg/issuer/acme/http/pod.go). Pebble then skips its own HTTP-01 request
 (PEBBLE_VA_ALWAYS_VALID), which would need name resolution for the rendered domains.
 """
@@ -33,14 +34,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE, CERT_MANAGER
+from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
 
 from . import netpol
 from .controlplane import ControlPlane, ProcessGroup, build, free_port, openssl
 from .delivery import go_module_dir, go_module_version
 from .paths import CACHE
 
-MODULES = {"cert-manager": [(".", "cert-manager"), ("github.com/letsencrypt/pebble/v2/cmd/pebble", "pebble")]}
+MODULES = {"cert-manager": [(".", "cert-manager")],
+           "pebble": [("github.com/letsencrypt/pebble/v2/cmd/pebble", "pebble")]}
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 """The chart's --cluster-resource-namespace=$(POD_NAMESPACE): the platform installs it into cert-manager."""
@@ -58,7 +60,7 @@ def binaries() -> Path:
 
 def versions() -> dict[str, str]:
     return {"cert-manager": go_module_version("cert-manager", CERT_MANAGER_MODULE),
-            "pebble": go_module_version("cert-manager", "github.com/letsencrypt/pebble/v2")}
+            "pebble": go_module_version("pebble", "github.com/letsencrypt/pebble/v2")}
 
 
 def cert_manager_crds() -> list[dict]:
@@ -69,12 +71,19 @@ def cert_manager_crds() -> list[dict]:
 
 
 def chart_solver_image() -> str:
-    """The solver image the chart passes (--acme-http01-solver-image, templates/deployment.yaml): the
-    acmesolver image of values.yaml at the chart's appVersion."""
+    """The solver image cert-manager's chart passes (--acme-http01-solver-image, templates/deployment.yaml),
+    from the chart's values.yaml in the module built: <imageRegistry>/<imageNamespace>/<acmesolver.image.name>
+    at the chart's appVersion, which cert-manager's release tool sets to the release tag (Chart.yaml in the
+    module says v0.0.0 until then), i.e. the module version."""
     chart = go_module_dir("cert-manager", CERT_MANAGER_MODULE) / "deploy" / "charts" / "cert-manager"
     if "--acme-http01-solver-image=" not in (chart / "templates" / "deployment.yaml").read_text():
         raise RuntimeError("cert-manager's chart no longer passes --acme-http01-solver-image")
-    return f"quay.io/jetstack/cert-manager-acmesolver:{CERT_MANAGER.version}"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    image = values["acmesolver"]["image"]
+    if image.get("repository"):
+        raise RuntimeError("cert-manager's chart sets acmesolver.image.repository: read it instead")
+    return (f"{values['imageRegistry']}/{values['imageNamespace']}/{image['name']}:"
+            f"{go_module_version('cert-manager', CERT_MANAGER_MODULE)}")
 
 
 def upstream_defaults() -> dict[str, str]:
@@ -200,24 +209,34 @@ class IngressStandIn:
         if port is None:
             return 503, f"service {namespace}/{backend['name']} has no port {backend['port']}"
         selector = ",".join(f"{k}={v}" for k, v in service["spec"].get("selector", {}).items())
+        # ingress-nginx routes to the Service's ready endpoints only.
         pods = [p for p in self._get("pods", "-n", namespace, "-l", selector)["items"]
-                if p["status"].get("phase") == "Running"]
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
         if not pods:
-            return 503, f"no Running pod behind service {namespace}/{backend['name']} (selector {selector})"
-        pod = pods[0]
-        target_port = port.get("targetPort", port["port"])
-        container = pod["spec"]["containers"][0]
-        if isinstance(target_port, str):
-            target_port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == target_port)
+            return 503, f"no ready pod behind service {namespace}/{backend['name']} (selector {selector})"
         policies = self._get("networkpolicy", "--all-namespaces")["items"]
-        destination = netpol.Endpoint(pod["metadata"]["name"], namespace, labels=pod["metadata"].get("labels", {}),
-                                      ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p})
-        if not netpol.allowed(policies, INGRESS_NGINX, destination, target_port):
-            return 504, f"NetworkPolicies drop ingress-nginx -> {namespace}/{pod['metadata']['name']}:{target_port}"
-        args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
         token = path.rsplit("/", 1)[-1]
-        if args.get("domain") != host or args.get("token") != token:
-            return 404, f"the solver pod serves {args.get('domain')}/{args.get('token')}, not {host}/{token}"
+        refusals = []
+        for pod in pods:
+            container = pod["spec"]["containers"][0]
+            target_port = port.get("targetPort", port["port"])
+            if isinstance(target_port, str):
+                target_port = next((p["containerPort"] for p in container.get("ports", []) if p.get("name") == target_port), None)
+            args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
+            if str(target_port) != args.get("listen-port"):
+                refusals.append(f"{pod['metadata']['name']} listens on {args.get('listen-port')}, the Service sends to {target_port}")
+                continue
+            destination = netpol.Endpoint(pod["metadata"]["name"], namespace, labels=pod["metadata"].get("labels", {}),
+                                          ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p})
+            if not netpol.allowed(policies, INGRESS_NGINX, destination, target_port):
+                refusals.append(f"NetworkPolicies drop ingress-nginx -> {namespace}/{pod['metadata']['name']}:{target_port}")
+                continue
+            if args.get("domain") != host or args.get("token") != token:
+                refusals.append(f"{pod['metadata']['name']} serves {args.get('domain')}/{args.get('token')}, not {host}/{token}")
+                continue
+            break
+        else:
+            return 504, "; ".join(refusals)
         self.served_from[(namespace, host)] = pod
         return 200, args["key"]
 
@@ -230,6 +249,10 @@ class CertManager(ProcessGroup):
     workdir: Path
     plane: ControlPlane
     proxy_url: str
+    """HTTP_PROXY: the ingress stand-in (IngressStandIn.url)."""
+    https_proxy_url: str
+    """HTTPS_PROXY: a proxy that refuses every host (supply_chain.ConnectProxy({})), so an ACME server
+    address left unpatched is refused and recorded instead of reached."""
     solver_image: str = ACME_HTTP01_SOLVER_IMAGE
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -239,7 +262,7 @@ class CertManager(ProcessGroup):
         self.plane.apply_docs([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CERT_MANAGER_NAMESPACE}}])
         # The API server and Pebble are on loopback, which Go's proxy selection never proxies.
         env = {**os.environ, "HTTP_PROXY": self.proxy_url, "http_proxy": self.proxy_url,
-               "HTTPS_PROXY": "", "https_proxy": "", "NO_PROXY": "", "no_proxy": ""}
+               "HTTPS_PROXY": self.https_proxy_url, "https_proxy": self.https_proxy_url, "NO_PROXY": "", "no_proxy": ""}
         logfile = open(self.workdir / "cert-manager.log", "w")
         self.processes.append(("cert-manager", subprocess.Popen(
             [str(self.folder / "cert-manager"), f"--kubeconfig={self.plane.kubeconfig}",

@@ -29,9 +29,11 @@ MODULES = {"registry": [("github.com/distribution/distribution/v3/cmd/registry",
 REGISTRY_HOST = "ghcr.io"
 BUILD_TIMES: dict[str, float] = {}
 LEGACY_OFFLINE = ("--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false")
-"""cosign v3 flags for a key pair without the transparency log, in the signature format Kyverno's
-ClusterPolicy verifier reads: the `sha256-<digest>.sig`/`.att` tags (pkg/image/verifiers/cpol/cosign/
-verifier.go, unlike the ImageValidatingPolicy verifier, does not detect cosign's new bundle format)."""
+"""cosign v3 flags for a key pair without the transparency log, in the signature format the rendered
+policy's verifier type (`Cosign`, Kyverno's default) reads: the `sha256-<digest>.sig`/`.att` tags. Bundles
+are read only by `type: SigstoreBundle` (Kyverno v1.19.0 pkg/image/verifiers/cpol/cosign). cosign v3.1.2
+allows the classic format only without its signing config (cmd/cosign/cli/signcommon/common.go), which in
+turn is what allows --tlog-upload=false."""
 
 
 def registry_binary() -> Path:
@@ -44,7 +46,8 @@ def registry_version() -> str:
 
 class ConnectProxy:
     """An HTTPS proxy on loopback that tunnels CONNECT <host>:443 to a loopback port for the hosts it is
-    given and refuses every other (recorded in `refused`): nothing leaves the machine."""
+    given and refuses every other request (recorded in `refused`), plain HTTP included: nothing it is asked
+    for leaves the machine. With no routes it refuses everything."""
 
     def __init__(self, routes: dict[str, int]) -> None:
         self.routes = routes
@@ -111,8 +114,8 @@ class Registry(ProcessGroup):
 
     def client_env(self) -> dict[str, str]:
         assert self.proxy is not None
-        return {"HTTPS_PROXY": self.proxy.url, "https_proxy": self.proxy.url, "NO_PROXY": "", "no_proxy": "",
-                "SSL_CERT_FILE": str(self.ca_file)}
+        return {"HTTPS_PROXY": self.proxy.url, "https_proxy": self.proxy.url, "HTTP_PROXY": self.proxy.url,
+                "http_proxy": self.proxy.url, "NO_PROXY": "", "no_proxy": "", "SSL_CERT_FILE": str(self.ca_file)}
 
     def start(self, timeout: float = 30) -> "Registry":
         w = self.workdir

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from kubechat_deploy.versions import operator
 from kubechat_tools import admission, certificates, supply_chain
 from kubechat_tools.controlplane import ControlPlane
 from kubechat_tools.manifests import load_dir
@@ -29,18 +30,23 @@ def pytest_terminal_summary(terminalreporter):
         return
     built = {**admission.BUILD_TIMES, **certificates.BUILD_TIMES, **supply_chain.BUILD_TIMES}
     built_text = ", ".join(f"{m} {s:.0f} s" for m, s in built.items()) or "cached"
-    cm = certificates.versions()
+    used = {"kyverno": admission.kyverno_version(), "cert-manager": certificates.versions()["cert-manager"]}
+    pins = {name: operator(name).version for name in used}
+    differences = [f"{name} {used[name]} is not the platform's pin {pins[name]}" for name in used if used[name] != pins[name]]
     terminalreporter.write_line(
-        f"admission tier: Kyverno {admission.kyverno_version()} admission controller, configured as chart "
-        f"{admission.module_chart()['version']} configures it (the platform's pin); cert-manager {cm['cert-manager']} "
-        f"controllers (the platform's pin) run by tools/cert-manager/main.go, cert-manager's own main is not served; "
-        f"Pebble {cm['pebble']}; distribution {supply_chain.registry_version()}; cosign and crane at Kyverno's "
-        f"versions; binaries {built_text}; Kyverno's webhooks registered and the policies ready in {TIMINGS['ready']:.0f} s")
+        f"admission tier: Kyverno {used['kyverno']} admission and reports controllers, with chart "
+        f"{admission.module_chart()['version']}'s ConfigMap and feature defaults; cert-manager {used['cert-manager']} ACME controllers run "
+        f"by tools/cert-manager/main.go (cert-manager's own main is not served); "
+        + ("; ".join(differences) if differences else "both are the platform's pins")
+        + f"; Pebble {certificates.versions()['pebble']}; distribution {supply_chain.registry_version()}; cosign and "
+        f"crane at Kyverno's versions; binaries {built_text}; Kyverno serving with every policy ready in {TIMINGS['ready']:.0f} s")
     terminalreporter.write_line(
         "admission tier stand-ins: ingress-nginx and the acmesolver's process answer cert-manager's HTTP-01 "
-        "self-check (from the solver pod's arguments, through the rendered NetworkPolicies); Pebble skips its own "
+        "self-check (from the solver pod's arguments, through the rendered NetworkPolicies as the project's "
+        "NetworkPolicy model evaluates them: no CNI); Pebble skips its own "
         "HTTP-01 request; the images are one-layer test images signed with key pairs of the test (keyless "
-        "signing needs the public Sigstore services)")
+        "signing needs the public Sigstore services); a scan older than the limit is admitted and reported "
+        "(docs/security.md: the scan's age is audited, not enforced), where issue #15 lists it among the refusals")
 
 
 def renders() -> dict[str, list[dict]]:
@@ -58,12 +64,23 @@ def plane():
 
 @pytest.fixture(scope="package")
 def registry(tmp_path_factory):
-    registry = supply_chain.Registry(binary=supply_chain.registry_binary(),
-                                     workdir=tmp_path_factory.mktemp("registry")).start()
+    registry = supply_chain.Registry(binary=supply_chain.registry_binary(), workdir=tmp_path_factory.mktemp("registry"))
     try:
+        registry.start()
         yield registry
     finally:
         registry.stop()
+
+
+@pytest.fixture(scope="package")
+def outbound():
+    """HTTPS_PROXY for cert-manager: refuses (and records) every host, so nothing it is asked for leaves the
+    machine (Pebble and the API server are on loopback, which Go never proxies)."""
+    proxy = supply_chain.ConnectProxy({})
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture(scope="package")
@@ -114,8 +131,9 @@ def pod_from(template: dict, name: str, namespace: str, image: str) -> dict:
 
 @pytest.fixture(scope="package")
 def pebble(tmp_path_factory):
-    server = certificates.Pebble(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("pebble")).start()
+    server = certificates.Pebble(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("pebble"))
     try:
+        server.start()
         yield server
     finally:
         server.stop()

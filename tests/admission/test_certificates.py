@@ -39,21 +39,35 @@ def wait_ready(plane, namespace: str, name: str, timeout: float = 120) -> dict:
                          f"{certificate.get('status')}\nchallenges:\n{challenges[-3000:]}")
 
 
+def certificates_to_issue(kyverno, env: str) -> list[dict]:
+    """The environment's rendered Certificate (its issuerRef: the Let's Encrypt production issuer), and the
+    same Certificate through the rendered Let's Encrypt staging issuer, as docs/platform.md tells an operator
+    to do for a new host (another name and Secret, so both coexist)."""
+    rendered = rendered_certificate(kyverno, env)
+    staging_issuer = next(d["metadata"]["name"] for d in kyverno.context["renders"][env]
+                          if d["kind"] == "ClusterIssuer" and d["metadata"]["name"] != rendered["spec"]["issuerRef"]["name"])
+    through_staging = copy.deepcopy(rendered)
+    through_staging["metadata"]["name"] += "-le-staging"
+    through_staging["spec"]["secretName"] += "-le-staging"
+    through_staging["spec"]["issuerRef"]["name"] = staging_issuer
+    return [rendered, through_staging]
+
+
 @pytest.fixture(scope="module")
-def issuance(kyverno, plane, pebble, tmp_path_factory):
-    """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificate."""
+def issuance(kyverno, plane, pebble, outbound, tmp_path_factory):
+    """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificates."""
     plane.install_crds(certificates.cert_manager_crds())
     plane.apply_docs([i for env in ISSUING_ENVIRONMENTS for i in issuers_for(kyverno, env, pebble)])
     stand_in = certificates.IngressStandIn(plane)
     controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
-                                          plane=plane, proxy_url=stand_in.url, solver_image=certificates.chart_solver_image())
+                                          plane=plane, proxy_url=stand_in.url, https_proxy_url=outbound.url,
+                                          solver_image=certificates.chart_solver_image())
     try:
         controller.start()
-        issued = {}
-        plane.apply_docs([rendered_certificate(kyverno, env) for env in ISSUING_ENVIRONMENTS])
-        for env in ISSUING_ENVIRONMENTS:
-            certificate = rendered_certificate(kyverno, env)
-            issued[env] = wait_ready(plane, certificate["metadata"]["namespace"], certificate["metadata"]["name"])
+        wanted = [c for env in ISSUING_ENVIRONMENTS for c in certificates_to_issue(kyverno, env)]
+        plane.apply_docs(wanted)
+        issued = {(c["metadata"]["namespace"], c["metadata"]["name"]):
+                  wait_ready(plane, c["metadata"]["namespace"], c["metadata"]["name"]) for c in wanted}
         controller.check_running()
         yield {"issued": issued, "stand_in": stand_in, "controller": controller}
     finally:
@@ -76,11 +90,23 @@ def test_the_controller_runs_cert_managers_solver_defaults():
     assert certificates.versions()["cert-manager"] == ACME_HTTP01_SOLVER_IMAGE.rsplit(":", 1)[1]
 
 
-@pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
-def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, env):
-    rendered = rendered_certificate(kyverno, env)
-    namespace, spec = rendered["metadata"]["namespace"], rendered["spec"]
-    issued = issuance["issued"][env]
+CURVES = {256: "prime256v1", 384: "secp384r1", 521: "secp521r1"}
+
+
+def certificate_cases():
+    return [(env, issuer) for env in ISSUING_ENVIRONMENTS for issuer in ("letsencrypt-production", "letsencrypt-staging")]
+
+
+def public_key(kind: str, pem: bytes) -> bytes:
+    command = ["openssl", "x509", "-noout", "-pubkey"] if kind == "certificate" else ["openssl", "pkey", "-pubout"]
+    return subprocess.run(command, input=pem, capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("env, issuer", certificate_cases())
+def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, outbound, env, issuer):
+    certificate = next(c for c in certificates_to_issue(kyverno, env) if c["spec"]["issuerRef"]["name"].endswith(issuer))
+    namespace, spec = certificate["metadata"]["namespace"], certificate["spec"]
+    issued = issuance["issued"][(namespace, certificate["metadata"]["name"])]
     ready = next(c for c in issued["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["reason"] == "Ready", issued["status"]
     assert issued["status"]["revision"] == 1, "issued once, at the first request"
@@ -88,11 +114,14 @@ def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, env):
     assert secret["type"] == "kubernetes.io/tls"
     assert secret["metadata"]["annotations"]["cert-manager.io/issuer-name"] == spec["issuerRef"]["name"]
     pem = base64.b64decode(secret["data"]["tls.crt"])
+    key = base64.b64decode(secret["data"]["tls.key"])
     text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem, capture_output=True, check=True).stdout.decode()
-    names = sorted(re.findall(r"DNS:([^,\s]+)", text))
-    assert names == sorted(spec["dnsNames"])
+    assert sorted(re.findall(r"DNS:([^,\s]+)", text)) == sorted(spec["dnsNames"])
     assert re.search(r"Issuer: CN ?= ?Pebble Intermediate CA", text), text[:800]
-    assert "id-ecPublicKey" in text and ("prime256v1" in text or "P-256" in text), "the rendered ECDSA P-256 key"
+    assert spec["privateKey"]["algorithm"] == "ECDSA"
+    assert "id-ecPublicKey" in text and CURVES[spec["privateKey"]["size"]] in text, "the rendered private key"
+    assert public_key("certificate", pem) == public_key("key", key), "tls.key is the certificate's key"
+    assert outbound.refused == [], f"cert-manager asked for hosts off the machine: {outbound.refused}"
 
 
 @pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
@@ -126,8 +155,11 @@ def test_the_policies_refuse_the_solver_pod_altered(kyverno, plane, issuance):
     other_version = variant("solver-other-version", lambda s: s["containers"][0].update(
         image="quay.io/jetstack/cert-manager-acmesolver:v1.20.2"))
     as_root = variant("solver-as-root", lambda s: s["securityContext"].update(runAsNonRoot=False, runAsUser=0))
-    assert plane.kubectl("create", "-f", "-", input=yaml.safe_dump(variant("solver-same", lambda s: None)),
-                         check=False).returncode == 0, "the unaltered solver pod must still be admitted"
+    same = variant("solver-same", lambda s: None)
+    same["metadata"]["labels"] = {"kubechat-test": "unaltered-solver"}  # not selected by any solver Service
+    assert plane.kubectl("create", "-f", "-", input=yaml.safe_dump(same), check=False).returncode == 0, \
+        "the unaltered solver pod must still be admitted"
+    plane.kubectl("delete", "pod", "solver-same", "-n", "kubechat-production", "--wait=false")
     refused = plane.kubectl("create", "-f", "-", input=yaml.safe_dump(other_version), check=False)
     assert refused.returncode != 0 and "kubechat-production-image-references" in refused.stderr, refused.stderr
     assert "cert-manager-acmesolver:v1.20.2 is not from an allowed registry" in refused.stderr

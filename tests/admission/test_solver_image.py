@@ -18,12 +18,13 @@ pytestmark = pytest.mark.admission
 OTHER_SOLVER = "quay.io/jetstack/cert-manager-acmesolver:v1.20.2"
 
 
-def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, pebble, tmp_path_factory):
+def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, pebble, outbound, tmp_path_factory):
     plane.install_crds(certificates.cert_manager_crds())
     plane.apply_docs(issuers_for(kyverno, "production", pebble))
     stand_in = certificates.IngressStandIn(plane)
     controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
-                                          plane=plane, proxy_url=stand_in.url, solver_image=OTHER_SOLVER)
+                                          plane=plane, proxy_url=stand_in.url, https_proxy_url=outbound.url,
+                                          solver_image=OTHER_SOLVER)
     certificate = rendered_certificate(kyverno, "production")
     namespace = certificate["metadata"]["namespace"]
     certificate["metadata"]["name"] = "kubechat-tls-other-solver"
@@ -43,6 +44,7 @@ def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, peb
         refusal = next((r for r in reasons if "denied" in r or "forbidden" in r), None)
         assert refusal, f"no Challenge reported a refused solver pod in 120 s: {reasons}"
         assert f"{OTHER_SOLVER} is not from an allowed registry" in refusal, refusal
+        time.sleep(10)  # cert-manager retries the presentation: it keeps failing
         pods = json.loads(plane.kubectl("get", "pods", "-n", namespace, "-l", "acme.cert-manager.io/http01-solver=true",
                                         "-o", "json").stdout)["items"]
         assert [p for p in pods if p["spec"]["containers"][0]["image"] == OTHER_SOLVER] == []
@@ -50,6 +52,7 @@ def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, peb
                                          "-o", "json").stdout)
         assert not any(c["type"] == "Ready" and c["status"] == "True" for c in state["status"].get("conditions", []))
         assert not stand_in.served_from, "nothing may have answered a challenge"
+        controller.check_running()
     finally:
         controller.stop()
         stand_in.stop()

@@ -1,12 +1,12 @@
-// cert-manager's ACME controllers (our main.go: cert-manager's cmd/controller module is not served) and
-// Let's Encrypt's test ACME server Pebble, run on loopback by the admission tier (tests/admission).
+// cert-manager's ACME controllers (our main.go: cert-manager's cmd/controller module is not served), run
+// on loopback by the admission tier (tests/admission). Nothing else is required here, so every dependency
+// is at the version cert-manager v1.21.1 itself requires.
 module kubechat-deploy/tools/cert-manager
 
 go 1.26.5
 
 require (
 	github.com/cert-manager/cert-manager v1.21.1
-	github.com/letsencrypt/pebble/v2 v2.10.3
 	golang.org/x/sync v0.22.0
 	k8s.io/apimachinery v0.36.2
 	k8s.io/klog/v2 v2.140.0
@@ -55,7 +55,6 @@ require (
 	github.com/felixge/httpsnoop v1.0.4 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-asn1-ber/asn1-ber v1.5.8-0.20250403174932-29230038a667 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
 	github.com/go-ldap/ldap/v3 v3.4.13 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
@@ -94,7 +93,6 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
-	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
 	github.com/miekg/dns v1.1.72 // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
