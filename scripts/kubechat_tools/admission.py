@@ -172,10 +172,7 @@ class Kyverno(ProcessGroup):
         raise RuntimeError(f"Kyverno not ready in {timeout:.0f} s ({state}):\n{self.log_tail('kyverno')}")
 
     def _spawn(self, name: str, env: dict[str, str], *args: str) -> None:
-        logfile = open(self.workdir / f"{name}.log", "w")
-        self.processes.append((name, subprocess.Popen([str(self.folder / name), *args], stdout=logfile,
-                                                      stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
-                                                      start_new_session=True)))
+        self.spawn(name, [str(self.folder / name), *args], env)
 
     def _wait_for_webhooks(self, timeout: float) -> None:
         """Until Kyverno registered its webhooks and serves TLS with the CA it put in them (the webhook

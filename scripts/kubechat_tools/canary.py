@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .exporters import send_metrics_page
+from .loopback import LoopbackServer
 from .prometheus import Prometheus
 
 PROFILES = ("healthy", "errors", "slow", "silent")
@@ -29,7 +30,7 @@ RATE = 20.0
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class TrafficExporter:
+class TrafficExporter(LoopbackServer):
     """Counters that grow with time, per (namespace, pod-template hash), as a /metrics page on loopback."""
 
     def __init__(self, namespace: str) -> None:
@@ -46,10 +47,7 @@ class TrafficExporter:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def set(self, pod_hash: str, profile: str) -> None:
         if profile not in PROFILES:
@@ -57,10 +55,6 @@ class TrafficExporter:
         with self.lock:
             if self.profiles.get(pod_hash, ("",))[0] != profile:  # counters restart only with a new behaviour
                 self.profiles[pod_hash] = (profile, time.monotonic())
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def page(self) -> str:
         now = time.monotonic()

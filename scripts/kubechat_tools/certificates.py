@@ -25,7 +25,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,8 +36,9 @@ import yaml
 from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
 
 from . import netpol
-from .controlplane import ControlPlane, ProcessGroup, build, free_port, openssl
+from .controlplane import ControlPlane, ProcessGroup, build, free_port, serving_certificate
 from .delivery import go_module_dir, go_module_version
+from .loopback import LoopbackServer
 from .paths import CACHE
 
 MODULES = {"cert-manager": [(".", "cert-manager")],
@@ -115,13 +115,7 @@ class Pebble(ProcessGroup):
     def start(self, timeout: float = 30) -> "Pebble":
         w = self.workdir
         w.mkdir(parents=True, exist_ok=True)
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=pebble-test-ca",
-                "-keyout", str(w / "ca.key"), "-out", str(w / "ca.crt"))
-        (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                "-keyout", str(w / "tls.key"), "-out", str(w / "tls.csr"))
-        openssl("x509", "-req", "-in", str(w / "tls.csr"), "-CA", str(w / "ca.crt"), "-CAkey", str(w / "ca.key"),
-                "-CAcreateserial", "-days", "1", "-extfile", str(w / "san.cnf"), "-out", str(w / "tls.crt"))
+        serving_certificate(w, ca_subject="/CN=pebble-test-ca", subject="/CN=127.0.0.1", san="IP:127.0.0.1")
         self.port = free_port()
         (w / "pebble.json").write_text(json.dumps({"pebble": {
             "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{free_port()}",
@@ -132,10 +126,7 @@ class Pebble(ProcessGroup):
         env = {"PATH": os.environ.get("PATH", ""),
                "PEBBLE_VA_ALWAYS_VALID": "1",  # the HTTP-01 request itself is skipped (see the module docstring)
                "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_CHAIN_LENGTH": "2"}
-        logfile = open(w / "pebble.log", "w")
-        self.processes.append(("pebble", subprocess.Popen(
-            [str(self.folder / "pebble"), "-config", str(w / "pebble.json"), "-strict"],
-            stdout=logfile, stderr=subprocess.STDOUT, cwd=w, env=env, start_new_session=True)))
+        self.spawn("pebble", [str(self.folder / "pebble"), "-config", str(w / "pebble.json"), "-strict"], env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_running()
@@ -145,7 +136,7 @@ class Pebble(ProcessGroup):
         raise RuntimeError(f"Pebble did not start in {timeout:.0f} s:\n{self.log_tail('pebble')}")
 
 
-class IngressStandIn:
+class IngressStandIn(LoopbackServer):
     """An HTTP proxy on loopback that answers cert-manager's HTTP-01 self-check as ingress-nginx and the
     solver pod would (module docstring); every answer and refusal is recorded in `log`."""
 
@@ -170,17 +161,7 @@ class IngressStandIn:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _get(self, *args: str) -> dict:
         return json.loads(self.plane.kubectl("get", *args, "-o", "json").stdout)
@@ -263,10 +244,7 @@ class CertManager(ProcessGroup):
         # The API server and Pebble are on loopback, which Go's proxy selection never proxies.
         env = {**os.environ, "HTTP_PROXY": self.proxy_url, "http_proxy": self.proxy_url,
                "HTTPS_PROXY": self.https_proxy_url, "https_proxy": self.https_proxy_url, "NO_PROXY": "", "no_proxy": ""}
-        logfile = open(self.workdir / "cert-manager.log", "w")
-        self.processes.append(("cert-manager", subprocess.Popen(
-            [str(self.folder / "cert-manager"), f"--kubeconfig={self.plane.kubeconfig}",
-             f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
-             f"--acme-http01-solver-image={self.solver_image}", "--v=2"],
-            stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, env=env, start_new_session=True)))
+        self.spawn("cert-manager", [str(self.folder / "cert-manager"), f"--kubeconfig={self.plane.kubeconfig}",
+                                    f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
+                                    f"--acme-http01-solver-image={self.solver_image}", "--v=2"], env)
         return self

@@ -149,12 +149,34 @@ def openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
+def serving_certificate(folder: Path, *, ca_subject: str, subject: str, san: str, name: str = "tls") -> None:
+    """A CA of the test (<folder>/ca.crt, ca.key, valid a day) and a serving certificate it signed for the
+    subjectAltName `san` (<folder>/<name>.crt, <name>.key)."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", ca_subject,
+            "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.crt"))
+    (folder / "san.cnf").write_text(f"subjectAltName={san}\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+            "-keyout", str(folder / f"{name}.key"), "-out", str(folder / f"{name}.csr"))
+    openssl("x509", "-req", "-in", str(folder / f"{name}.csr"), "-CA", str(folder / "ca.crt"),
+            "-CAkey", str(folder / "ca.key"), "-CAcreateserial", "-days", "1", "-extfile", str(folder / "san.cnf"),
+            "-out", str(folder / f"{name}.crt"))
+
+
 class ProcessGroup:
     """The processes a test started, each logging to <workdir>/<name>.log: `stop()` ends exactly those
     (and removes the workdir). Mixed into ControlPlane and the delivery tier's DeliveryStack."""
 
     workdir: Path
     processes: list[tuple[str, subprocess.Popen]]
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `argv` in its own session, in the workdir, logging to <workdir>/<name>.log; `env` is the
+        whole environment (None: this process's)."""
+        with open(self.workdir / f"{name}.log", "w") as logfile:
+            process = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+                                       start_new_session=True)
+        self.processes.append((name, process))
+        return process
 
     def check_running(self) -> None:
         for name, process in self.processes:
@@ -221,10 +243,7 @@ class ControlPlane(ProcessGroup):
         return plane
 
     def _spawn(self, name: str, *args: str) -> None:
-        logfile = open(self.workdir / f"{name}.log", "w")
-        process = subprocess.Popen([str(self.bin / name), *args], stdout=logfile, stderr=subprocess.STDOUT,
-                                   cwd=self.workdir, start_new_session=True)
-        self.processes.append((name, process))
+        self.spawn(name, [str(self.bin / name), *args])
 
     def _start_all(self) -> None:
         w = self.workdir
@@ -237,13 +256,8 @@ class ControlPlane(ProcessGroup):
                     "--initial-cluster", f"integration=http://127.0.0.1:{peer_port}",
                     "--unsafe-no-fsync", "--quota-backend-bytes", str(4 * 1024 ** 3), "--log-level", "warn")
         # A CA for the serving certificate (so clients verify the server) and the ServiceAccount signing key.
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kubechat-integration-ca",
-                "-keyout", str(w / "ca.key"), "-out", str(w / "ca.crt"))
-        (w / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
-                "-keyout", str(w / "apiserver.key"), "-out", str(w / "apiserver.csr"))
-        openssl("x509", "-req", "-in", str(w / "apiserver.csr"), "-CA", str(w / "ca.crt"), "-CAkey", str(w / "ca.key"),
-                "-CAcreateserial", "-days", "1", "-extfile", str(w / "san.cnf"), "-out", str(w / "apiserver.crt"))
+        serving_certificate(w, ca_subject="/CN=kubechat-integration-ca", subject="/CN=kube-apiserver",
+                            san="IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc", name="apiserver")
         openssl("genrsa", "-out", str(w / "sa.key"), "2048")
         openssl("rsa", "-in", str(w / "sa.key"), "-pubout", "-out", str(w / "sa.pub"))
         (w / "tokens.csv").write_text(f'{ADMIN_TOKEN},kubechat-admin,1,"system:masters"\n')

@@ -268,11 +268,7 @@ class DeliveryStack(ProcessGroup):
         return stack
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        logfile = open(self.workdir / f"{name}.log", "w")
-        process = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                   env={**os.environ, **(env or {})}, start_new_session=True)
-        self.processes.append((name, process))
-        return process
+        return self.spawn(name, argv, {**os.environ, **(env or {})})
 
     def argocd_env(self, component: str) -> dict[str, str]:
         w = self.workdir

@@ -11,12 +11,13 @@ Labels of the series the platform's exporters describe per object (kube-state-me
 Trivy) carry the object's namespace themselves; their ServiceMonitors keep it (honorLabels)."""
 from __future__ import annotations
 
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+
+from .loopback import LoopbackServer
 
 PROFILES = ("good", "bad")
 HOUR = 3600.0
@@ -184,7 +185,7 @@ def send_metrics_page(handler: BaseHTTPRequestHandler, text: str) -> None:
     handler.wfile.write(body)
 
 
-class Exporters:
+class Exporters(LoopbackServer):
     """The stand-in exporters behind one HTTP proxy on loopback: Prometheus scrapes every target through it
     (its scrape configs get `proxy_url`), so a scrape of pod 10.x.y.z:port is answered here with that
     target's page and no packet leaves loopback. (Pods cannot have loopback addresses behind a Service:
@@ -207,13 +208,11 @@ class Exporters:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.proxy_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def serve(self, address: str, port: int, page: Callable[[], list[str]]) -> None:
         self.pages[(address, port)] = page
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    @property
+    def proxy_url(self) -> str:
+        return self.url

@@ -184,14 +184,10 @@ class Operator(ProcessGroup):
 
     def start(self) -> "Operator":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        logfile = open(self.workdir / "operator.log", "w")
-        process = subprocess.Popen(
-            [str(self.binary), f"--web.listen-address=127.0.0.1:{free_port()}", "--log-level=info",
-             # No kubelet Endpoints: no kubelet is scraped here.
-             "--kubelet-service=", "--kubelet-endpoints=false"],
-            stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True,
-            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
-        self.processes.append(("operator", process))
+        self.spawn("operator", [str(self.binary), f"--web.listen-address=127.0.0.1:{free_port()}", "--log-level=info",
+                                # No kubelet Endpoints: no kubelet is scraped here.
+                                "--kubelet-service=", "--kubelet-endpoints=false"],
+                   {**os.environ, "KUBECONFIG": str(self.kubeconfig)})
         return self
 
 

@@ -36,12 +36,9 @@ class Prometheus(ProcessGroup):
             (rules_dir / name).write_text(content)
         self.port = free_port()
         (self.workdir / "prometheus.yaml").write_text(yaml.safe_dump(config))
-        logfile = open(self.workdir / "prometheus.log", "w")
-        process = subprocess.Popen([str(self.binary), f"--config.file={self.workdir / 'prometheus.yaml'}",
-                                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                                    f"--web.listen-address=127.0.0.1:{self.port}"],
-                                   stdout=logfile, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True)
-        self.processes.append(("prometheus", process))
+        self.spawn("prometheus", [str(self.binary), f"--config.file={self.workdir / 'prometheus.yaml'}",
+                                  f"--storage.tsdb.path={self.workdir / 'data'}",
+                                  f"--web.listen-address=127.0.0.1:{self.port}"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             self.check_running()

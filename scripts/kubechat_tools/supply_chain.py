@@ -16,13 +16,13 @@ import select
 import socket
 import socketserver
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .controlplane import ProcessGroup, build, free_port, openssl
+from .controlplane import ProcessGroup, build, free_port, serving_certificate
 from .delivery import go_module_version
+from .loopback import LoopbackServer
 from .paths import CACHE
 
 MODULES = {"registry": [("github.com/distribution/distribution/v3/cmd/registry", "registry")]}
@@ -44,7 +44,7 @@ def registry_version() -> str:
     return go_module_version("registry", "github.com/distribution/distribution/v3")
 
 
-class ConnectProxy:
+class ConnectProxy(LoopbackServer):
     """An HTTPS proxy on loopback that tunnels CONNECT <host>:443 to a loopback port for the hosts it is
     given and refuses every other request (recorded in `refused`), plain HTTP included: nothing it is asked
     for leaves the machine. With no routes it refuses everything."""
@@ -85,17 +85,7 @@ class ConnectProxy:
             daemon_threads = True
             allow_reuse_address = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Server(("127.0.0.1", 0), Handler))
 
 
 @dataclass
@@ -120,23 +110,16 @@ class Registry(ProcessGroup):
     def start(self, timeout: float = 30) -> "Registry":
         w = self.workdir
         w.mkdir(parents=True, exist_ok=True)
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kubechat-registry-test-ca",
-                "-keyout", str(w / "ca.key"), "-out", str(w / "ca.crt"))
-        (w / "san.cnf").write_text(f"subjectAltName=DNS:{REGISTRY_HOST}\n")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={REGISTRY_HOST}",
-                "-keyout", str(w / "tls.key"), "-out", str(w / "tls.csr"))
-        openssl("x509", "-req", "-in", str(w / "tls.csr"), "-CA", str(w / "ca.crt"), "-CAkey", str(w / "ca.key"),
-                "-CAcreateserial", "-days", "1", "-extfile", str(w / "san.cnf"), "-out", str(w / "tls.crt"))
+        serving_certificate(w, ca_subject="/CN=kubechat-registry-test-ca", subject=f"/CN={REGISTRY_HOST}",
+                            san=f"DNS:{REGISTRY_HOST}")
         self.port = free_port()
         (w / "config.yml").write_text(json.dumps({
             "version": 0.1, "log": {"level": "info"},
             "storage": {"filesystem": {"rootdirectory": str(w / "data")}},
             "http": {"addr": f"127.0.0.1:{self.port}", "tls": {"certificate": str(w / "tls.crt"), "key": str(w / "tls.key")},
                      "debug": {"addr": ""}}}))
-        logfile = open(w / "registry.log", "w")
-        self.processes.append(("registry", subprocess.Popen(
-            [str(self.binary), "serve", str(w / "config.yml")], stdout=logfile, stderr=subprocess.STDOUT, cwd=w,
-            env={"PATH": os.environ.get("PATH", ""), "OTEL_TRACES_EXPORTER": "none"}, start_new_session=True)))
+        self.spawn("registry", [str(self.binary), "serve", str(w / "config.yml")],
+                   {"PATH": os.environ.get("PATH", ""), "OTEL_TRACES_EXPORTER": "none"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_running()
