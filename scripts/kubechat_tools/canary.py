@@ -47,7 +47,7 @@ class TrafficExporter(LoopbackServer):
             def log_message(self, *args):
                 pass
 
-        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def set(self, pod_hash: str, profile: str) -> None:
         if profile not in PROFILES:

@@ -161,7 +161,7 @@ class IngressStandIn(LoopbackServer):
             def log_message(self, *args) -> None:
                 pass
 
-        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _get(self, *args: str) -> dict:
         return json.loads(self.plane.kubectl("get", *args, "-o", "json").stdout)

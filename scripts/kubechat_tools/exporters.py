@@ -208,7 +208,7 @@ class Exporters(LoopbackServer):
             def log_message(self, *args):
                 pass
 
-        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def serve(self, address: str, port: int, page: Callable[[], list[str]]) -> None:
         self.pages[(address, port)] = page

@@ -7,11 +7,11 @@ import threading
 
 
 class LoopbackServer:
-    """Mixed into a stand-in: `_serve(server)` serves a socketserver bound to 127.0.0.1 from a daemon thread."""
+    """Mixed into a stand-in: `_serve_in_background(server)` serves a socketserver bound to 127.0.0.1 from a daemon thread."""
 
     server: socketserver.BaseServer
 
-    def _serve(self, server: socketserver.BaseServer) -> None:
+    def _serve_in_background(self, server: socketserver.BaseServer) -> None:
         self.server = server
         threading.Thread(target=server.serve_forever, daemon=True).start()
 

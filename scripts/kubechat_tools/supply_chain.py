@@ -85,7 +85,7 @@ class ConnectProxy(LoopbackServer):
             daemon_threads = True
             allow_reuse_address = True
 
-        self._serve(Server(("127.0.0.1", 0), Handler))
+        self._serve_in_background(Server(("127.0.0.1", 0), Handler))
 
 
 @dataclass
