@@ -8,7 +8,9 @@ With KUBECONFIG set (and KUBECHAT_USE_EXISTING_CLUSTER=1) the tests use that clu
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -86,14 +88,37 @@ def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None) -> 
 def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags: dict[str, str] | None = None,
           timings: dict[str, float] | None = None) -> Path:
     """Build every binary (or reuse the cached build of the same pins); print how long it took.
-    `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds."""
+    `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds.
+
+    Safe side by side (two pytest workers, two tiers): one build per pin hash, whoever asks first, under an
+    exclusive lock on <cache>/<hash>.lock; the others wait and then find it finished. The build goes to
+    <hash>.partial/ with its `.complete` stamp written inside, then one rename publishes it, so a killed build
+    leaves only a .partial folder (removed by the next build), never a folder that looks finished."""
     target = cache / pin_hash(modules, ldflags)
     stamp = target / ".complete"
     if stamp.exists():
         log(f"binaries: cached in {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
         return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / (target.name + ".lock"), "w") as lock:
+        waited = time.monotonic()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another process is building {target.name}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            log(f"waited {time.monotonic() - waited:.0f} s for the other build")
+        if stamp.exists():
+            log(f"binaries: built by another process into {target}")
+            return target
+        _build_locked(target, modules, ldflags, timings)
+    return target
+
+
+def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
+                  timings: dict[str, float] | None) -> None:
     started = time.monotonic()
-    partial = cache / (target.name + ".partial")
+    partial = target.parent / (target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
@@ -109,11 +134,10 @@ def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags
         log(f"built tools/{module} in {time.monotonic() - module_started:.0f} s")
         if timings is not None:
             timings[module] = time.monotonic() - module_started
-    shutil.rmtree(target, ignore_errors=True)
+    (partial / ".complete").touch()
+    shutil.rmtree(target, ignore_errors=True)  # an unfinished folder of an older layout
     partial.rename(target)
-    stamp.touch()
     log(f"binaries: built in {time.monotonic() - started:.0f} s into {target}")
-    return target
 
 
 def kyverno_cli() -> Path:
@@ -328,7 +352,22 @@ class ControlPlane(ProcessGroup):
     def install_crds(self, crds: list[dict]) -> None:
         """Apply CustomResourceDefinitions and wait until the API server serves every one."""
         self.apply_docs(crds)
-        self.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
+        self.wait_established([crd["metadata"]["name"] for crd in crds])
+
+    def wait_established(self, names: list[str], timeout: float = 120) -> None:
+        """Wait until each named CRD is Established. Polls instead of `kubectl wait --for condition=...`,
+        which fails at once on a CRD the API server has not yet given any status condition."""
+        deadline = time.monotonic() + timeout
+        pending = sorted(names)
+        while pending:
+            listed = json.loads(self.kubectl("get", "crd", "-o", "json").stdout)["items"]
+            established = {crd["metadata"]["name"] for crd in listed if crd_established(crd)}
+            pending = [name for name in pending if name not in established]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRDs not Established after {timeout:.0f} s: {', '.join(pending)}")
+            time.sleep(0.2)
 
     def apply_docs(self, docs: list[dict], *, dry_run: bool = False, check: bool = True,
                    field_manager: str = "kubechat-integration") -> subprocess.CompletedProcess:
@@ -336,6 +375,13 @@ class ControlPlane(ProcessGroup):
         if dry_run:
             args.append("--dry-run=server")
         return self.kubectl(*args, input=yaml.safe_dump_all(docs), check=check)
+
+
+def crd_established(crd: dict) -> bool:
+    """True when a CustomResourceDefinition's status says Established=True; a CRD with no status or no
+    conditions yet (just created) is not."""
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def fake_node(name: str, zone: str) -> dict:

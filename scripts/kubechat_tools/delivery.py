@@ -49,22 +49,27 @@ def log(message: str) -> None:
     print(f"delivery: {message}", file=sys.stderr, flush=True)
 
 
-def _go_list_module(module_folder: str, module: str, template: str) -> str:
-    result = subprocess.run(["go", "list", "-m", "-f", template, module], cwd=TOOLS / module_folder,
-                            capture_output=True, text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
+def _go(module_folder: str, *args: str) -> str:
+    result = subprocess.run(["go", *args], cwd=TOOLS / module_folder, capture_output=True, text=True,
+                            env={**os.environ, "GOFLAGS": "-mod=mod"})
     if result.returncode != 0 or not result.stdout.strip():
-        raise RuntimeError(f"go list -m {module} in tools/{module_folder} failed:\n{result.stderr}")
+        raise RuntimeError(f"go {' '.join(args)} in tools/{module_folder} failed "
+                           f"(exit {result.returncode}):\n{result.stderr or '(printed nothing)'}")
     return result.stdout.strip()
 
 
 def go_module_dir(module_folder: str, module: str) -> Path:
-    """Where the Go module cache holds `module` at the version tools/<module_folder> pins."""
-    return Path(_go_list_module(module_folder, module, "{{.Dir}}"))
+    """Where the Go module cache holds `module` at the version tools/<module_folder> pins, downloaded
+    first if it is not there yet (`go list -m -f {{.Dir}}` prints nothing for a module not in the cache)."""
+    info = json.loads(_go(module_folder, "mod", "download", "-json", module))
+    if info.get("Error") or not info.get("Dir"):
+        raise RuntimeError(f"go mod download {module} in tools/{module_folder}: {info.get('Error') or 'no Dir'}")
+    return Path(info["Dir"])
 
 
 def go_module_version(module_folder: str, module: str) -> str:
     """The version of `module` tools/<module_folder> builds."""
-    return _go_list_module(module_folder, module, "{{.Version}}")
+    return _go(module_folder, "list", "-m", "-f", "{{.Version}}", module)
 
 
 def argocd_ldflags() -> str:
