@@ -97,7 +97,7 @@ crds: .cache/crds.stamp ## fetch and verify the pinned CRDs (sha256) into .cache
 
 setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp .cache/crds.stamp ## install every pinned tool (idempotent)
 
-render: $(VENV)/.render-stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
+render: $(VENV)/.render-stamp .cache/crds.stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py
 	@$(PY) scripts/runbooks.py
 	@$(PY) scripts/config_reference.py

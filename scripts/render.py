@@ -23,7 +23,7 @@ from kubechat_tools.release import check_environment  # noqa: E402
 from kubechat_tools.manifests import dump, load_all_text, write_one_per_file  # noqa: E402
 from kubechat_tools.paths import BIN, DIST, ENVIRONMENTS, ROOT  # noqa: E402
 from kubechat_tools.toolenv import tool_env  # noqa: E402
-from kubechat_tools import render_cache  # noqa: E402
+from kubechat_tools import overlay_values, render_cache  # noqa: E402
 
 # Folders the overlays read besides dist/base (they are copied next to the new base while rendering).
 KUSTOMIZE_INPUTS = ("overlays",)
@@ -187,15 +187,20 @@ def main() -> int:
         for name in KUSTOMIZE_INPUTS:
             source = args.overlays if name == "overlays" else ROOT / name
             shutil.copytree(source, work / name, symlinks=True)
+        problems = overlay_values.yaml_problems(work / "overlays", work)
+        if problems:
+            fail("\n".join(problems))
         # The environments build independently: in parallel (kustomize is a separate process each).
         with ThreadPoolExecutor(max_workers=len(ENVIRONMENTS)) as pool:
             built = dict(zip(ENVIRONMENTS, pool.map(lambda env: build_overlay(work, env, exit_on_error=False),
                                                      ENVIRONMENTS)))
+        schemas = overlay_values.Schemas()
         for env in ENVIRONMENTS:
             docs = built[env]
             if isinstance(docs, str):
                 fail(docs)
-            problems = check_environment(docs, env)
+            # The overlay's values first (schemas, the settings contract), each named with its file and line.
+            problems = overlay_values.check(docs, env, work / "overlays" / env, work, schemas) or check_environment(docs, env)
             if problems:
                 fail("\n".join(problems))
             rendered = write_one_per_file(docs, new_dist / "rendered" / env, f"environment {env!r}")

@@ -116,10 +116,11 @@ def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
 
 def test_make_render_installs_only_what_rendering_needs():
     """18.2: on a fresh clone `make render` installs the render subset of the Python tree, the cdk8s
-    CLI and kustomize; never the test-only packages or the other Go tools (make -n -B prints every
-    command a cold run would execute)."""
+    CLI, kustomize and the pinned CRDs (the overlays' values are checked against their schemas); never the
+    test-only packages or the other Go tools (make -n -B prints every command a cold run would execute)."""
     plan = subprocess.run(["make", "-n", "-B", "render"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "requirements-render.lock" in plan and "npm ci" in plan and "kustomize/kustomize/v5" in plan
+    assert "fetch_crds" in plan
     for not_needed in ("requirements.lock", "checkov", "promtool", "migrate", "kube-score", "kubeconform",
-                       "psa-check", "dyff", "apt-get install -y -qq $missing", "fetch_crds"):
+                       "psa-check", "dyff", "apt-get install -y -qq $missing"):
         assert not_needed not in plan, f"make render would install {not_needed!r}:\n{plan}"
