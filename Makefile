@@ -88,19 +88,19 @@ bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	fi
 	@mkdir -p .cache && touch $@
 
-# The CRDs pinned in crds.yaml, fetched once (CRD_MIRROR offline) and verified against their sha256.
+# The CRDs pinned in crds.yaml, fetched once (CRD_MIRROR offline) and verified against their sha256. The
+# first prerequisite of render, check, test and setup: offline without a mirror they fail here, after the
+# render venv (about a minute), not after the long installs, saying how to bring a mirror.
 .cache/crds.stamp: crds.yaml $(VENV)/.render-stamp
 	@$(PY) scripts/fetch_crds.py
 	@touch $@
 
 crds: .cache/crds.stamp ## fetch and verify the pinned CRDs (sha256) into .cache/crds/
 
-setup: $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp .cache/crds.stamp ## install every pinned tool (idempotent)
+setup: .cache/crds.stamp $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp ## install every pinned tool (idempotent)
 
-render: $(VENV)/.render-stamp .cache/crds.stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
+render: .cache/crds.stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py
-	@$(PY) scripts/runbooks.py
-	@$(PY) scripts/config_reference.py
 	@# Run as the app of `cdk8s synth` (cdk8s.yaml): its scratch output folder gets one file per environment.
 	@if [ -n "$${CDK8S_OUTDIR:-}" ]; then mkdir -p "$$CDK8S_OUTDIR" && for env in dev staging production; do \
 	  for f in dist/rendered/$$env/*.yaml; do [ "$${f##*/}" = kustomization.yaml ] || { echo "---"; cat "$$f"; }; done \
@@ -114,7 +114,7 @@ test: setup ## run every test, the integration tier included (pytest; fails on n
 
 # No server starts, no copy of the project, no per-version repeat of a whole-project check: dist/
 # freshness, every gate on every environment, bad-input and unit tests (make test runs these and the rest).
-check: $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp .cache/crds.stamp ## the fast loop: every test that starts no server (about a minute warm)
+check: .cache/crds.stamp $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp ## the fast loop: every test that starts no server (about a minute warm)
 	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not slow and not integration and not delivery and not metrics and not admission" --dist worksteal --ignore=tests/integration --ignore=tests/delivery --ignore=tests/metrics --ignore=tests/admission
 
 # The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Benchmark: render times against their floor, over several runs.
 
 Floor: an empty cdk8s app's synth plus `kustomize build` of three trivial overlays, on this machine.
@@ -21,6 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.paths import BIN, ROOT  # noqa: E402
 from kubechat_tools.toolenv import tool_env  # noqa: E402

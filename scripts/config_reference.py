@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Write docs/configuration.md: every setting of the constructs (read from their props dataclasses:
 name, default, the docstring under each field) and every per-environment value (read from the
 rendered environments), so the reference cannot drift. `make render` runs it; tests fail when stale.
@@ -13,6 +14,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_deploy.app_contract import CONTRACTS  # noqa: E402
 from kubechat_tools.manifests import load_dir  # noqa: E402

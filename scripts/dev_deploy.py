@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The laptop loop without Argo CD (`make dev-deploy`, `make dev-upgrade`): deploy overlays/dev to the
 current kubectl context the way Argo CD syncs an environment, so it works on a fresh cluster and again
 after every version or schema bump.
@@ -25,6 +26,9 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_deploy.sync import HOOK, HOOK_DELETE_POLICY, WAVE  # noqa: E402
 from kubechat_tools.paths import BIN, ROOT  # noqa: E402

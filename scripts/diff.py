@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Per-environment semantic diff between a git ref and the working tree, for reviewers:
 renders both (the ref in a temporary git worktree), then `dyff between` each environment.
 
@@ -12,6 +13,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "production")

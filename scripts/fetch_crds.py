@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fetch every CRD pinned in crds.yaml once (upstream, or CRD_MIRROR offline), verify each against its
 pinned sha256, and keep the verified copies in .cache/crds/ for renders and tests (`make crds`)."""
 from __future__ import annotations
@@ -6,11 +7,22 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
 
-from kubechat_tools.crds import CrdError, fetch_all  # noqa: E402
+use_project_python()  # started by another Python: run again in .venv/
+
+from kubechat_tools.crds import CrdError, fetch_all, load_sources  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv in (["-h"], ["--help"]):
+        print("usage: fetch_crds.py [--list]\n  fetch and verify every CRD pinned in crds.yaml into .cache/crds/ "
+              "(CRD_MIRROR=<folder> offline); --list prints each address, its sha256 and its path in a mirror")
+        return 0
+    if argv == ["--list"]:
+        for source in load_sources():
+            print(f"{source.url}  sha256:{source.sha256}  <mirror>/{source.relative_path}")
+        return 0
     try:
         paths = fetch_all()
     except CrdError as error:
@@ -21,4 +33,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

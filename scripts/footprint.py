@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Resource footprint of each rendered environment: the CPU and memory its pods request at their
 minimum replica count (HPA minReplicas, else replicas), and the per-workload breakdown.
 
@@ -9,6 +10,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.footprint import footprint  # noqa: E402
 from kubechat_tools.manifests import load_dir  # noqa: E402

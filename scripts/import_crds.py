@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Regenerate imports/ from the pinned CRDs with `cdk8s import`, one Python module per group.
 
 Usage: python scripts/import_crds.py   (CRD_MIRROR=../shared/crds offline)
@@ -12,6 +13,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.crds import fetch, load_sources  # noqa: E402
 from kubechat_tools.paths import ROOT  # noqa: E402

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Pre-upgrade and environment checks. Prints what is missing or would break, exits 1 if anything does.
 
   preflight.py --kubernetes-version 1.34      offline: every rendered environment and platform piece
@@ -20,6 +21,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.crds import load_crds  # noqa: E402
 from kubechat_tools.gates import schema_gate  # noqa: E402

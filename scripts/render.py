@@ -1,6 +1,9 @@
-"""Render everything: cdk8s synth into dist/base/, then kustomize build of every overlay into
-dist/rendered/<env>/, one file per resource. Renders into a temporary folder and replaces dist/ only
-when every step succeeded, so a failed render leaves the committed dist/ untouched.
+#!/usr/bin/env python3
+"""Render everything (`make render` is this script): cdk8s synth into dist/base/, then kustomize build of
+every overlay into dist/rendered/<env>/, one file per resource, then the docs pages generated from it
+(runbooks, configuration reference; only when writing the project's own dist/). Renders into a temporary
+folder and replaces dist/ only when every step succeeded, so a failed render leaves the committed dist/
+untouched.
 
 Usage: python scripts/render.py [--dist DIR] [--app COMMAND] [--overlays DIR] [--no-cache]
 """
@@ -16,6 +19,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_deploy.layout import (BASE_CHART, COMPONENT_PREFIX, ENVIRONMENT_PREFIX, PARTS,  # noqa: E402
                                     PLATFORM_PREFIX, RENDER_AS_PATCH)
@@ -29,6 +35,8 @@ from kubechat_tools import overlay_values, render_cache  # noqa: E402
 KUSTOMIZE_INPUTS = ("overlays",)
 CDK8S = ROOT / "node_modules" / ".bin" / "cdk8s"
 RECORDER = Path(render_cache.__file__).relative_to(ROOT)
+GENERATED_PAGES = ("runbooks.py", "config_reference.py")
+"""Written from the new dist/ after it: docs/runbooks/, docs/configuration.md and docs/app-contract.md's table."""
 
 
 def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
@@ -211,6 +219,11 @@ def main() -> int:
             os.replace(dist, old)
         os.replace(new_dist, dist)
     print(f"render: wrote {dist.relative_to(ROOT) if dist.is_relative_to(ROOT) else dist}/")
+    if dist == DIST.resolve():  # the pages generated from the project's dist/: the rest of what make render writes
+        for script in GENERATED_PAGES:
+            result = subprocess.run([sys.executable, str(ROOT / "scripts" / script)], cwd=ROOT)
+            if result.returncode != 0:
+                raise SystemExit(f"render: scripts/{script} failed (dist/ is written; the docs pages are not)")
     return 0
 
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Write the CloudNativePG Cluster that recovers an environment's database to a point in time, from
 the physical backups and WAL in its object store, plus the steps to switch KubeChat over.
 
@@ -22,6 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.manifests import dump, load_dir  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Write docs/runbooks/<alert>.md for every alert of constructs/kubechat_deploy/alerts.py, so each
 alert's runbook_url resolves and the runbooks never drift from the rules. `make render` runs it;
 tests fail when the committed runbooks are stale.
@@ -11,6 +12,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_deploy.alerts import ALERTS, Alert  # noqa: E402
 from kubechat_tools.paths import ROOT  # noqa: E402

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Run every validation gate on every rendered environment (dist/rendered/<env>) and report.
 
 Usage: python scripts/validate.py [ENV...]
@@ -8,6 +9,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from project_python import use_project_python  # noqa: E402
+
+use_project_python()  # started by another Python: run again in .venv/
 
 from kubechat_tools.gates import GATES, lint_gate  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402

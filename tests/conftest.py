@@ -18,14 +18,14 @@ from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402
 def pytest_sessionstart(session):
     """Tests never download: the pinned CRDs come from the verified cache `make crds` fills (part of
     `make setup`). Without it the run stops here, once, saying what to run."""
-    from kubechat_tools.crds import CrdError, cached_path, load_sources, verify
+    from kubechat_tools.crds import OFFLINE_HELP, CrdError, cached_path, load_sources, verify
 
     for source in load_sources():
         path = cached_path(source)
         try:
             if not path.is_file():
                 raise CrdError(f"the pinned CRDs are not fetched ({source.relative_path} is missing): run "
-                               "`make crds` (part of `make setup`) once; offline, with CRD_MIRROR=../shared/crds")
+                               f"`make crds` (part of `make setup`) once. {OFFLINE_HELP}")
             verify(source, path.read_bytes(), str(path))
         except CrdError as error:
             pytest.exit(f"crds: {error}", returncode=1)

@@ -20,11 +20,19 @@ def tree(folder):
 def clone(tmp_path):
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    for tool in (".venv", "node_modules", "bin"):
+    for tool in (".venv", "node_modules", "bin", ".cache"):
         (repo / tool).symlink_to(ROOT / tool)
+    (repo / ".git" / "info" / "exclude").write_text("/.venv\n/node_modules\n/bin\n/.cache\n")  # links, not folders
     for key, value in (("user.email", "release@example.com"), ("user.name", "release test")):
         subprocess.run(["git", "config", key, value], cwd=repo, check=True)
     return repo
+
+
+def work_tree(folder):
+    """Every file outside .git (whose index git refreshes when it restores files), and git's status."""
+    files = {name: digest for name, digest in tree(folder).items() if not name.startswith(".git/")}
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True).stdout
+    return files, status
 
 
 def in_clone(repo) -> dict:
@@ -42,7 +50,7 @@ def release(repo, *args):
 def test_revert_rollback_brings_back_the_previous_release_byte_for_byte(clone):
     before = tree(clone / "dist" / "rendered")
     result = release(clone, "upgrade", "--env", "production", "--version", "1.1.0", "--api-digest", API,
-                     "--web-digest", WEB, "--schema", "4")
+                     "--web-digest", WEB, "--schema", "5")
     assert result.returncode == 0, result.stderr
     upgraded = (clone / "dist" / "rendered" / "production" / "deployment-kubechat-api.yaml").read_text()
     assert f"kubechat-api:1.1.0@{API}" in upgraded and "app.kubernetes.io/version: 1.1.0" in upgraded
@@ -62,8 +70,57 @@ def test_dry_run_prints_every_command_and_changes_nothing(clone):
     assert "+ argocd app set kubechat-production-in-cluster --sync-policy none" in result.stdout
     assert "+ argocd app rollback kubechat-production-in-cluster 7" in result.stdout
     assert "--sync-policy automated --self-heal --auto-prune" in result.stdout
+    assert "dry run: auto-sync of kubechat-production-in-cluster is unchanged and nothing was rolled back" in result.stdout
     result = release(clone, "upgrade", "--env", "staging", "--version", "2.0.0", "--dry-run")
     assert result.returncode == 0 and "+ git commit -m 'release staging 2.0.0'" in result.stdout
+    # It says what it did not do, and never that it committed (issue #25: it printed "committed; push it").
+    assert "nothing was edited, rendered or committed" in result.stdout and "committed '" not in result.stdout
+    result = release(clone, "rollback-revert", "--release", "HEAD", "--dry-run")
+    assert result.returncode == 0 and "nothing was reverted, rendered or verified" in result.stdout
+    assert "reverted and verified" not in result.stdout
+    assert tree(clone) == before
+
+
+def test_upgrade_writes_everything_make_render_writes_and_the_freshness_tests_pass(clone):
+    """Issue #25: the release ran only scripts/render.py's manifests, so docs/configuration.md went stale and the
+    commit failed the tests. GIVEN a release commit made by `upgrade` WHEN the test suite's freshness checks
+    run on that tree THEN they pass, and the working tree is clean (everything generated was committed)."""
+    result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0", "--schema", "5")
+    assert result.returncode == 0, result.stderr
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
+    assert status.strip() == "", f"the release left changes it did not commit:\n{status}"
+    assert "| Release version (image tags, VERSION) | `kustomization.yaml` | 1.0.0 | 1.2.0 | 1.0.0 |" in \
+        (clone / "docs" / "configuration.md").read_text()
+    checks = ["tests/test_render.py::test_committed_dist_matches_a_fresh_render",
+              "tests/test_docs.py::test_configuration_reference_is_current",
+              "tests/test_monitoring.py::test_runbooks_are_current"]
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *checks], cwd=clone,
+                            capture_output=True, text=True, env=in_clone(clone), timeout=900)
+    assert result.returncode == 0 and "3 passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_refused_upgrade_leaves_the_tree_exactly_as_it_was(clone):
+    """GIVEN an overlay the render refuses (committed by someone) WHEN upgrade edits the kustomization and the
+    render fails THEN the command fails saying so, and every file is as before (issue #25: the kustomization
+    stayed edited)."""
+    settings = clone / "overlays" / "staging" / "api-settings.env"
+    settings.write_text(settings.read_text().replace("LOG_LEVEL=info", "LOG_LEVEL=verbose"))
+    subprocess.run(["git", "commit", "-qam", "a bad setting"], cwd=clone, check=True)
+    before = work_tree(clone)
+    result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0")
+    assert result.returncode == 1
+    assert "LOG_LEVEL='verbose'" in result.stderr and "the tree is as it was before" in result.stderr
+    assert work_tree(clone) == before
+    head = subprocess.run(["git", "log", "-1", "--format=%s"], cwd=clone, capture_output=True, text=True).stdout
+    assert head.strip() == "a bad setting"
+
+
+def test_upgrade_refuses_to_mix_its_change_with_uncommitted_ones(clone):
+    scaling = clone / "overlays" / "staging" / "scaling.yaml"
+    scaling.write_text(scaling.read_text() + "# a local edit\n")
+    before = tree(clone)
+    result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0")
+    assert result.returncode == 1 and "uncommitted changes" in result.stderr and "overlays/staging/scaling.yaml" in result.stderr
     assert tree(clone) == before
 
 
@@ -72,6 +129,11 @@ def test_dry_run_prints_every_command_and_changes_nothing(clone):
     (["upgrade", "--env", "dev", "--version", "latest"], "allowed: a semantic version"),
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--api-digest", "sha256:xyz"], "allowed: sha256:<64 hex digits>"),
     (["rollback-argocd", "--app", "production", "--to", "3"], "allowed: an Application the ApplicationSet generated"),
+    # A schema version the migrations do not have, even in a dry run (issue #25: it was accepted).
+    (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "99", "--dry-run"],
+     "--schema: schema version 99 has no migration; allowed: 0 or 1..5 (migrations/ goes up to 5)"),
+    (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "3"],
+     "overlays/staging is at schema version 5, and the migration hook only migrates up; allowed: 5..5"),
 ])
 def test_bad_release_input_is_rejected_before_anything_changes(clone, args, message):
     before = tree(clone)

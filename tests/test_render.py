@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,8 +82,11 @@ def test_failed_overlay_is_reported_with_its_environment(fresh_render, tmp_path)
 
 @pytest.mark.tree
 def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
-    """18.1: `cdk8s synth` (the cdk8s CLI with this project's cdk8s.yaml) renders what `make render` does
-    and never deletes the committed dist/ layout: on a copy of the working tree, git status stays clean."""
+    """18.1 and 25.4: `npm run synth` (the README's command: the pinned cdk8s CLI with this project's
+    cdk8s.yaml) works before the CLI is installed and after, prints no stack trace, renders what
+    `make render` does and never deletes the committed dist/ layout: on a copy of the working tree, git
+    status stays clean. npm installs the CLI from its local cache only (npm_config_offline): no test reaches
+    the registry."""
     clone = tmp_path / "clone"
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
     for name in (f.decode() for f in files if f):
@@ -95,19 +99,21 @@ def test_cdk8s_synth_as_users_run_it_leaves_the_committed_tree_intact(tmp_path):
     git("init", "-q")
     git("add", "-A")
     git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "working tree")
-    for tool in (".venv", ".venv-checkov", "node_modules", "bin", ".cache"):  # installed tools, as after make setup
+    for tool in (".venv", ".venv-checkov", "bin", ".cache"):  # installed tools, as after make render; no node_modules
         (clone / tool).symlink_to(ROOT / tool)
     (clone / ".git" / "info" / "exclude").write_text("/.venv\n/.venv-checkov\n/node_modules\n/bin\n/.cache\n")
-    env = {**os.environ, "CDK8S_CHECK_UPGRADE": "false"}
-    result = subprocess.run([str(clone / "node_modules" / ".bin" / "cdk8s"), "synth"], cwd=clone, capture_output=True,
-                            text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert git("status", "--porcelain") == "", "cdk8s synth changed the committed tree"
-    for env_name in ("dev", "staging", "production"):
-        assert (clone / ".cdk8s.out" / f"{env_name}.k8s.yaml").stat().st_size > 0
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CDK8S_", "npm_"))}
+    env["npm_config_offline"] = "true"
+    for when in ("before the CLI is installed", "after"):
+        result = subprocess.run(["npm", "run", "synth"], cwd=clone, capture_output=True, text=True, env=env, timeout=600)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"npm run synth {when}:\n{output[-3000:]}"
+        assert not re.search(r"^\s+at .*\(.*:\d+:\d+\)$", output, re.M), f"a stack trace {when}:\n{output[-3000:]}"
+        assert git("status", "--porcelain") == "", f"npm run synth {when} changed the committed tree"
+        for env_name in ("dev", "staging", "production"):
+            assert (clone / ".cdk8s.out" / f"{env_name}.k8s.yaml").stat().st_size > 0
     assert (clone / "dist" / "rendered" / "production").is_dir() and (clone / "dist" / "base").is_dir()
     # And `make render` itself, outside the cdk8s CLI (no CDK8S_OUTDIR), renders the same tree.
-    env.pop("CDK8S_OUTDIR", None)
     result = subprocess.run(["make", "--no-print-directory", "render"], cwd=clone, capture_output=True, text=True,
                             env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -53,6 +53,14 @@ def load_sources(path: Path = CRDS_FILE) -> list[CrdSource]:
     return sources
 
 
+OFFLINE_HELP = (
+    "Offline, bring a mirror of the pinned CRDs: on any machine that can download them, run `make crds` in a clone "
+    "of this repository and copy its .cache/crds/ folder to this machine (or download each address that "
+    "`python3 scripts/fetch_crds.py --list` prints into <folder>/<owner>/<repo>/<tag>/<path>), then run "
+    "`CRD_MIRROR=<that folder> make crds`. Every file is verified against its sha256 in crds.yaml.")
+"""What to do without network; every message about missing CRDs ends with it."""
+
+
 def mirror_dir() -> Path | None:
     value = os.environ.get("CRD_MIRROR")
     if not value:
@@ -87,8 +95,7 @@ def fetch(source: CrdSource, *, download: bool = True, cache: Path | None = None
         return cached
     if not download:
         raise CrdError(f"the pinned CRDs are not fetched ({source.relative_path} is missing from {cached.parent}): "
-                       "run `make crds` (or `make setup`) once; offline, with CRD_MIRROR set to a mirror folder "
-                       "such as ../shared/crds")
+                       f"run `make crds` (or `make setup`) once. {OFFLINE_HELP}")
     mirror = mirror_dir()
     if mirror is not None:
         candidate = mirror / source.relative_path
@@ -97,13 +104,10 @@ def fetch(source: CrdSource, *, download: bool = True, cache: Path | None = None
         content, where = candidate.read_bytes(), str(candidate)
     else:
         try:
-            with urllib.request.urlopen(source.url, timeout=60) as response:
+            with urllib.request.urlopen(source.url, timeout=20) as response:
                 content, where = response.read(), source.url
         except OSError as error:
-            raise CrdError(
-                f"cannot download {source.url}: {error}. Without network, provide the pinned CRDs with a mirror "
-                "folder laid out as <owner>/<repo>/<tag>/<path>: CRD_MIRROR=../shared/crds make crds"
-            ) from error
+            raise CrdError(f"cannot download {source.url}: {error}. {OFFLINE_HELP}") from error
     verify(source, content, where)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
