@@ -4,23 +4,33 @@ the components they opt into, and the cluster-wide platform pieces.
 `python main.py` builds everything; `python main.py environments` or `python main.py platform`
 builds one part (make render synthesizes both parts in parallel: the platform part alone loads the
 large Argo CD type library)."""
+from __future__ import annotations
+
 import sys
+from typing import TYPE_CHECKING
 
 from cdk8s import App
 
-from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, ImageDigestsComponent, KubeChatChart,
-                                   KubeChatProps,
-                                   PhysicalBackupsComponent, PreMigrationBackupComponent,
-                                   ProgressiveDeliveryComponent, TlsIngressComponent)
-from kubechat_deploy.environment import EnvironmentChart
 from kubechat_deploy.layout import BASE_CHART, ENVIRONMENTS, PARTS
 
+if TYPE_CHECKING:
+    from kubechat_deploy.chart import KubeChatProps
+    from kubechat_deploy.platform.props import PlatformProps
 
-def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS) -> App:
-    """Build the App without synthesizing it, so tests can inspect the constructs."""
-    props = props or KubeChatProps()
+
+def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS,
+              platform: PlatformProps | None = None) -> App:
+    """Build the App without synthesizing it, so tests can inspect the constructs. Each part imports only its
+    own constructs: the platform part never loads the application's."""
     app = App()
     if "environments" in parts:
+        from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, ImageDigestsComponent,
+                                           KubeChatChart, KubeChatProps, PhysicalBackupsComponent,
+                                           PreMigrationBackupComponent, ProgressiveDeliveryComponent,
+                                           TlsIngressComponent)
+        from kubechat_deploy.environment import EnvironmentChart
+
+        props = props or KubeChatProps()
         base = KubeChatChart(app, BASE_CHART, props=props)
         TlsIngressComponent(app, props=props, base=base)
         ExternalSecretsComponent(app, props=props, base=base)
@@ -32,16 +42,18 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         for environment in ENVIRONMENTS:
             EnvironmentChart(app, environment)
     if "platform" in parts:
-        from kubechat_deploy.platform_charts import (ArgoCdConfigurationChart, DeliveryPlatformChart, LoggingPlatformChart,
-                                                     PlatformBootstrapChart, PlatformPrerequisitesChart,
-                                                     PlatformRootChart)
+        from kubechat_deploy.platform.charts import (ArgoCdConfigurationChart, DeliveryPlatformChart,
+                                                     LoggingPlatformChart, PlatformBootstrapChart,
+                                                     PlatformPrerequisitesChart, PlatformRootChart)
+        from kubechat_deploy.platform.props import PlatformProps
 
-        LoggingPlatformChart(app, props=props)
-        ArgoCdConfigurationChart(app, props=props)
-        DeliveryPlatformChart(app, props=props)
-        PlatformPrerequisitesChart(app, props=props)
-        PlatformRootChart(app, props=props)
-        PlatformBootstrapChart(app, props=props)
+        platform = platform or PlatformProps()
+        LoggingPlatformChart(app, props=platform)
+        ArgoCdConfigurationChart(app, props=platform)
+        DeliveryPlatformChart(app, props=platform)
+        PlatformPrerequisitesChart(app, props=platform)
+        PlatformRootChart(app, props=platform)
+        PlatformBootstrapChart(app, props=platform)
     return app
 
 

@@ -3,7 +3,7 @@
 current kubectl context the way Argo CD syncs an environment, so it works on a fresh cluster and again
 after every version or schema bump.
 
-- Waves in Argo CD's order (kubechat_deploy.sync); each wave is applied server-side and waited for
+- Waves in Argo CD's order (kubechat_deploy.delivery.sync); each wave is applied server-side and waited for
   before the next: the database is Ready before the migration runs, the migration has completed
   before the API rolls.
 - Hooks as Argo CD runs them: a Sync hook with BeforeHookCreation is deleted and recreated (a Job's
@@ -30,7 +30,7 @@ from project_python import use_project_python  # noqa: E402
 
 use_project_python()  # started by another Python: run again in .venv/
 
-from kubechat_deploy.sync import HOOK, HOOK_DELETE_POLICY, WAVE  # noqa: E402
+from kubechat_deploy.delivery.sync import HOOK, HOOK_DELETE_POLICY, WAVE  # noqa: E402
 from kubechat_tools.paths import BIN, ROOT  # noqa: E402
 
 NAMESPACE = "kubechat-dev"

@@ -30,7 +30,7 @@ from project_python import use_project_python  # noqa: E402
 
 use_project_python()  # started by another Python: run again in .venv/
 
-from kubechat_tools.migrations import MigrationError, check_target, latest_version
+from kubechat_deploy.data.migration_files import MigrationError, check_target, latest_version
 from kubechat_tools.release import ReleaseError, set_release
 
 ROOT = Path(__file__).resolve().parents[1]

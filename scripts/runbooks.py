@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write docs/runbooks/<alert>.md for every alert of constructs/kubechat_deploy/alerts.py, so each
+"""Write docs/runbooks/<alert>.md for every alert of constructs/kubechat_deploy/observability/alerts.py, so each
 alert's runbook_url resolves and the runbooks never drift from the rules. `make render` runs it;
 tests fail when the committed runbooks are stale.
 
@@ -16,7 +16,7 @@ from project_python import use_project_python  # noqa: E402
 
 use_project_python()  # started by another Python: run again in .venv/
 
-from kubechat_deploy.alerts import ALERTS, Alert  # noqa: E402
+from kubechat_deploy.observability.alerts import ALERTS, Alert  # noqa: E402
 from kubechat_tools.paths import ROOT  # noqa: E402
 
 FOLDER = ROOT / "docs" / "runbooks"
@@ -55,7 +55,7 @@ Alert rule (group `{alert.group}`, fires after `{alert.for_}`):
 
 def index() -> str:
     rows = "\n".join(f"| [{a.name}]({a.name}.md) | {a.severity} | {a.summary} |" for a in ALERTS)
-    return f"# Runbooks\n\nOne page per alert (generated from `constructs/kubechat_deploy/alerts.py`).\n\n" \
+    return f"# Runbooks\n\nOne page per alert (generated from `constructs/kubechat_deploy/observability/alerts.py`).\n\n" \
            f"| alert | severity | summary |\n|---|---|---|\n{rows}\n"
 
 

@@ -119,7 +119,7 @@ def test_render_rejects_bad_backup_settings(tmp_path, env, file, old, new, messa
 
 
 def test_bad_schedules_and_retention_are_rejected_in_python():
-    from kubechat_deploy.backups import BackupProps
+    from kubechat_deploy.data.backups import BackupProps
     from kubechat_deploy.validation import SettingsError
 
     for kwargs, field in (({"physical_schedule": "0 2 * * *"}, "backups.physical_schedule"),

@@ -102,7 +102,7 @@ def test_exactly_one_job_migrates_between_database_and_api(rendered, env):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_migrations_ship_as_a_config_map_and_the_release_targets_an_existing_version(rendered, env):
-    from kubechat_tools.migrations import load_migrations
+    from kubechat_deploy.data.migration_files import load_migrations
 
     docs = rendered[env]
     files = find(docs, "ConfigMap", "kubechat-migrations")["data"]
@@ -311,7 +311,7 @@ def test_postgresql_images_are_pinned_never_a_deprecated_rolling_tag(rendered, e
 
 
 def test_a_rolling_postgresql_tag_is_refused_by_name():
-    from kubechat_deploy.database import DatabaseProps
+    from kubechat_deploy.data.database import DatabaseProps
     from kubechat_deploy.validation import SettingsError
 
     with pytest.raises(SettingsError, match=r"database\.image.*17\.6.*not a deprecated rolling tag"):

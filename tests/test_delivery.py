@@ -308,7 +308,7 @@ def test_namespace_enforcement_leaves_the_platforms_series_and_rules_alone(rende
 
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])
 def test_a_sync_failure_is_recorded_where_the_alerting_sees_it(rendered, env):
-    from kubechat_deploy.alerts import ALERTS
+    from kubechat_deploy.observability.alerts import ALERTS
 
     job = find(rendered[env], "Job", "kubechat-sync-failed")
     assert job["metadata"]["annotations"][HOOK] == "SyncFail"

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from kubechat_tools.migrations import MigrationError, latest_version, load_migrations
+from kubechat_deploy.data.migration_files import MigrationError, latest_version, load_migrations
 from postgres import PostgresServer
 
 pytestmark = pytest.mark.servers  # a real PostgreSQL server per test module
@@ -293,7 +293,7 @@ def test_the_hook_refuses_a_dirty_schema_and_a_bad_target(server, database):
 def test_migrations_expand_and_contract(tmp_path):
     """The previous release runs on the newer schema (a rollback never migrates down): an up migration
     may not drop, rename or retype what exists unless it is a declared contract step."""
-    from kubechat_tools.migrations import check_expand_contract
+    from kubechat_deploy.data.migration_files import check_expand_contract
 
     check_expand_contract(MIGRATIONS)
     import shutil

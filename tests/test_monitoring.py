@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, find
-from kubechat_deploy.alerts import ALERTS, recording_rules
-from kubechat_deploy.metrics_catalog import ALL_METRICS
+from kubechat_deploy.observability.alerts import ALERTS, recording_rules
+from kubechat_deploy.observability.metrics_catalog import ALL_METRICS
 
 PROMTOOL = ROOT / "bin" / "promtool"
 ENVS = ("dev", "staging", "production")

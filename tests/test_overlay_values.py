@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubechat_deploy.app_contract import API_SETTINGS, BACKUP_SETTINGS, SettingType
+from kubechat_deploy.app.contract import API_SETTINGS, BACKUP_SETTINGS, SettingType
 from kubechat_tools import overlay_values
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from conftest import find
 from kubechat_tools.gates import pod_template
 
 NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
-from kubechat_deploy.delivery import CLUSTER_SCOPED_KINDS  # noqa: E402
+from kubechat_deploy.delivery.argocd import CLUSTER_SCOPED_KINDS  # noqa: E402
 
 CLUSTER_SCOPED = {kind for _, kind in CLUSTER_SCOPED_KINDS}
 

@@ -2,14 +2,14 @@
 import pytest
 
 from kubechat_deploy import validation as v
-from kubechat_deploy.api import ApiProps
-from kubechat_deploy.external_secrets import ExternalSecretsProps
-from kubechat_deploy.ingress import IngressProps
-from kubechat_deploy.namespace import NamespaceProps
-from kubechat_deploy.web import WebProps
-from kubechat_deploy.workload import Resources, Scaling
-from kubechat_deploy.network import NetworkProps
-from kubechat_deploy.platform_props import DeliveryProps
+from kubechat_deploy.app.api import ApiProps
+from kubechat_deploy.security.external_secrets import ExternalSecretsProps
+from kubechat_deploy.app.ingress import IngressProps
+from kubechat_deploy.security.namespace import NamespaceProps
+from kubechat_deploy.app.web import WebProps
+from kubechat_deploy.app.workload import Resources, Scaling
+from kubechat_deploy.security.network import NetworkProps
+from kubechat_deploy.platform.props import DeliveryProps
 
 
 @pytest.mark.parametrize("make, field, value, allowed", [
@@ -77,7 +77,7 @@ def test_a_bad_setting_fails_the_whole_app_before_synth():
 
 def test_a_liveness_probe_identical_to_readiness_is_refused():
     """18.6: the same check for liveness and readiness would restart every pod on a dependency's failure."""
-    from kubechat_deploy.workload import Probes
+    from kubechat_deploy.app.workload import Probes
 
     with pytest.raises(v.SettingsError, match=r"probes.liveness: invalid value '/ready'; allowed: a path other than "
                                               r"probes.readiness \('/ready'\), or None for a TCP check"):

@@ -43,9 +43,9 @@ def test_each_part_records_what_it_reads(tmp_path):
               for part in ("environments", "platform")}
     rel = lambda part: {os.path.relpath(f, ROOT) for f in inputs[part]["files"]}  # noqa: E731
     assert {"migrations/0001_users_and_roles.up.sql", "jobs/smoke_test.sh", "main.py",
-            "constructs/kubechat_deploy/web.py"} <= rel("environments")
+            "constructs/kubechat_deploy/app/web.py"} <= rel("environments")
     assert str(ROOT / "migrations") in inputs["environments"]["dirs"]
-    assert any(f.startswith("constructs/kubechat_deploy/argocd_health/") and f.endswith(".lua") for f in rel("platform"))
+    assert any(f.startswith("constructs/kubechat_deploy/platform/argocd_health/") and f.endswith(".lua") for f in rel("platform"))
     assert not any(f.startswith("migrations/") for f in rel("platform"))
 
 

@@ -12,7 +12,7 @@ import jmespath
 import pytest
 
 from conftest import ROOT, find
-from kubechat_deploy.admission import Severity, SupplyChainProps, severity_count_query
+from kubechat_deploy.security.admission import Severity, SupplyChainProps, severity_count_query
 from kubechat_deploy.validation import SettingsError
 from kubechat_tools.secret_scan import scan_render, scan_repository, scan_text
 
@@ -103,7 +103,7 @@ def test_signature_and_attestation_use_the_release_identity(rendered):
 def test_a_public_key_replaces_keyless_verification():
     from cdk8s import App, Chart, Testing
 
-    from kubechat_deploy.admission import KyvernoPolicies
+    from kubechat_deploy.security.admission import KyvernoPolicies
 
     app = App()
     chart = Chart(app, "test")
@@ -124,7 +124,7 @@ def test_a_key_pair_outside_the_transparency_log_is_verified_by_its_key_alone():
     """tests/admission/test_signed_images.py runs Kyverno's admission controller on this form."""
     from cdk8s import App, Chart, Testing
 
-    from kubechat_deploy.admission import KyvernoPolicies
+    from kubechat_deploy.security.admission import KyvernoPolicies
 
     app = App()
     chart = Chart(app, "test")
@@ -213,7 +213,7 @@ def test_bad_supply_chain_settings_are_rejected_by_name(make, field, value):
 
 
 def test_an_image_outside_the_allowlist_stops_the_render_before_anything_is_written():
-    from kubechat_deploy.api import ApiProps
+    from kubechat_deploy.app.api import ApiProps
     from kubechat_deploy.chart import KubeChatProps
 
     with pytest.raises(SettingsError) as error:

@@ -7,31 +7,31 @@ from dataclasses import dataclass, field
 from cdk8s import Chart
 from constructs import Construct
 
-from .admission import AdmissionPolicies, ImageDigestPolicy, KyvernoPolicies, SupplyChainProps
-from .api import ApiProps, KubeChatApi
-from .backups import BackupProps, LogicalBackups, PhysicalBackups, PreMigrationBackup
-from .database import DatabaseProps, KubeChatDatabase
-from .dev_tools import DevTools, DevToolsProps
-from .migration import KubeChatMigration, MigrationProps
-from .monitoring import KubeChatMonitoring, MonitoringProps
-from .redis import KubeChatRedis, RedisProps
-from .layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
-from .platform_props import DeliveryProps, LoggingProps, ScanningProps
-from .external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
-from .ingress import IngressProps, KubeChatIngress
-from .namespace import KubeChatNamespace, NamespaceProps
-from .network import KubeChatNetworkPolicies, NetworkProps
-from .progressive import ProgressiveDelivery, ProgressiveProps
-from .rbac import ApiRbac
-from .smoke_test import SmokeTest, SyncFailureRecord
-from .validation import SettingsError
-from .web import KubeChatWeb, WebProps
+from kubechat_deploy.security.admission import AdmissionPolicies, ImageDigestPolicy, KyvernoPolicies, SupplyChainProps
+from kubechat_deploy.app.api import ApiProps, KubeChatApi
+from kubechat_deploy.data.backups import BackupProps, LogicalBackups, PhysicalBackups, PreMigrationBackup
+from kubechat_deploy.data.database import DatabaseProps, KubeChatDatabase
+from kubechat_deploy.app.dev_tools import DevTools, DevToolsProps
+from kubechat_deploy.data.migration import KubeChatMigration, MigrationProps
+from kubechat_deploy.observability.monitoring import KubeChatMonitoring, MonitoringProps
+from kubechat_deploy.data.redis import KubeChatRedis, RedisProps
+from kubechat_deploy.layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
+from kubechat_deploy.security.external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
+from kubechat_deploy.app.ingress import IngressProps, KubeChatIngress
+from kubechat_deploy.security.namespace import KubeChatNamespace, NamespaceProps
+from kubechat_deploy.security.network import KubeChatNetworkPolicies, NetworkProps
+from kubechat_deploy.delivery.progressive import ProgressiveDelivery, ProgressiveProps
+from kubechat_deploy.security.rbac import ApiRbac
+from kubechat_deploy.app.smoke_test import SmokeTest, SyncFailureRecord
+from kubechat_deploy.validation import SettingsError
+from kubechat_deploy.app.web import KubeChatWeb, WebProps
 
 
 
 @dataclass(frozen=True, kw_only=True)
 class KubeChatProps:
-    """Settings of everything KubeChat renders; each field's own docstring gives its defaults."""
+    """Settings of everything the environments render (the platform's are PlatformProps); each field's own
+    docstring gives its defaults."""
 
     namespace: NamespaceProps = field(default_factory=NamespaceProps)
     """Namespace, quota and limits. Default: NamespaceProps()."""
@@ -55,18 +55,12 @@ class KubeChatProps:
     """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
     progressive: ProgressiveProps = field(default_factory=ProgressiveProps)
     """Canary rollouts with analysis (component progressive-delivery). Default: ProgressiveProps()."""
-    delivery: DeliveryProps = field(default_factory=DeliveryProps)
-    """Argo CD project and ApplicationSet (platform delivery). Default: DeliveryProps()."""
-    logging: LoggingProps = field(default_factory=LoggingProps)
-    """Optional log aggregation, Loki and Alloy (platform logging). Default: LoggingProps()."""
     dev_tools: DevToolsProps = field(default_factory=DevToolsProps)
     """pgAdmin and redis-commander for dev (component dev-tools). Default: DevToolsProps()."""
     external_secrets: ExternalSecretsProps = field(default_factory=ExternalSecretsProps)
     """Secrets from the secret store (component external-secrets). Default: ExternalSecretsProps()."""
     supply_chain: SupplyChainProps = field(default_factory=SupplyChainProps)
     """Admission policies: signed, scanned images from allowed registries. Default: SupplyChainProps()."""
-    scanning: ScanningProps = field(default_factory=ScanningProps)
-    """Continuous vulnerability scanning by Trivy Operator (platform prerequisites). Default: ScanningProps()."""
 
     def __post_init__(self) -> None:
         # Every image KubeChat renders must pass its own admission policies.

@@ -20,8 +20,8 @@ import json
 from cdk8s import ApiObject, Chart, JsonPatch
 from constructs import Construct
 
-from .labels import VERSION_LABEL
-from .layout import ENVIRONMENT_PREFIX
+from kubechat_deploy.labels import VERSION_LABEL
+from kubechat_deploy.layout import ENVIRONMENT_PREFIX
 
 CLUSTER_SCOPED_NAMES = ("ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "ClusterPolicy",
                         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")

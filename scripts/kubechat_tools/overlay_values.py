@@ -1,7 +1,7 @@
 """The overlays' values, checked at render before anything is written: every rendered object against its
 Kubernetes or CRD schema (unknown fields refused, with the allowed ones and the closest; Kubernetes
 quantities parsed; basic types), the settings ConfigMaps against the app contract
-(kubechat_deploy/app_contract.py), and every overlay YAML file parsed on its own so a syntax error names the
+(kubechat_deploy/app/contract.py), and every overlay YAML file parsed on its own so a syntax error names the
 file and line. Each problem names the overlay file and line where the value was set, the object, the field,
 the value and what is allowed.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from kubechat_deploy.app_contract import CONTRACTS
+from kubechat_deploy.app.contract import CONTRACTS
 
 from .schemas import build_schemas, kubernetes_schemas
 

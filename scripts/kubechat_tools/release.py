@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .footprint import quantity
-from .migrations import MigrationError, check_target
+from kubechat_deploy.data.migration_files import MigrationError, check_target
 from .paths import ROOT
 
 class ReleaseError(RuntimeError):

@@ -29,13 +29,13 @@ PLACEHOLDERS = (
     Placeholder(r"(^|[./@])example\.(com|org|net)\b", "an example domain", {
         "Ingress": "overlays/{env}/tls.yaml (Ingress host and tls hosts)",
         "Certificate": "overlays/{env}/tls.yaml (Certificate dnsNames)",
-        "ClusterIssuer": "IngressProps.acme_email (constructs/kubechat_deploy/ingress.py): the address Let's Encrypt "
+        "ClusterIssuer": "IngressProps.acme_email (constructs/kubechat_deploy/app/ingress.py): the address Let's Encrypt "
                          "sends expiry notices to",
         "ConfigMap/kubechat-api-config": "overlays/{env}/api-settings.env (CORS_ALLOWED_ORIGINS, PUBLIC_URL, PUBLIC_API_URL)",
         "ConfigMap/kubechat-security-headers": "overlays/{env}/tls.yaml (the Content-Security-Policy's connect-src: the API host)",
         "": "overlays/{env}/"}),
     Placeholder(r"^https://github\.com/kubechat/kubechat-deploy\.git$", "the upstream repository URL", {
-        "": "DeliveryProps.repo_url (constructs/kubechat_deploy/platform_props.py): your fork's URL, then make render"}),
+        "": "DeliveryProps.repo_url (constructs/kubechat_deploy/platform/props.py): your fork's URL, then make render"}),
     Placeholder(r"^s3://kubechat-backups-(staging|production)/", "the example backup bucket", {
         "ObjectStore": "overlays/{env}/backups.yaml (destinationPath, endpointURL)",
         "ConfigMap/kubechat-backup-settings": "overlays/{env}/backup-settings.env (BACKUP_TARGET)",

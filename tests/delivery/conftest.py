@@ -16,7 +16,7 @@ from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ROOT
 from kubechat_tools.release import overlay_version, release_tree, released_render, stand_in_digests
 from kubechat_tools.standins import STANDINS
-from kubechat_deploy.platform_props import DeliveryProps
+from kubechat_deploy.platform.props import DeliveryProps
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kubechat_deploy.sync import HOOK
+from kubechat_deploy.delivery.sync import HOOK
 
 pytestmark = pytest.mark.delivery
 

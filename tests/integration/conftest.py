@@ -15,7 +15,7 @@ from kubechat_tools.crds import load_crds
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ENVIRONMENTS, ROOT
 from kubechat_tools.release import previous_release_commit, released_render, stand_in_digests
-from kubechat_deploy.sync import HOOK_DELETE_POLICY, SYNC_OPTIONS, WAVE
+from kubechat_deploy.delivery.sync import HOOK_DELETE_POLICY, SYNC_OPTIONS, WAVE
 
 from .pods import compliant_pod, create_dry_run
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import yaml
 
-from kubechat_deploy.metrics_catalog import METRICS
+from kubechat_deploy.observability.metrics_catalog import METRICS
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST
 

@@ -1,0 +1,103 @@
+"""Delivery with Argo CD (platform piece dist/platform/delivery/): the AppProject that bounds what
+KubeChat's Applications may deploy, and the ApplicationSet that creates one Application per cluster
+labelled with an environment (Argo CD's cluster generator): a cluster Secret labelled
+`kubechat.io/environment: production` gets overlays/production, so production can be several clusters
+or regions, and adding one is one labelled Secret (docs/install.md). dev, the laptop environment, is
+never generated: no label value selects it and the project refuses its namespace."""
+from __future__ import annotations
+
+from constructs import Construct
+
+import imports.argocd.io.argoproj as argo
+
+from kubechat_deploy.platform.props import DeliveryProps
+from kubechat_deploy.labels import standard_labels
+
+CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "ClusterRole"),
+                        ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("cert-manager.io", "ClusterIssuer"),
+                        ("kyverno.io", "ClusterPolicy"), ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+                        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"))
+"""The only cluster-scoped kinds the overlays render (tests keep this list in step with the render)."""
+
+
+class Delivery(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: DeliveryProps) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("delivery")
+        argo.AppProject(self, "project", metadata={"name": props.project, "namespace": props.argocd_namespace,
+                                                   "labels": labels},
+                        spec=argo.AppProjectSpec(
+                            description="KubeChat: one Application per environment overlay",
+                            source_repos=[props.repo_url],
+                            # Any registered cluster (the platform team registers them), but only the
+                            # namespaces of the delivered environments: never kubechat-dev.
+                            destinations=[argo.AppProjectSpecDestinations(server="*", namespace=f"kubechat-{env}")
+                                          for env in props.environments],
+                            cluster_resource_whitelist=[argo.AppProjectSpecClusterResourceWhitelist(group=g, kind=k)
+                                                        for g, k in CLUSTER_SCOPED_KINDS],
+                            sync_windows=[argo.AppProjectSpecSyncWindows(
+                                kind="allow", schedule=props.production_sync_window,
+                                duration=props.production_sync_window_duration,
+                                applications=["kubechat-production-*"], manual_sync=True, time_zone="UTC")],
+                        ))
+        notify = {f"notifications.argoproj.io/subscribe.{trigger}.slack": props.notification_channel
+                  for trigger in ("on-sync-failed", "on-health-degraded")}
+        t = argo  # the template's classes: ApplicationSetSpecTemplate...
+        env = '{{index .metadata.labels "%s"}}' % props.environment_label
+        argo.ApplicationSet(self, "environments", metadata={"name": "kubechat", "namespace": props.argocd_namespace,
+                                                            "labels": labels},
+                            spec=argo.ApplicationSetSpec(
+                                # Deleting a generated Application (a cluster unlabelled, a rename) never
+                                # deletes what it deployed: no resources finalizer on the Applications.
+                                sync_policy=argo.ApplicationSetSpecSyncPolicy(preserve_resources_on_deletion=True),
+                                # An operator may turn auto-sync off on one generated Application (the emergency
+                                # `argocd app rollback`, docs/upgrade.md) without the controller turning it back on
+                                # (argo-cd docs/operator-manual/applicationset/Controlling-Resource-Modification.md,
+                                # "Allow temporarily toggling auto-sync"). The template's syncPolicy therefore
+                                # reaches new Applications only: a change to it is applied by hand (docs/upgrade.md).
+                                ignore_application_differences=[argo.ApplicationSetSpecIgnoreApplicationDifferences(
+                                    json_pointers=["/spec/syncPolicy"])],
+                                go_template=True,
+                                go_template_options=["missingkey=error"],
+                                generators=[argo.ApplicationSetSpecGenerators(
+                                    clusters=argo.ApplicationSetSpecGeneratorsClusters(
+                                        selector=argo.ApplicationSetSpecGeneratorsClustersSelector(
+                                            match_expressions=[argo.ApplicationSetSpecGeneratorsClustersSelectorMatchExpressions(
+                                                key=props.environment_label, operator="In",
+                                                values=list(props.environments))])))],
+                                template=t.ApplicationSetSpecTemplate(
+                                    metadata=t.ApplicationSetSpecTemplateMetadata(
+                                        name="kubechat-" + env + "-{{.nameNormalized}}",
+                                        labels={**labels, "kubechat.io/environment": env, "kubechat.io/cluster": "{{.nameNormalized}}"},
+                                        # Compare as the API server would apply: fields it (or a CRD's schema)
+                                        # defaults are then no difference, so a synced environment stays Synced.
+                                        annotations={**notify, "argocd.argoproj.io/compare-options": "ServerSideDiff=true"}),
+                                    spec=t.ApplicationSetSpecTemplateSpec(
+                                        project=props.project,
+                                        source=t.ApplicationSetSpecTemplateSpecSource(
+                                            repo_url=props.repo_url, target_revision=props.revision,
+                                            path=f"{props.overlay_root}/" + env),
+                                        destination=t.ApplicationSetSpecTemplateSpecDestination(
+                                            server="{{.server}}", namespace="kubechat-" + env),
+                                        sync_policy=t.ApplicationSetSpecTemplateSpecSyncPolicy(
+                                            automated=t.ApplicationSetSpecTemplateSpecSyncPolicyAutomated(
+                                                prune=True, self_heal=True),
+                                            # refresh: a retry takes the newest commit, so a fix pushed
+                                            # after a failed sync is what the next attempt syncs.
+                                            retry=t.ApplicationSetSpecTemplateSpecSyncPolicyRetry(
+                                                refresh=True, limit=5, backoff=t.ApplicationSetSpecTemplateSpecSyncPolicyRetryBackoff(
+                                                    duration="30s", factor=2, max_duration="10m")),
+                                            sync_options=["ServerSideApply=true", "RespectIgnoreDifferences=true",
+                                                          "PruneLast=true"]),
+                                        ignore_differences=[
+                                            # Fields operators default or own after creation.
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="external-secrets.io", kind="ExternalSecret",
+                                                json_pointers=["/spec/target/deletionPolicy"]),
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="postgresql.cnpg.io", kind="Cluster",
+                                                json_pointers=["/spec/postgresql/pg_hba", "/spec/managed"]),
+                                            # The HPA owns the replica count after the Rollout's first creation.
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="argoproj.io", kind="Rollout", json_pointers=["/spec/replicas"]),
+                                        ]))))

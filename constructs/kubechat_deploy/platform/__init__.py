@@ -1,0 +1,1 @@
+"""The cluster-wide platform pieces (dist/platform/<name>/): the prerequisites Argo CD installs, Argo CD's own configuration, log aggregation, and the settings they read. Independent of the application."""

@@ -1,0 +1,170 @@
+"""Platform bootstrap: Argo CD Applications for every prerequisite, pinned to chart versions, under
+one root Application (app of apps). A new cluster with Argo CD installed is bootstrapped with
+`kubectl apply --server-side --field-manager=kubechat-platform -k dist/platform/bootstrap` (docs/platform.md): the root Application `kubechat-root`
+syncs dist/platform/root/, whose Applications sync dist/platform/prerequisites/ and
+dist/platform/delivery/ from git."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from constructs import Construct
+
+import imports.argocd.io.argoproj as argo
+
+from kubechat_deploy import validation as v
+from kubechat_deploy.platform.props import DeliveryProps, ScanningProps
+from kubechat_deploy.labels import standard_labels
+from kubechat_deploy.delivery.sync import WAVE
+from kubechat_deploy.versions import operator
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    name: str
+    """Name in the pin table (versions.OPERATORS): the chart, its version and any override come from there."""
+    namespace: str
+    wave: int
+    values: dict
+
+
+PREREQUISITES: tuple[Prerequisite, ...] = (
+    # honorLabels: cert-manager's series carry the Certificate's own `namespace`; without it the scrape's
+    # namespace (cert-manager) wins and the environments' certificate alerts, which the operator confines to
+    # their namespace (enforcedNamespaceLabel), never match (cert-manager v1.21.1
+    # deploy/charts/cert-manager/values.yaml prometheus.servicemonitor.honorLabels, default false).
+    Prerequisite("cert-manager", "cert-manager", -10,
+                 {"crds": {"enabled": True, "keep": True},
+                  "prometheus": {"servicemonitor": {"enabled": True, "honorLabels": True}}}),
+    Prerequisite("cloudnative-pg", "cnpg-system", -10, {"config": {"clusterWide": True}}),
+    Prerequisite("external-secrets", "external-secrets", -10, {"installCRDs": True}),
+    # First: its CRDs (ServiceMonitor, PodMonitor) must exist before the charts that enable monitors.
+    Prerequisite("kube-prometheus-stack", "monitoring", -11, {
+                     "prometheus": {"prometheusSpec": {
+                         "enforcedNamespaceLabel": "namespace",
+                         "ruleSelectorNilUsesHelmValues": False, "serviceMonitorSelectorNilUsesHelmValues": False,
+                         "podMonitorSelectorNilUsesHelmValues": False}},
+                     "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
+                                                            "labelValue": "1", "searchNamespace": "ALL"}}}}),
+    Prerequisite("plugin-barman-cloud", "cnpg-system", -9, {}),
+    Prerequisite("ingress-nginx", "ingress-nginx", -9, {"controller": {"config": {
+                     "ssl-protocols": "TLSv1.2 TLSv1.3", "hsts": "true", "hsts-max-age": "31536000",
+                     "hsts-include-subdomains": "true",
+                     "global-allowed-response-headers": "Content-Security-Policy,X-Frame-Options,"
+                                                        "X-Content-Type-Options,Referrer-Policy,Permissions-Policy"},
+                     "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}}}),
+    Prerequisite("argo-rollouts", "argo-rollouts", -9, {}),
+    # Three admission controllers, spread by the chart's default anti-affinity, behind a PodDisruptionBudget:
+    # KubeChat's policies fail closed, so one replica would stop every pod creation during its restart or a
+    # drain (kyverno/kyverno charts/kyverno/values.yaml at tag v1.19.0: admissionController.replicas,
+    # .antiAffinity.enabled true by default, .podDisruptionBudget "always enabled if replicas > 1").
+    Prerequisite("kyverno", "kyverno", -9, {"admissionController": {
+        "replicas": 3, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}}),
+    # Scanned namespaces and severities come from ScanningProps (PlatformPrerequisites).
+    Prerequisite("trivy-operator", "trivy-system", -8, {"serviceMonitor": {"enabled": True, "honorLabels": True}}),
+    Prerequisite("reloader", "reloader", -8, {}),
+)
+
+
+def _application(scope, id, *, name, namespace, project, labels, wave, source=None, sources=None,
+                 destination_namespace, server) -> argo.Application:
+    return argo.Application(scope, id, metadata={"name": name, "namespace": namespace, "labels": labels,
+                                                 "annotations": {WAVE: str(wave)}},
+                            spec=argo.ApplicationSpec(
+                                project=project, source=source, sources=sources,
+                                destination=argo.ApplicationSpecDestination(server=server, namespace=destination_namespace),
+                                sync_policy=argo.ApplicationSpecSyncPolicy(
+                                    automated=argo.ApplicationSpecSyncPolicyAutomated(prune=True, self_heal=True),
+                                    retry=argo.ApplicationSpecSyncPolicyRetry(limit=5, backoff=argo.ApplicationSpecSyncPolicyRetryBackoff(
+                                        duration="30s", factor=2, max_duration="10m")),
+                                    sync_options=["CreateNamespace=true", "ServerSideApply=true"])))
+
+
+class PlatformPrerequisites(Construct):
+    """One Argo CD Application per prerequisite, in the platform project 'default', ordered by wave."""
+
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("platform")
+        settings = {"trivy-operator": {"targetNamespaces": ",".join(scanning.namespaces),
+                                       "trivy": {"severity": ",".join(scanning.severities),
+                                                 "ignoreUnfixed": scanning.ignore_unfixed}}}
+        for p in PREREQUISITES:
+            pin = operator(p.name)
+            values = {**p.values, **settings.get(p.name, {})}
+            if p.name == "kube-prometheus-stack":
+                values = _set(values, "prometheus.prometheusSpec.excludedFromEnforcement",
+                              excluded_from_enforcement(delivery))
+            if not re.fullmatch(r"v?\d+\.\d+\.\d+", pin.chart.version):
+                raise v.SettingsError(f"versions.{p.name}.chart.version", pin.chart.version, "an exact chart version")
+            extra = []
+            if pin.overridden:
+                # The chart ships an older app: run the pinned one, with the CRDs of its own tag.
+                for path in pin.image_tag_values:
+                    values = _set(values, path, pin.version)
+                values = _set(values, pin.crds_values, False)
+                extra = [argo.ApplicationSpecSources(repo_url=f"https://github.com/{pin.crd_repo}.git",
+                                                     target_revision=pin.version, path=pin.crds_path)]
+            chart = argo.ApplicationSpecSources(repo_url=pin.chart.repo_url, chart=pin.chart.name,
+                                                target_revision=pin.chart.version,
+                                                helm=argo.ApplicationSpecSourcesHelm(release_name=p.name,
+                                                                                     values_object=values or None))
+            _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
+                         project="default", labels=labels, wave=p.wave, destination_namespace=p.namespace,
+                         server=delivery.destination_server,
+                         **({"sources": [chart, *extra]} if extra else
+                            {"source": argo.ApplicationSpecSource(repo_url=pin.chart.repo_url, chart=pin.chart.name,
+                                                                  target_revision=pin.chart.version,
+                                                                  helm=argo.ApplicationSpecSourceHelm(
+                                                                      release_name=p.name, values_object=values or None))}))
+
+
+ENFORCED_RESOURCES = ("servicemonitors", "podmonitors", "prometheusrules")
+
+
+def excluded_from_enforcement(delivery: DeliveryProps) -> list[dict]:
+    """`enforcedNamespaceLabel: namespace` scopes KubeChat's monitors and rules to their environment's
+    namespace; it would also overwrite `namespace` on every series the platform's own monitors scrape
+    (kube-state-metrics, the kubelet, cert-manager, ingress-nginx, Trivy: their ServiceMonitors live in the
+    platform namespaces) with the monitor's namespace, and confine the platform's own rules to it. So the
+    monitors and rules of every platform namespace are excluded (prometheus-operator v0.93.0
+    pkg/namespacelabeler/labeler.go: IsExcluded, an ObjectReference without a name matches every object of
+    that namespace and resource; GetRelabelingConfigs appends the namespace rewrite to all others)."""
+    namespaces = sorted({p.namespace for p in PREREQUISITES} | {delivery.argocd_namespace})
+    return [{"group": "monitoring.coreos.com", "resource": resource, "namespace": ns}
+            for ns in namespaces for resource in ENFORCED_RESOURCES]
+
+
+def _set(values: dict, path: str, value) -> dict:
+    """values with the dotted Helm values path set (a copy)."""
+    head, _, rest = path.partition(".")
+    inner = values.get(head, {}) if rest else None
+    return {**values, head: _set(dict(inner), rest, value) if rest else value}
+
+
+class PlatformRoot(Construct):
+    """The root's children: the prerequisites, then KubeChat's delivery objects."""
+
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("platform")
+        for name, path, wave in (("platform-argocd", "dist/platform/argocd", -30),
+                                 ("platform-prerequisites", "dist/platform/prerequisites", -20),
+                                 ("kubechat-delivery", "dist/platform/delivery", 0)):
+            _application(self, name, name=name, namespace=delivery.argocd_namespace, project="default",
+                         labels=labels, wave=wave, destination_namespace=delivery.argocd_namespace,
+                         server=delivery.destination_server,
+                         source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,
+                                                           path=path))
+
+
+class PlatformBootstrap(Construct):
+    """The root Application: the one object applied by hand on a new cluster."""
+
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
+        super().__init__(scope, id)
+        _application(self, "root", name="kubechat-root", namespace=delivery.argocd_namespace, project="default",
+                     labels=standard_labels("platform"), wave=0, destination_namespace=delivery.argocd_namespace,
+                     server=delivery.destination_server,
+                     source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,
+                                                       path="dist/platform/root"))

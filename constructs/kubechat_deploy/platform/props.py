@@ -1,0 +1,123 @@
+"""Settings of the cluster-wide platform pieces, kept apart from their constructs so the per-environment
+charts never load the large Argo CD type library (render time: see README, Benchmark)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kubechat_deploy import validation as v
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryProps:
+    """Where Argo CD finds this repository and how it syncs each environment."""
+
+    repo_url: str = "https://github.com/kubechat/kubechat-deploy.git"
+    """Git repository Argo CD reads the overlays from. Default: https://github.com/kubechat/kubechat-deploy.git."""
+    revision: str = "main"
+    """Branch, tag or commit. Default: main."""
+    argocd_namespace: str = "argocd"
+    """Namespace of Argo CD (where Applications live). Default: argocd."""
+    project: str = "kubechat"
+    """AppProject name. Default: kubechat."""
+    destination_server: str = "https://kubernetes.default.svc"
+    """Cluster of the platform's own Applications (prerequisites, root, delivery): the cluster Argo CD runs
+    in. KubeChat's environments are not delivered here but to the clusters labelled below. Default: in-cluster."""
+    production_sync_window: str = "0 8 * * 1-4"
+    """Cron start of the window in which production may auto-sync (Mon-Thu 08:00 UTC)... Default: 0 8 * * 1-4."""
+    production_sync_window_duration: str = "9h"
+    """...and its length; outside it, changes wait (manual syncs stay allowed for emergencies). Default: 9h."""
+    notification_channel: str = "kubechat-deployments"
+    """Argo CD notifications Slack channel for sync failures and degraded health. Default: kubechat-deployments."""
+    overlay_root: str = "overlays"
+    """Folder holding one overlay per environment. Default: overlays."""
+    environment_label: str = "kubechat.io/environment"
+    """Label of an Argo CD cluster Secret naming the environment that cluster runs (docs/install.md): the
+    ApplicationSet creates one Application per labelled cluster. Default: kubechat.io/environment."""
+    environments: tuple[str, ...] = ("staging", "production")
+    """Environments Argo CD delivers, each an overlay under overlays/, to the cluster labelled with its
+    name (one cluster per environment: a second region is a second overlay, docs/install.md). dev is the
+    laptop environment (make dev-deploy) and is never delivered by Argo CD. Default: (staging, production)."""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"(https://|git@|ssh://)\S+", self.repo_url):
+            raise v.SettingsError("delivery.repo_url", self.repo_url, "an https://, ssh:// or git@ repository URL")
+        if not self.revision or " " in self.revision:
+            raise v.SettingsError("delivery.revision", self.revision, "a branch, tag or commit")
+        v.dns_label("delivery.argocd_namespace", self.argocd_namespace)
+        v.dns_label("delivery.project", self.project)
+        if not self.environments or any(e in ("dev", "components") or not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", e)
+                                        for e in self.environments):
+            raise v.SettingsError("delivery.environments", self.environments,
+                                  "names of overlays under overlays/ such as staging, production, production-eu; never dev "
+                                  "(deployed with make dev-deploy, never by Argo CD onto a shared cluster)")
+        if not re.fullmatch(r"([a-z0-9.-]+/)?[a-z0-9A-Z._-]+", self.environment_label):
+            raise v.SettingsError("delivery.environment_label", self.environment_label, "a Kubernetes label key")
+        v.cron("delivery.production_sync_window", self.production_sync_window)
+        if not re.fullmatch(r"\d+[hm]", self.production_sync_window_duration):
+            raise v.SettingsError("delivery.production_sync_window_duration", self.production_sync_window_duration,
+                                  "a duration in hours or minutes, e.g. 9h")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingProps:
+    """Where the log stack runs and which chart versions; pin and review upgrades like any release."""
+
+    namespace: str = "logging"
+    """Namespace of Loki and Alloy. Default: logging."""
+    argocd_namespace: str = "argocd"
+    """Namespace Argo CD watches for Applications. Default: argocd."""
+    project: str = "default"
+    """Argo CD project of the platform Applications. Default: default."""
+    loki_chart_version: str = "6.28.0"
+    """grafana/loki chart version. Default: 6.28.0."""
+    alloy_chart_version: str = "0.12.6"
+    """grafana/alloy chart version. Default: 0.12.6."""
+    retention: str = "744h"
+    """How long Loki keeps logs (31 days). Default: 744h."""
+    namespaces_regex: str = "kubechat-.*"
+    """Namespaces whose pod logs Alloy collects. Default: kubechat-.*."""
+
+    def __post_init__(self) -> None:
+        for name in ("namespace", "argocd_namespace", "project"):
+            v.dns_label(f"logging.{name}", getattr(self, name))
+        for name in ("loki_chart_version", "alloy_chart_version"):
+            if not re.fullmatch(r"\d+\.\d+\.\d+", getattr(self, name)):
+                raise v.SettingsError(f"logging.{name}", getattr(self, name), "an exact chart version such as 6.28.0")
+        if not re.fullmatch(r"\d+h", self.retention):
+            raise v.SettingsError("logging.retention", self.retention, "hours, such as 744h")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanningProps:
+    """Trivy Operator (platform prerequisite): what it scans continuously, for KubeChatCriticalVulnerability."""
+
+    namespaces: tuple[str, ...] = ("kubechat-dev", "kubechat-staging", "kubechat-production")
+    """Namespaces whose running workloads are scanned. Default: the three KubeChat environments."""
+    severities: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM")
+    """Severities written into VulnerabilityReports and metrics. Default: CRITICAL, HIGH, MEDIUM."""
+    ignore_unfixed: bool = True
+    """Leave out vulnerabilities without a fixed version (nothing to upgrade to yet). Default: True."""
+
+    def __post_init__(self) -> None:
+        if not self.namespaces:
+            raise v.SettingsError("scanning.namespaces", self.namespaces, "at least one namespace")
+        for namespace in self.namespaces:
+            v.dns_label("scanning.namespaces", namespace)
+        allowed = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+        if not self.severities or any(s not in allowed for s in self.severities) or "CRITICAL" not in self.severities:
+            raise v.SettingsError("scanning.severities", self.severities,
+                                  f"a non-empty subset of {', '.join(allowed)} that includes CRITICAL (the alert needs it)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformProps:
+    """Settings of the cluster-wide platform pieces (dist/platform/); each field's own docstring gives its
+    defaults. The platform reads only these, never the application's settings."""
+
+    delivery: DeliveryProps = field(default_factory=DeliveryProps)
+    """Argo CD project and ApplicationSet (platform delivery). Default: DeliveryProps()."""
+    logging: LoggingProps = field(default_factory=LoggingProps)
+    """Optional log aggregation, Loki and Alloy (platform logging). Default: LoggingProps()."""
+    scanning: ScanningProps = field(default_factory=ScanningProps)
+    """Continuous vulnerability scanning by Trivy Operator (platform prerequisites). Default: ScanningProps()."""

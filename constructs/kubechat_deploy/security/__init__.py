@@ -1,0 +1,1 @@
+"""Who may do what: the namespace and its Pod Security admission, the restricted security contexts, NetworkPolicies, RBAC, admission policies (Kyverno, ValidatingAdmissionPolicy) and the External Secrets wiring."""

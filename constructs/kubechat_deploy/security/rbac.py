@@ -1,0 +1,66 @@
+"""RBAC for the API's ServiceAccount: read-only access to what KubeChat inspects, in the namespaces an
+environment lists (its own always; others by a RoleBinding each in overlays/<env>/api-read-access.yaml;
+every namespace only with the opt-in component api-read-cluster-wide), the cluster-scoped Namespaces and
+Nodes everywhere, and a separate write grant bound only where a Kustomize component opts in. Every rule
+is justified in docs/security.md; tests evaluate these rules (no secrets, no wildcards, no escalation)."""
+from __future__ import annotations
+
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from kubechat_deploy.app.api import KubeChatApi
+from kubechat_deploy.labels import standard_labels
+from kubechat_deploy.delivery.sync import Wave, wave
+
+# (API group, resources): what users ask KubeChat about, inside a namespace. Never secrets: KubeChat shows
+# workloads, not credentials. ConfigMaps and pod logs can hold sensitive data, hence the namespace scope.
+READ_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("", ("pods", "pods/log", "events", "services", "endpoints", "configmaps")),
+    ("apps", ("deployments", "replicasets", "statefulsets", "daemonsets")),
+    ("batch", ("jobs", "cronjobs")),
+    ("networking.k8s.io", ("ingresses",)),
+    ("autoscaling", ("horizontalpodautoscalers",)),
+    ("events.k8s.io", ("events",)),
+)
+CLUSTER_READ_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (("", ("namespaces", "nodes")),)
+"""Cluster-scoped, so only a ClusterRoleBinding can grant them: which namespaces and nodes exist (names,
+labels, conditions, capacity), no workload data."""
+READ_VERBS = ("get", "list", "watch")
+
+# The opt-in write actions: scale, restart a rollout (a patch of the pod template), delete a pod.
+WRITE_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("apps", ("deployments", "statefulsets"), ("get", "patch")),
+    ("apps", ("deployments/scale", "statefulsets/scale"), ("get", "update", "patch")),
+    ("", ("pods",), ("delete",)),
+)
+
+
+class ApiRbac(Construct):
+    def __init__(self, scope: Construct, id: str, *, api: KubeChatApi) -> None:
+        super().__init__(scope, id)
+        labels = standard_labels("api")
+        # Cluster-scoped: each overlay prefixes these with its namespace (overlays/<env>/environment.yaml).
+        self.read_role_name = "api-read"
+        self.write_role_name = "api-write"
+        """ClusterRole the api-write-access component binds in each opted-in namespace (RoleBinding)."""
+        meta = lambda name: k8s.ObjectMeta(name=name, labels=labels, annotations=wave(Wave.NAMESPACE))  # noqa: E731
+        subjects = [k8s.Subject(kind="ServiceAccount", name=api.service_account_name)]
+        rules = lambda table: [k8s.PolicyRule(api_groups=[group], resources=list(resources), verbs=list(READ_VERBS))  # noqa: E731
+                               for group, resources in table]
+        # Bound per namespace (a RoleBinding grants a ClusterRole's rules inside that namespace only).
+        k8s.KubeClusterRole(self, "read", metadata=meta(self.read_role_name), rules=rules(READ_RULES))
+        # The environment's own namespace. Subjects and this binding carry no namespace: each overlay's
+        # namespace transformer sets the environment's.
+        k8s.KubeRoleBinding(self, "read-own-namespace", metadata=meta("kubechat-api-read"),
+                            role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                                 name=self.read_role_name),
+                            subjects=subjects)
+        k8s.KubeClusterRole(self, "read-cluster", metadata=meta(f"{self.read_role_name}-cluster"),
+                            rules=rules(CLUSTER_READ_RULES))
+        k8s.KubeClusterRoleBinding(
+            self, "read-cluster-binding", metadata=meta(f"{self.read_role_name}-cluster"),
+            role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=f"{self.read_role_name}-cluster"),
+            subjects=subjects)
+        k8s.KubeClusterRole(self, "write", metadata=k8s.ObjectMeta(name=self.write_role_name, labels=labels, annotations=wave(Wave.NAMESPACE)),
+                            rules=[k8s.PolicyRule(api_groups=[group], resources=list(resources), verbs=list(verbs))
+                                   for group, resources, verbs in WRITE_RULES])
