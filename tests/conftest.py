@@ -10,6 +10,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test bench (tests/testbed): the programs the tiers start
 
 from kubechat_tools.manifests import load_dir  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402

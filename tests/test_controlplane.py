@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubechat_tools import controlplane
+from testbed import controlplane
 
 
 def test_kubebuilder_assets_is_used_when_complete(tmp_path, monkeypatch):

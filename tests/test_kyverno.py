@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from kubechat_tools.controlplane import kyverno_cli
+from testbed.controlplane import kyverno_cli
 
 ENVS = ("dev", "staging", "production")
 WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob")

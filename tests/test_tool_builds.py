@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kubechat_tools import controlplane, delivery
+from testbed import argocd as delivery, controlplane
 
 HELLO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello from the pinned build") }\n'
 
@@ -31,7 +31,7 @@ def hello_tools(root: Path) -> Path:
 BUILD_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from kubechat_tools import controlplane
+    from testbed import controlplane
     controlplane.TOOLS = Path(sys.argv[1])
     print(controlplane.build(Path(sys.argv[2]), {"hello": [(".", "hello")]}))
 """)
@@ -42,7 +42,8 @@ def test_two_builds_of_the_same_pins_at_once_both_get_a_working_binary(tmp_path)
     and both return the one finished folder with a binary that runs (issue #25: the second build used to
     delete the first one's result and fail)."""
     tools, cache = hello_tools(tmp_path), tmp_path / "cache"
-    env = {**os.environ, "GOTOOLCHAIN": "local", "PYTHONPATH": str(Path(controlplane.__file__).parents[1])}
+    tests = Path(controlplane.__file__).parents[1]
+    env = {**os.environ, "GOTOOLCHAIN": "local", "PYTHONPATH": f"{tests}:{tests.parent / 'scripts'}"}
     runs = [subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(tools), str(cache)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(run.wait(timeout=600), run.stdout.read().strip(), run.stderr.read()) for run in runs]

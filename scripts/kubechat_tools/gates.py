@@ -22,13 +22,12 @@ from pathlib import Path
 import yaml
 
 from .schemas import build_schemas, kubernetes_schemas
-from .manifests import load_all_text
+from .manifests import WORKLOAD_KINDS, _selects, load_all_text, pod_template  # noqa: F401  (re-exported)
 from .paths import BIN, LINT_CONFIG, ROOT
 
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 """The oldest supported minor and the newest stable minor."""
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout", "Pod", "ReplicaSet")
 LONG_RUNNING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout", "ReplicaSet")
 
 
@@ -190,18 +189,6 @@ def checkov_lint(paths: list[Path], environment: str | None = None) -> list[str]
 
 # --- pod templates ------------------------------------------------------------------------------
 
-def pod_template(doc: dict) -> dict | None:
-    kind = doc.get("kind")
-    spec = doc.get("spec") or {}
-    if kind == "Pod":
-        return {"metadata": doc.get("metadata", {}), "spec": spec}
-    if kind == "CronJob":
-        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
-    if kind in WORKLOAD_KINDS:
-        return spec.get("template")
-    return None
-
-
 def psa_gate(paths: list[Path]) -> list[str]:
     files = [str(f) for f in yaml_files(paths)]
     result = subprocess.run([str(BIN / "psa-check"), *files], capture_output=True, text=True)
@@ -213,26 +200,6 @@ def psa_gate(paths: list[Path]) -> list[str]:
 
 def _isolating_policies(docs: list[tuple[Path, dict]]) -> list[dict]:
     return [doc for _, doc in docs if doc.get("kind") == "NetworkPolicy"]
-
-
-def _selects(selector: dict | None, labels: dict) -> bool:
-    """Evaluate a LabelSelector (matchLabels and matchExpressions) against a label set."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 def workloads_gate(paths: list[Path]) -> list[str]:

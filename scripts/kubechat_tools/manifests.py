@@ -63,3 +63,40 @@ def write_one_per_file(docs: list[dict], folder: Path, origin: str, prefix: str 
     for name in sorted(names):
         (folder / name).write_text(dump(names[name]))
     return sorted(names)
+
+
+# --- what the gates, the NetworkPolicy model and the footprint read from a manifest ------------------
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout", "Pod", "ReplicaSet")
+
+
+def pod_template(doc: dict) -> dict | None:
+    kind = doc.get("kind")
+    spec = doc.get("spec") or {}
+    if kind == "Pod":
+        return {"metadata": doc.get("metadata", {}), "spec": spec}
+    if kind == "CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+    if kind in WORKLOAD_KINDS:
+        return spec.get("template")
+    return None
+
+
+def _selects(selector: dict | None, labels: dict) -> bool:
+    """Evaluate a LabelSelector (matchLabels and matchExpressions) against a label set."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .gates import _selects, pod_template
+from .manifests import _selects, pod_template
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 

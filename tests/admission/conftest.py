@@ -1,7 +1,7 @@
-"""The admission tier: Kyverno's real admission controller (kubechat_tools/admission.py), registered with the
+"""The admission tier: Kyverno's real admission controller (tests/testbed/kyverno.py), registered with the
 tier's API server by a loopback URL, enforcing the rendered ClusterPolicies next to the rendered
-ValidatingAdmissionPolicies; cert-manager's ACME controllers and Pebble (kubechat_tools/certificates.py);
-a loopback OCI registry serving as ghcr.io with images signed by cosign (kubechat_tools/supply_chain.py).
+ValidatingAdmissionPolicies; cert-manager's ACME controllers and Pebble (tests/testbed/cert_manager.py);
+a loopback OCI registry serving as ghcr.io with images signed by cosign (tests/testbed/registry.py).
 Started once for tests/admission."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 import pytest
 
 from kubechat_deploy.versions import operator
-from kubechat_tools import admission, certificates, supply_chain
-from kubechat_tools.controlplane import ControlPlane
+from testbed import kyverno as admission, cert_manager as certificates, registry as supply_chain
+from testbed.controlplane import ControlPlane
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST
 

@@ -1,7 +1,7 @@
 """The rendered Certificate issued end to end: cert-manager's ACME controllers at the platform's pin, the
 staging and production ClusterIssuers as rendered except for the ACME server (Pebble on loopback, trusted
 through the issuer's caBundle), the environment's ValidatingAdmissionPolicies and Kyverno policies
-enforcing, its LimitRange, ResourceQuota and NetworkPolicies in place (kubechat_tools/certificates.py says
+enforcing, its LimitRange, ResourceQuota and NetworkPolicies in place (tests/testbed/cert_manager.py says
 what stands in for ingress-nginx and the solver's process)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
-from kubechat_tools import certificates
+from testbed import cert_manager as certificates
 from kubechat_tools.paths import ROOT
 
 from .conftest import issuers_for, rendered_certificate

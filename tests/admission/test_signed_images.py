@@ -1,5 +1,5 @@
 """Signed images, verified by Kyverno's real admission controller against the rendered verify-images policies
-(their signer replaced by a key pair of this test: kubechat_tools.admission.with_key): production and
+(their signer replaced by a key pair of this test: testbed.kyverno.with_key): production and
 staging enforce, dev audits.
 
 Each case pushes an image of its own (a digest Kyverno has not verified before: its verification cache is
@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from kubechat_tools.gates import pod_template
-from kubechat_tools.supply_chain import vulnerability_predicate
+from testbed.registry import vulnerability_predicate
 
 from .conftest import pod_from
 

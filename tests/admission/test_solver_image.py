@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kubechat_tools import certificates
+from testbed import cert_manager as certificates
 
 from .conftest import issuers_for, rendered_certificate
 

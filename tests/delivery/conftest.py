@@ -1,4 +1,4 @@
-"""The delivery tier: the real Argo CD and Argo Rollouts (scripts/kubechat_tools/delivery.py) on a control
+"""The delivery tier: the real Argo CD and Argo Rollouts (tests/testbed/argocd.py) on a control
 plane of its own (kwok fails pods labelled kubechat.io/test-fail=true, so a test can fail a hook).
 Everything here is package-scoped: started once for tests/delivery, stopped when it is done."""
 from __future__ import annotations
@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from kubechat_tools.controlplane import ControlPlane
+from testbed.controlplane import ControlPlane
 from kubechat_tools.crds import load_crds
-from kubechat_tools.delivery import (ARGOCD_NAMESPACE, BUILD_TIMES, DeliveryStack, cluster_secret, kwok_stages,
+from testbed.argocd import (ARGOCD_NAMESPACE, BUILD_TIMES, DeliveryStack, cluster_secret, kwok_stages,
                                      platform_docs, synced_healthy)
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ROOT
 from kubechat_tools.release import overlay_version, release_tree, released_render, stand_in_digests
-from kubechat_tools.standins import STANDINS
+from testbed.standins import STANDINS
 from kubechat_deploy.platform.props import DeliveryProps
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from kubechat_tools.delivery import binaries
+from testbed.argocd import binaries
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.delivery
 
 
 def test_applications_generated_per_labelled_cluster(stack, clusters, head):
-    from kubechat_tools.delivery import platform_docs
+    from testbed.argocd import platform_docs
 
     stack.plane.apply_docs(platform_docs("delivery", stack.remote.url))
     deadline = time.monotonic() + 60

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubechat_tools.delivery import binaries
+from testbed.argocd import binaries
 from kubechat_tools.paths import DIST
 
 pytestmark = pytest.mark.delivery

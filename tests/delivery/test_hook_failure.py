@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from kubechat_tools.delivery import FAIL_LABEL, synced_healthy
+from testbed.argocd import FAIL_LABEL, synced_healthy
 
 from .conftest import publish_under_test
 

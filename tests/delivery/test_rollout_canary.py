@@ -1,7 +1,7 @@
 """5. The canary, end to end with the real controllers: a release of staging is synced by Argo CD, the
 Rollouts controller runs its canary with the rendered AnalysisTemplates, and a real Prometheus answers
 their queries from the series a traffic exporter serves for the canary's pod-template hash
-(scripts/kubechat_tools/canary.py). A healthy canary is promoted (and the PostSync smoke test runs only
+(tests/testbed/canary.py). A healthy canary is promoted (and the PostSync smoke test runs only
 after it); a canary answering errors, or answering slowly, is aborted while the stable version keeps
 serving; a canary with no data is not promoted.
 
@@ -20,8 +20,8 @@ import time
 import pytest
 import yaml
 
-from kubechat_tools.canary import PrometheusServer, TrafficExporter
-from kubechat_tools.delivery import synced_healthy
+from testbed.canary import PrometheusServer, TrafficExporter
+from testbed.argocd import synced_healthy
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ROOT
 from kubechat_tools.release import overlay_version, previous_release_commit

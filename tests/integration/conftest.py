@@ -1,4 +1,4 @@
-"""The integration tier: a real control plane (scripts/kubechat_tools/controlplane.py) started once per
+"""The integration tier: a real control plane (tests/testbed/controlplane.py) started once per
 session, or an existing cluster when KUBECHAT_USE_EXISTING_CLUSTER=1 and KUBECONFIG point at one."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 import pytest
 
-from kubechat_tools.controlplane import ControlPlane
+from testbed.controlplane import ControlPlane
 from kubechat_tools.crds import load_crds
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ENVIRONMENTS, ROOT

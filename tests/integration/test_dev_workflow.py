@@ -72,8 +72,8 @@ def operators(cluster, tmp_path):
     dev-deploy's waits see what a laptop's operators would report."""
     import sys
 
-    process = subprocess.Popen([sys.executable, "-m", "kubechat_tools.standins", str(cluster.kubeconfig), str(tmp_path)],
-                               env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
+    process = subprocess.Popen([sys.executable, "-m", "testbed.standins", str(cluster.kubeconfig), str(tmp_path)],
+                               env={**os.environ, "PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield
     process.terminate()

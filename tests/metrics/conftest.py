@@ -1,6 +1,6 @@
 """The metrics tier: the real Prometheus Operator configures a real Prometheus from the rendered monitors
-and rules and the platform's Prometheus settings (scripts/kubechat_tools/metrics.py); stand-in exporters
-(scripts/kubechat_tools/exporters.py) serve staging's series as a healthy environment's and production's
+and rules and the platform's Prometheus settings (tests/testbed/prometheus_operator.py); stand-in exporters
+(tests/testbed/exporters.py) serve staging's series as a healthy environment's and production's
 as a broken one's, for the addresses kwok gave their pods (through a proxy on loopback). Started once
 for tests/metrics."""
 from __future__ import annotations
@@ -9,17 +9,17 @@ import time
 
 import pytest
 
-from kubechat_tools import exporters as ex
-from kubechat_tools.controlplane import ControlPlane
+from testbed import exporters as ex
+from testbed.controlplane import ControlPlane
 from kubechat_tools.manifests import load_dir
-from kubechat_tools.metrics import (BUILD_TIMES, PLATFORM_EXPORTERS, Operator,
+from testbed.prometheus_operator import (BUILD_TIMES, PLATFORM_EXPORTERS, Operator,
                                     binaries, generated_configuration, local_configuration,
                                     operator_crds, operator_version, platform_monitors, platform_pin, prometheus_version,
                                     platform_prometheus, stand_in_pod)
-from kubechat_tools.gates import pod_template
+from kubechat_tools.manifests import pod_template
 from kubechat_tools.netpol import OPERATOR_PODS
 from kubechat_tools.paths import DIST
-from kubechat_tools.prometheus import Prometheus
+from testbed.prometheus import Prometheus
 
 PROFILES = {"staging": "good", "production": "bad"}
 WITHOUT_EXCLUSIONS = "without-exclusions"

@@ -29,7 +29,7 @@ import yaml
 
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
 
-from bench.controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
+from testbed.controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
 from kubechat_tools.paths import BIN, CACHE, DIST, ROOT
 
 TOOLS = ROOT / "tools"
@@ -319,7 +319,7 @@ class DeliveryStack(ProcessGroup):
                     [str(self.bin / "rollouts-controller"), "--kubeconfig", str(plane.kubeconfig),
                      "--metricsport", str(free_port()), "--healthzPort", str(free_port()),
                      "--leader-elect=false", "--loglevel", "info"])
-        self._spawn("standins", [sys.executable, "-m", "bench.standins", str(plane.kubeconfig), str(self.workdir)],
+        self._spawn("standins", [sys.executable, "-m", "testbed.standins", str(plane.kubeconfig), str(self.workdir)],
                     {"PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}"})
         time.sleep(1)
         self.check_running()

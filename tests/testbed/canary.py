@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.exporters import send_metrics_page
-from bench.loopback import LoopbackServer
-from bench.prometheus import Prometheus
+from testbed.exporters import send_metrics_page
+from testbed.loopback import LoopbackServer
+from testbed.prometheus import Prometheus
 
 PROFILES = ("healthy", "errors", "slow", "silent")
 RATE = 20.0

@@ -36,9 +36,9 @@ import yaml
 from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
 
 from kubechat_tools import netpol
-from bench.controlplane import ControlPlane, ProcessGroup, build, free_port, serving_certificate
-from bench.argocd import go_module_dir, go_module_version
-from bench.loopback import LoopbackServer
+from testbed.controlplane import ControlPlane, ProcessGroup, build, free_port, serving_certificate
+from testbed.argocd import go_module_dir, go_module_version
+from testbed.loopback import LoopbackServer
 from kubechat_tools.paths import CACHE
 
 MODULES = {"cert-manager": [(".", "cert-manager")],

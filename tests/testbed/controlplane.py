@@ -395,7 +395,7 @@ def fake_node(name: str, zone: str) -> dict:
 
 
 def main() -> int:
-    """`python -m bench.controlplane build`: build (or find) the binaries and print where."""
+    """`python -m testbed.controlplane build`: build (or find) the binaries and print where."""
     if sys.argv[1:] != ["build"]:
         print("usage: controlplane.py build", file=sys.stderr)
         return 2

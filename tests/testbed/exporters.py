@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from bench.loopback import LoopbackServer
+from testbed.loopback import LoopbackServer
 
 PROFILES = ("good", "bad")
 HOUR = 3600.0

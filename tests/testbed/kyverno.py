@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.controlplane import ControlPlane, ProcessGroup, build, free_port
-from bench.argocd import go_module_dir, go_module_version
+from testbed.controlplane import ControlPlane, ProcessGroup, build, free_port
+from testbed.argocd import go_module_dir, go_module_version
 from kubechat_tools.paths import CACHE
 
 KYVERNO_MODULE = "github.com/kyverno/kyverno"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.controlplane import ProcessGroup, free_port
+from testbed.controlplane import ProcessGroup, free_port
 
 
 @dataclass

@@ -34,8 +34,8 @@ import yaml
 
 from kubechat_deploy.versions import OPERATORS
 
-from bench.controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
-from bench.argocd import go_module_dir, go_module_version
+from testbed.controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
+from testbed.argocd import go_module_dir, go_module_version
 from kubechat_tools.paths import CACHE, DIST
 
 OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"

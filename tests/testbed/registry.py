@@ -1,7 +1,7 @@
 """Signed images end to end for the admission tier (tests/admission): a real OCI registry (CNCF distribution,
 tools/registry) on loopback serving as ghcr.io, images pushed with go-containerregistry's crane, signed and
 given vulnerability attestations with cosign using key pairs the test creates, verified by Kyverno's
-admission controller (bench.kyverno) against the rendered verify-images ClusterPolicy.
+admission controller (testbed.kyverno) against the rendered verify-images ClusterPolicy.
 
 How ghcr.io stays on loopback: the registry serves TLS with a certificate for ghcr.io from a CA of this test.
 Every client that talks to it (Kyverno, crane, cosign) gets HTTPS_PROXY pointing at `ConnectProxy`, which
@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.controlplane import ProcessGroup, build, free_port, serving_certificate
-from bench.argocd import go_module_version
-from bench.loopback import LoopbackServer
+from testbed.controlplane import ProcessGroup, build, free_port, serving_certificate
+from testbed.argocd import go_module_version
+from testbed.loopback import LoopbackServer
 from kubechat_tools.paths import CACHE
 
 MODULES = {"registry": [("github.com/distribution/distribution/v3/cmd/registry", "registry")]}

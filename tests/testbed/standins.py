@@ -1,5 +1,5 @@
 """Stand-ins for the operators the delivery tier cannot build here, run as one process
-(`python -m bench.standins <kubeconfig> <workdir>`). Each writes only what the real operator
+(`python -m testbed.standins <kubeconfig> <workdir>`). Each writes only what the real operator
 writes and what Argo CD's health assessment reads, following the operator's source:
 
 - cloudnative-pg: a Cluster gets, after a short delay (the window in which it has no status at all),

@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package tools pins Let's Encrypt's test ACME server Pebble, run on loopback by the admission tier
-// (scripts/kubechat_tools/certificates.py). A module of its own, so that cert-manager (tools/cert-manager)
+// (tests/testbed/cert_manager.py). A module of its own, so that cert-manager (tools/cert-manager)
 // is built with exactly its release's dependency versions.
 package tools
 

@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins the Argo Rollouts controller, built by kubechat_tools/delivery.py.
+// Package tools pins the Argo Rollouts controller, built by tests/testbed/argocd.py.
 package tools
 
 import _ "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"
