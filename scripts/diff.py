@@ -21,7 +21,7 @@ use_project_python()  # started by another Python: run again in .venv/
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ("dev", "staging", "production")
-TOOLS = (".venv", "node_modules", "bin")
+TOOLS = (".venv", "node_modules", "bin", ".cache")  # the installed tools and the verified CRDs
 
 
 def render(checkout: Path, dist: Path) -> None:

@@ -188,7 +188,7 @@ def test_preflight_reports_an_api_the_target_version_removed(tmp_path):
 
 def test_make_diff_renders_the_base_with_the_base_code(clone):
     # A change in Python (not in an overlay) must show up too: the base is rendered with its own code.
-    api = clone / "constructs" / "kubechat_deploy" / "api.py"
+    api = clone / "constructs" / "kubechat_deploy" / "app" / "api.py"
     api.write_text(api.read_text().replace('database_pool_size: int = 10', 'database_pool_size: int = 8'))
     result = subprocess.run([sys.executable, "scripts/diff.py", "HEAD"], cwd=clone, capture_output=True, text=True,
                             env=in_clone(clone))

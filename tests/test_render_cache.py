@@ -4,7 +4,6 @@ parts that read it. The invalidation cases run the cache's real recorder on a sm
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -41,10 +40,10 @@ def test_each_part_records_what_it_reads(tmp_path):
     subprocess.run([sys.executable, str(RENDER), "--dist", str(tmp_path / "dist")], check=True, capture_output=True)
     inputs = {part: json.loads((render_cache.cache_root(ROOT) / part / "inputs.json").read_text())
               for part in ("environments", "platform")}
-    rel = lambda part: {os.path.relpath(f, ROOT) for f in inputs[part]["files"]}  # noqa: E731
+    rel = lambda part: set(inputs[part]["files"])  # inside the project, recorded relative to it  # noqa: E731
     assert {"migrations/0001_users_and_roles.up.sql", "jobs/smoke_test.sh", "main.py",
             "constructs/kubechat_deploy/app/web.py"} <= rel("environments")
-    assert str(ROOT / "migrations") in inputs["environments"]["dirs"]
+    assert "migrations" in inputs["environments"]["dirs"]
     assert any(f.startswith("constructs/kubechat_deploy/platform/argocd_health/") and f.endswith(".lua") for f in rel("platform"))
     assert not any(f.startswith("migrations/") for f in rel("platform"))
 
@@ -141,3 +140,20 @@ def test_the_cache_can_be_turned_off(project, monkeypatch):
     synth(project, "one")
     monkeypatch.setenv("KUBECHAT_RENDER_CACHE", "off")
     assert not hit(project, "one")
+
+
+def test_a_copy_of_the_project_sharing_the_cache_keys_its_own_files(project, tmp_path):
+    """`make diff` renders a git worktree of the base beside the working tree, and the release tests a clone,
+    each with .cache/ shared. GIVEN a part cached by the project WHEN a copy with .cache/ linked to the
+    project's looks it up THEN an unchanged copy hits, and a copy whose module differs misses (the cache
+    recorded absolute paths: the copy looked up the project's files and got the project's synth)."""
+    import shutil
+
+    synth(project, "one")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".cache"))
+    (copy / ".cache").symlink_to(project / ".cache")
+    assert hit(copy, "one"), "an unchanged copy should find the project's synth"
+    (copy / "helper.py").write_text("VALUE = 'copy'\n")
+    assert not hit(copy, "one"), "the copy's edited module was not part of its key"
+    assert hit(project, "one")

@@ -10,7 +10,8 @@ Exactness: a part's key is a sha256 over
     --version`, requirements-render.lock, package-lock.json and pyproject.toml (which fix every library
     and the cdk8s CLI), and this file;
   - every file the part's synth process read, by content, and every folder it listed, by its sorted
-    entries (less hidden entries and __pycache__). Python's audit hook records them while the part synthesizes (run as
+    entries (less hidden entries and __pycache__); inside the project by their path relative to it, so a
+    copy of the project sharing .cache/ (make diff's worktree, a test's clone) keys its own files. Python's audit hook records them while the part synthesizes (run as
     `python scripts/kubechat_tools/render_cache.py RECORD main.py PART`); modules are taken from sys.modules.
     Files of the interpreter and of the installed libraries are left out: the lock files and versions
     above pin them.
@@ -32,7 +33,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORMAT = "1"
+FORMAT = "2"
 KEEP = 12
 GLOBAL_FILES = ("requirements-render.lock", "package-lock.json", "pyproject.toml")
 IGNORED_ENTRIES = (".", "__pycache__")
@@ -63,16 +64,24 @@ def global_key(root: Path, part: str, app: str) -> str:
     return h.hexdigest()
 
 
-def inputs_key(base: str, inputs: dict) -> str:
-    """The key of a part whose synth read `inputs` ({"files": [...], "dirs": [...]}), from their
-    current contents."""
+def relative_inputs(root: Path, inputs: dict) -> dict:
+    """`inputs` with the paths inside the project relative to it: a copy of the project (a git worktree, a
+    clone sharing .cache/) then looks up its own files, never the ones of the tree that recorded them."""
+    prefix = os.path.realpath(root) + os.sep
+    rel = lambda name: name[len(prefix):] if name.startswith(prefix) else name  # noqa: E731
+    return {**inputs, "files": sorted(rel(n) for n in inputs["files"]), "dirs": sorted(rel(n) for n in inputs["dirs"])}
+
+
+def inputs_key(base: str, inputs: dict, root: Path) -> str:
+    """The key of a part whose synth read `inputs` ({"files": [...], "dirs": [...]}, relative to `root` when
+    inside it), from their current contents."""
     h = hashlib.sha256(base.encode() + b"\0")
     for name in sorted(inputs["files"]):
-        path = Path(name)
+        path = root / name
         digest = _sha(path.read_bytes()) if path.is_file() else "missing"
         h.update(f"file\0{name}\0{digest}\0".encode())
     for name in sorted(inputs["dirs"]):
-        path = Path(name)
+        path = root / name
         listing = "\n".join(sorted(n for n in os.listdir(path) if not n.startswith(IGNORED_ENTRIES))) \
             if path.is_dir() else "missing"
         h.update(f"dir\0{name}\0{_sha(listing.encode())}\0".encode())
@@ -88,7 +97,7 @@ def lookup(root: Path, part: str, app: str) -> tuple[Path | None, str]:
     recorded = json.loads(manifest.read_text())
     if recorded.get("global") != base:
         return None, base
-    folder = cache_root(root) / part / inputs_key(base, recorded)
+    folder = cache_root(root) / part / inputs_key(base, recorded, root)
     if not (folder / ".complete").is_file():
         return None, base
     os.utime(folder)  # the newest KEEP used keys stay
@@ -99,9 +108,9 @@ def store(root: Path, part: str, base: str, charts: Path, inputs_file: Path) -> 
     """Keep a freshly synthesized part under the key of what its synth read."""
     if not enabled():
         return
-    inputs = json.loads(inputs_file.read_text())
+    inputs = relative_inputs(root, json.loads(inputs_file.read_text()))
     inputs["global"] = base
-    folder = cache_root(root) / part / inputs_key(base, inputs)
+    folder = cache_root(root) / part / inputs_key(base, inputs, root)
     if not (folder / ".complete").is_file():
         tmp = folder.with_name(f".{folder.name}.{os.getpid()}")  # renders may run side by side
         shutil.rmtree(tmp, ignore_errors=True)
