@@ -180,28 +180,31 @@ DEV_PRIMARY = $$(kubectl -n $(DEV_NS) get cluster kubechat-db -o jsonpath='{.sta
 # scripts/dev_deploy.py: Argo CD's order without Argo CD (waves, each waited for; the migration hook
 # recreated, so a version or schema bump deploys again); server-side apply with --force-conflicts: on a
 # laptop the last deployer owns dev. API_IMAGE= / WEB_IMAGE= deploy locally built images.
-dev-deploy: $(VENV)/.stamp bin/.stamp ## deploy overlays/dev to the current kubectl context, wave by wave (API_IMAGE=, WEB_IMAGE=)
+dev-deploy: $(VENV)/.render-stamp bin/kustomize ## deploy overlays/dev to the current kubectl context, wave by wave (API_IMAGE=, WEB_IMAGE=)
 	@$(PY) scripts/dev_deploy.py $(if $(API_IMAGE),--api-image $(API_IMAGE),) $(if $(WEB_IMAGE),--web-image $(WEB_IMAGE),)
 
 dev-upgrade: dev-deploy ## after pulling a new version or schema: the same deployment, the migration runs again
 
 # Local images from a KubeChat checkout (KUBECHAT_SRC, default ../kubechat) with the laptop's container
-# runtime (nerdctl in Rancher Desktop's k8s.io namespace, so the cluster sees them without a registry).
+# runtime: nerdctl in Rancher Desktop's k8s.io namespace (the cluster sees them without a registry) when it
+# is installed, otherwise docker (Rancher Desktop with dockerd, Docker Desktop, kind after `kind load`).
 # Each build gets a tag of its own (a new tag is a new pod template, so the pods are replaced), and a
 # rebuild of one component keeps the other's local image running.
 KUBECHAT_SRC ?= ../kubechat
-CONTAINER_BUILD ?= nerdctl --namespace k8s.io build
+CONTAINER_BUILD ?= $(shell if command -v nerdctl >/dev/null 2>&1; then echo "nerdctl --namespace k8s.io build"; \
+  elif command -v docker >/dev/null 2>&1; then echo "docker build"; fi)
 DEV_TAG := dev-$(shell date +%Y%m%d%H%M%S)
 dev-build: ## build kubechat-api:dev-<time> and kubechat-web:dev-<time> from KUBECHAT_SRC and deploy them
+	@test -n "$(CONTAINER_BUILD)" || { echo "dev-build: neither nerdctl nor docker is on the PATH; install one, or set CONTAINER_BUILD='<your builder> build'"; exit 2; }
 	$(CONTAINER_BUILD) -t kubechat-api:$(DEV_TAG) $(KUBECHAT_SRC)/api
 	$(CONTAINER_BUILD) -t kubechat-web:$(DEV_TAG) $(KUBECHAT_SRC)/web
 	@$(MAKE) --no-print-directory dev-deploy API_IMAGE=kubechat-api:$(DEV_TAG) WEB_IMAGE=kubechat-web:$(DEV_TAG)
 
-dev-rebuild-api: $(VENV)/.stamp bin/.stamp ## rebuild the API image and deploy it (the web keeps its image)
+dev-rebuild-api: $(VENV)/.render-stamp bin/kustomize ## rebuild the API image and deploy it (the web keeps its image)
 	$(CONTAINER_BUILD) -t kubechat-api:$(DEV_TAG) $(KUBECHAT_SRC)/api
 	@$(PY) scripts/dev_deploy.py --api-image kubechat-api:$(DEV_TAG) --keep-local-images
 
-dev-rebuild-web: $(VENV)/.stamp bin/.stamp ## rebuild the web image and deploy it (the API keeps its image)
+dev-rebuild-web: $(VENV)/.render-stamp bin/kustomize ## rebuild the web image and deploy it (the API keeps its image)
 	$(CONTAINER_BUILD) -t kubechat-web:$(DEV_TAG) $(KUBECHAT_SRC)/web
 	@$(PY) scripts/dev_deploy.py --web-image kubechat-web:$(DEV_TAG) --keep-local-images
 

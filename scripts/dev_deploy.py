@@ -164,10 +164,14 @@ def deploy(docs: list[dict], kubectl: Kubectl, timeout: int) -> None:
             print(f"dev-deploy: post-sync: {', '.join(d['metadata']['name'] for d in post)}", flush=True)
             apply(kubectl, post)
             wait(kubectl, post, timeout)
-    except DeployError:
+    except DeployError as error:
         if failed:
-            print("dev-deploy: FAILED; running the sync-failure hook", file=sys.stderr, flush=True)
-            apply(kubectl, failed)
+            print(f"dev-deploy: FAILED: {error}", file=sys.stderr, flush=True)
+            print("dev-deploy: running the sync-failure hook", file=sys.stderr, flush=True)
+            try:
+                apply(kubectl, failed)
+            except DeployError as hook_error:  # never hides the failure it reports
+                print(f"dev-deploy: the sync-failure hook failed too: {hook_error}", file=sys.stderr, flush=True)
         raise
 
 

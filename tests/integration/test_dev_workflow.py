@@ -129,3 +129,22 @@ def test_dev_upgrade_recreates_the_migration_and_deploys_local_images(applied, c
     assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "1.0.1"
     api = json.loads(cluster.kubectl("get", "deployment", "kubechat-api", "-n", "kubechat-dev", "-o", "json").stdout)
     assert api["spec"]["template"]["spec"]["containers"][0]["image"] == "kubechat-api:dev"
+
+
+def test_a_failing_failure_hook_never_hides_the_original_error(cluster, tmp_path):
+    """Issue #25.6: when the sync-failure hook also fails, its error replaced the real one. GIVEN a cluster
+    address nothing listens on (a closed loopback port), every kubectl call fails: the first wave, then the hook.
+    THEN the first wave's error is the one dev-deploy ends with, and the hook's failure is reported beside it."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: closed\nclusters: [{name: closed, cluster: {server: "
+        "'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: closed, context: "
+        "{cluster: closed, user: u}}]\n")
+    env = {**environ(cluster), "KUBECONFIG": str(kubeconfig)}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev_deploy.py"), "--timeout", "5"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("dev-deploy: ")]
+    first = next(line for line in lines if line.startswith("dev-deploy: FAILED: kubectl apply"))
+    assert any(line.startswith("dev-deploy: the sync-failure hook failed too: kubectl ") for line in lines), lines
+    assert lines[-1] == first.replace("FAILED: ", "", 1), f"the last word is not the original error:\n{result.stderr}"
