@@ -1,15 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate imports/ from the pinned CRDs with `cdk8s import`, one Python module per group.
-
-Usage: python scripts/import_crds.py   (CRD_MIRROR=../shared/crds offline)
-"""
-from __future__ import annotations
-
-import os
-import shutil
-import subprocess
+"""Regenerate imports/ from the pinned CRDs (`make imports`). The code: scripts/kubechat_tools/import_crds.py."""
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,37 +8,7 @@ from project_python import use_project_python  # noqa: E402
 
 use_project_python()  # started by another Python: run again in .venv/
 
-from kubechat_tools.crds import fetch, load_sources  # noqa: E402
-from kubechat_tools.paths import ROOT  # noqa: E402
-
-CDK8S = ROOT / "node_modules" / ".bin" / "cdk8s"
-
-
-def main() -> int:
-    groups: dict[str, list[Path]] = {}
-    for source in load_sources():
-        if source.typed:
-            groups.setdefault(source.group, []).append(fetch(source))
-    env = dict(os.environ, CDK8S_CHECK_UPGRADE="false", JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="1",
-               JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
-    with tempfile.TemporaryDirectory(prefix="kubechat-imports-") as tmp:
-        out = Path(tmp) / "imports"
-        for group, files in sorted(groups.items()):
-            combined = Path(tmp) / f"{group}.yaml"
-            combined.write_text("\n---\n".join(f.read_text() for f in files))
-            print(f"import: {group} ({len(files)} CRD files)", flush=True)
-            subprocess.run(
-                [str(CDK8S), "import", "--no-check-upgrade", "--language", "python", "--output", str(out),
-                 f"{group}:={combined}"],
-                check=True, env=env, cwd=tmp,
-            )
-        target = ROOT / "imports"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(out, target)
-    print(f"import: wrote {target.relative_to(ROOT)}/")
-    return 0
-
+from kubechat_tools.import_crds import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

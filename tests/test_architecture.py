@@ -166,3 +166,38 @@ def test_no_build_artefact_is_committed():
     artefacts = [name for name in tracked if ".egg-info/" in name or "__pycache__" in name or name.endswith(".pyc")
                  or name.split("/")[0] in installed]
     assert not artefacts, f"build artefacts are committed: {artefacts[:5]}"
+
+
+def test_scripts_are_thin_entry_points():
+    """scripts/ keeps only entry points: each starts the main() of its module in kubechat_tools."""
+    fat = []
+    for path in sorted((ROOT / "scripts").glob("*.py")):
+        if path.name == "project_python.py":
+            continue
+        text = path.read_text()
+        code = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if len(code) > 12 or not any(line.startswith("from kubechat_tools.") and " import main" in line for line in code):
+            fat.append(f"{path.name} ({len(code)} lines of code)")
+    assert not fat, f"scripts that hold more than an entry point (move the code into scripts/kubechat_tools): {fat}"
+
+
+PROGRAMS = {"controlplane": "ControlPlane", "argocd": "DeliveryStack", "prometheus_operator": "Operator",
+            "kyverno": "Kyverno", "cert_manager": "CertManager", "registry": "Registry"}
+"""The test bench's program modules and the process group each starts."""
+
+
+def test_every_program_of_the_test_bench_has_the_same_shape():
+    """Reading one teaches the others: binaries() builds the pinned program into .cache/ (or finds it),
+    BUILD_TIMES holds what each build took, and a ProcessGroup starts the program on loopback
+    (start) and stops exactly its processes (stop)."""
+    import importlib
+
+    from testbed.controlplane import ProcessGroup
+
+    for module_name, group in PROGRAMS.items():
+        module = importlib.import_module(f"testbed.{module_name}")
+        assert callable(getattr(module, "binaries", None)), f"testbed/{module_name}.py has no binaries()"
+        assert isinstance(getattr(module, "BUILD_TIMES", None), dict), f"testbed/{module_name}.py has no BUILD_TIMES"
+        cls = getattr(module, group)
+        assert issubclass(cls, ProcessGroup) and callable(getattr(cls, "start", None)), f"{module_name}.{group}"
+        assert cls.stop is ProcessGroup.stop or "stop" in vars(cls), f"{module_name}.{group} cannot stop"

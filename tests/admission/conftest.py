@@ -64,7 +64,7 @@ def plane():
 
 @pytest.fixture(scope="package")
 def registry(tmp_path_factory):
-    registry = supply_chain.Registry(binary=supply_chain.registry_binary(), workdir=tmp_path_factory.mktemp("registry"))
+    registry = supply_chain.Registry(binary=supply_chain.binaries() / "registry", workdir=tmp_path_factory.mktemp("registry"))
     try:
         registry.start()
         yield registry

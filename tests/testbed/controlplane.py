@@ -150,7 +150,13 @@ def kyverno_cli() -> Path:
     return build(CACHE / "kyverno", KYVERNO) / "kubectl-kyverno"
 
 
+BUILD_TIMES: dict[str, float] = {}
+"""Module folder -> seconds its build took in this process (empty when the cached build was used)."""
+
+
 def binaries() -> Path:
+    """The control plane's binaries: KUBEBUILDER_ASSETS when set, otherwise built (or cached) into
+    .cache/controlplane/<hash>/."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets:
         folder = Path(assets)
@@ -160,7 +166,7 @@ def binaries() -> Path:
                                f"(needs {', '.join(REQUIRED)}; optional {', '.join(OPTIONAL)})")
         log(f"binaries: KUBEBUILDER_ASSETS={assets}")
         return folder
-    return build()
+    return build(timings=BUILD_TIMES)
 
 
 def free_port() -> int:

@@ -36,8 +36,9 @@ allows the classic format only without its signing config (cmd/cosign/cli/signco
 turn is what allows --tlog-upload=false."""
 
 
-def registry_binary() -> Path:
-    return build(CACHE / "registry", MODULES, None, BUILD_TIMES) / "registry"
+def binaries() -> Path:
+    """The registry, built (or cached) into .cache/registry/<hash>/."""
+    return build(CACHE / "registry", MODULES, None, BUILD_TIMES)
 
 
 def registry_version() -> str:

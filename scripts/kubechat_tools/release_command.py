@@ -1,0 +1,176 @@
+"""Release, upgrade and roll back KubeChat environments the GitOps way. Every subcommand prints each
+command before running it; --dry-run prints them and changes nothing.
+
+  release.py upgrade  --env ENV --version X.Y.Z [--api-digest sha256:...] [--web-digest sha256:...] [--schema N]
+      Sets the images, the version label and SCHEMA_VERSION in overlays/ENV/kustomization.yaml,
+      renders everything `make render` writes (dist/, docs/runbooks/, docs/configuration.md), and commits
+      "release ENV X.Y.Z". Push it; Argo CD syncs it. Refused (a version, digest or schema version not
+      allowed, a render that fails): the tree is left exactly as it was.
+  release.py rollback-revert --release COMMIT
+      The default rollback: `git revert` the release commit (images, version and schema version go back
+      together; the schema stays: the migration hook only migrates up), re-render to prove dist/
+      matches, commit.
+      Works with auto-sync: push, and Argo CD syncs the previous release.
+  release.py rollback-argocd --app APPLICATION --to HISTORY_ID
+      Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
+      turns auto-sync off, rolls back, and reminds you to revert in git and turn auto-sync back on.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+
+from kubechat_deploy.data.migration_files import MigrationError, check_target, latest_version
+from kubechat_tools.release import ReleaseError, set_release
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVIRONMENTS = ("dev", "staging", "production")
+VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+RENDER = [sys.executable, "scripts/render.py"]
+"""The full render: dist/, then the pages generated from it (what `make render` writes)."""
+WRITES = ("overlays", "dist", "docs")
+"""What upgrade and rollback-revert change; they start only when these have no uncommitted change, so a
+refusal can put them back exactly."""
+
+
+def run(command: list[str], dry_run: bool, cwd: Path = ROOT) -> str:
+    print("+ " + " ".join(shlex.quote(c) for c in command), flush=True)
+    if dry_run:
+        return ""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseError(f"{command[0]} failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def current_schema(text: str, env: str) -> int:
+    match = re.search(r"SCHEMA_VERSION=(\d+)", text)
+    if not match:
+        raise ReleaseError(f"overlays/{env}/kustomization.yaml: SCHEMA_VERSION not found")
+    return int(match.group(1))
+
+
+def require_clean(dry_run: bool) -> None:
+    changed = subprocess.run(["git", "status", "--porcelain", "--", *WRITES], cwd=ROOT, capture_output=True,
+                             text=True).stdout
+    if changed.strip() and not dry_run:
+        raise ReleaseError(f"{', '.join(w + '/' for w in WRITES)} have uncommitted changes; commit or stash them "
+                           f"first (the release commits exactly its own change):\n{changed.rstrip()}")
+
+
+def restore() -> None:
+    """Put overlays/, dist/ and docs/ back as committed (they were clean when the command started)."""
+    subprocess.run(["git", "checkout", "--quiet", "HEAD", "--", *WRITES], cwd=ROOT, check=True)
+    subprocess.run(["git", "clean", "-fdq", "--", *WRITES], cwd=ROOT, check=True)
+    print("release: the tree is as it was before (overlays/, dist/ and docs/ restored)", file=sys.stderr)
+
+
+def upgrade(args) -> None:
+    if not VERSION.match(args.version):
+        raise ReleaseError(f"--version {args.version!r}: allowed: a semantic version such as 1.4.2")
+    for name in ("api_digest", "web_digest"):
+        value = getattr(args, name)
+        if value and not DIGEST.match(value):
+            raise ReleaseError(f"--{name.replace('_', '-')} {value!r}: allowed: sha256:<64 hex digits>")
+    if args.env == "production" and not (args.api_digest and args.web_digest):
+        raise ReleaseError("production pins digests: pass --api-digest and --web-digest")
+    path = ROOT / "overlays" / args.env / "kustomization.yaml"
+    text = path.read_text()
+    if args.schema is not None:
+        latest, current = latest_version(ROOT / "migrations"), current_schema(text, args.env)
+        try:
+            check_target(ROOT / "migrations", args.schema, "--schema")
+        except MigrationError as error:
+            raise ReleaseError(f"{error} (migrations/ goes up to {latest})") from None
+        if args.schema < current:
+            raise ReleaseError(f"--schema {args.schema}: overlays/{args.env} is at schema version {current}, and the "
+                               f"migration hook only migrates up; allowed: {current}..{latest}. To go back, use "
+                               f"release.py rollback-revert (the schema stays) or docs/upgrade.md's migrate-down.")
+    new = set_release(text, args.env, args.version,
+                      {"kubechat-api": args.api_digest, "kubechat-web": args.web_digest}, args.schema)
+    require_clean(args.dry_run)
+    print(f"+ edit {path.relative_to(ROOT)}: version {args.version}"
+          + (f", SCHEMA_VERSION={args.schema}" if args.schema is not None else ""), flush=True)
+    if args.dry_run:
+        for command in (RENDER, ["git", "add", *WRITES], ["git", "commit", "-m", f"release {args.env} {args.version}"]):
+            run(command, True)
+        print(f"release: dry run: the checks above passed; nothing was edited, rendered or committed "
+              f"(overlays/{args.env}/kustomization.yaml is unchanged).")
+        return
+    try:
+        path.write_text(new)
+        run(RENDER, False)
+        run(["git", "add", *WRITES], False)
+        run(["git", "commit", "-m", f"release {args.env} {args.version}"], False)
+    except BaseException:
+        restore()
+        raise
+    print(f"release: committed 'release {args.env} {args.version}'; push it (git push) and Argo CD syncs "
+          f"kubechat-{args.env}-<cluster> (one Application per registered cluster).")
+
+
+def rollback_revert(args) -> None:
+    require_clean(args.dry_run)
+    if args.dry_run:
+        for command in (["git", "revert", "--no-edit", args.release], RENDER, ["git", "status", "--porcelain", "dist"]):
+            run(command, True)
+        print("release: dry run: nothing was reverted, rendered or verified.")
+        return
+    run(["git", "revert", "--no-edit", args.release], False)
+    run(RENDER, False)
+    changed = run(["git", "status", "--porcelain", *WRITES], False)
+    if changed.strip():
+        raise ReleaseError(f"the render differs from the reverted sources (the revert commit is kept; inspect "
+                           f"it, then `git reset --hard HEAD~1` to drop it):\n{changed}")
+    print("release: reverted and verified; push it (git push): Argo CD syncs the previous release, and the "
+          "schema stays at its newer version (the migration hook only migrates up; migrations are expand/contract).")
+
+
+def rollback_argocd(args) -> None:
+    app = args.app
+    if not re.fullmatch(r"kubechat-[a-z0-9-]+", app):
+        raise ReleaseError(f"--app {app!r}: allowed: an Application the ApplicationSet generated, "
+                           "kubechat-<env>-<cluster> (see `argocd app list`)")
+    run(["argocd", "app", "set", app, "--sync-policy", "none"], args.dry_run)
+    run(["argocd", "app", "rollback", app, str(args.to)], args.dry_run)
+    then = (f"revert the release in git (release.py rollback-revert), push, then turn auto-sync back on:\n"
+            f"  argocd app set {app} --sync-policy automated --self-heal --auto-prune")
+    if args.dry_run:
+        print(f"release: dry run: auto-sync of {app} is unchanged and nothing was rolled back. After a real run: {then}")
+        return
+    print(f"release: rolled back {app} to history {args.to} with auto-sync OFF. Now {then}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upgrade")
+    up.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    up.add_argument("--version", required=True)
+    up.add_argument("--api-digest")
+    up.add_argument("--web-digest")
+    up.add_argument("--schema", type=int)
+    rv = sub.add_parser("rollback-revert")
+    rv.add_argument("--release", required=True, help="the release commit to undo")
+    ra = sub.add_parser("rollback-argocd")
+    ra.add_argument("--app", required=True, help="the environment's Application, kubechat-<env>-<cluster>")
+    ra.add_argument("--to", required=True, type=int, help="history ID from `argocd app history`")
+    for p in (up, rv, ra):
+        p.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")
+    args = parser.parse_args(argv)
+    try:
+        {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd}[args.command](args)
+    except ReleaseError as error:
+        print(f"release: FAILED: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
