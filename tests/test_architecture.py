@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,8 +99,10 @@ def test_dependencies_point_one_way():
     problems = []
     for path in CONSTRUCTS.rglob("*.py"):
         problems += [f"{path.relative_to(ROOT)} imports {i}" for i in upward(path, ("kubechat_tools", "testbed", *entry_points))]
-    for path in (ROOT / "imports").rglob("*.py"):
-        problems += [f"{path.relative_to(ROOT)} imports {i}" for i in upward(path, ("kubechat_deploy", "kubechat_tools", "testbed"))]
+    for path in (ROOT / "imports").rglob("*.py"):  # generated, large: their import lines, without parsing them
+        names = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M)
+        problems += [f"{path.relative_to(ROOT)} imports {n}" for n in names
+                     if n.split(".")[0] in ("kubechat_deploy", "kubechat_tools", "testbed")]
     for path in TOOLS.rglob("*.py"):
         problems += [f"{path.relative_to(ROOT)} imports {i}" for i in upward(path, ("testbed", *entry_points))]
     for path in (ROOT / "scripts").glob("*.py"):
