@@ -72,7 +72,28 @@ def evaluated(prometheus):
 def test_each_alert_is_active_for_the_broken_environment_and_silent_for_the_healthy_one(evaluated, alert):
     assert active_alerts(evaluated, alert, BAD), f"{alert} is not active for {BAD}: " + json.dumps(
         [g["name"] for g in evaluated.api("rules")["groups"]])
-    assert not active_alerts(evaluated, alert, GOOD), f"{alert} is active for the healthy {GOOD}"
+    assert silent(evaluated, alert, GOOD), f"{alert} is firing for the healthy {GOOD}"
+
+
+def silent(prometheus, alert: str, namespace: str) -> bool:
+    """No notification: the alert is not firing for `namespace`. A pending one (a scrape of a stand-in exporter
+    that timed out on a loaded machine makes `absent()` true once) is watched until it resolves or fires: it
+    fires only when its condition holds for its whole `for` duration."""
+    rule = next(r for g in RULES["spec"]["groups"] for r in g["rules"] if r.get("alert") == alert)
+    wait = seconds(rule.get("for", "0s")) + 60
+    deadline = time.monotonic() + wait
+    while True:
+        states = {a["state"] for a in active_alerts(prometheus, alert, namespace)}
+        if "firing" in states:
+            return False
+        if not states or time.monotonic() > deadline:
+            return not states
+        time.sleep(5)
+
+
+def seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
 
 
 def test_every_rule_group_loaded_with_its_namespace_enforced(evaluated):
