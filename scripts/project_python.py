@@ -17,6 +17,10 @@ def use_project_python() -> None:
         if not python.exists():
             raise SystemExit(f"{Path(sys.argv[0]).name}: the project's Python environment ({VENV}) is not installed "
                              f"yet: run `make render` (or `make setup`) in {ROOT} once, then run this again")
+        if os.environ.get("KUBECHAT_PROJECT_PYTHON") == str(python):  # ran again and still outside: no loop
+            raise SystemExit(f"{Path(sys.argv[0]).name}: {python} does not run in {VENV} (sys.prefix {sys.prefix}): "
+                             f"remove {VENV} and run `make render` to create it again")
+        os.environ["KUBECHAT_PROJECT_PYTHON"] = str(python)
         os.execv(python, [str(python), *sys.argv])
     for folder in (ROOT / "constructs", ROOT / "scripts"):
         if str(folder) not in sys.path:

@@ -47,6 +47,10 @@ CASES = [
      ["overlays/staging/api-settings.env:1", "this is overlays/staging: allowed: staging"]),
     ("a-json-patch-value", "production/redis-storage.yaml", "  value: 10Gi\n", "  value: 10GB\n",
      ["overlays/production/redis-storage.yaml:4", "StatefulSet/kubechat-redis", "'10GB' is not a Kubernetes quantity"]),
+    # In a custom resource, quantities are int-or-string with the CRD's own pattern (review finding: unchecked).
+    ("a-quantity-in-a-custom-resource", "staging/database.yaml", "    limits: {memory: 1Gi}", "    limits: {memory: 1GB}",
+     ["overlays/staging/database.yaml:12", "Cluster/kubechat-db", "spec.resources.limits.memory",
+      "'1GB' is not a Kubernetes quantity"]),
     ("yaml-syntax-error", "production/scaling.yaml", "  maxReplicas: 10\n", "  maxReplicas: [10\n",
      ["overlays/production/scaling.yaml:", "not valid YAML"]),
 ]
@@ -93,10 +97,21 @@ def test_the_committed_overlays_have_no_problem():
         assert overlay_values.check([planted], env, ROOT / "overlays" / env, ROOT, schemas)
 
 
+def test_valid_but_unusual_values_are_accepted(tmp_path):
+    """No false alarm: CPU in micro- and nanocores and exponent notation, memory as an exponent."""
+    overlays = tmp_path / "overlays"
+    shutil.copytree(ROOT / "overlays", overlays)
+    edit(overlays, "production/resources.yaml", "requests: {cpu: 250m, memory: 256Mi}",
+         "requests: {cpu: 250000u, memory: 256e6}")
+    edit(overlays, "staging/resources.yaml", "requests: {cpu: 100m, memory: 128Mi}", "requests: {cpu: 100000000n, memory: 1.5e8}")
+    result = render("--dist", str(tmp_path / "dist"), "--overlays", str(overlays))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_quantities_follow_kubernetes_parse_quantity():
     """k8s.io/apimachinery pkg/api/resource/quantity.go (ParseQuantity): signed decimal, then a binary-SI,
     decimal-SI or exponent suffix; 'MB', 'Gb' and a bare suffix are not quantities."""
-    for good in ("1", "0.5", ".5", "500m", "256Mi", "1Gi", "10G", "1e3", "1E-3", "+1k", "2Ei"):
+    for good in ("1", "0.5", ".5", "500m", "256Mi", "1Gi", "10G", "1e3", "1E-3", "+1k", "2Ei", "100000u", "100000000n"):
         assert overlay_values.QUANTITY.fullmatch(good), good
     for bad in ("256MB", "1Gb", "Mi", "1 Gi", "1.2.3", "ten", "1mi", ""):
         assert not overlay_values.QUANTITY.fullmatch(bad), bad

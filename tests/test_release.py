@@ -120,8 +120,38 @@ def test_upgrade_refuses_to_mix_its_change_with_uncommitted_ones(clone):
     scaling.write_text(scaling.read_text() + "# a local edit\n")
     before = tree(clone)
     result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0")
-    assert result.returncode == 1 and "uncommitted changes" in result.stderr and "overlays/staging/scaling.yaml" in result.stderr
+    assert result.returncode == 1 and "changes the release commit would include" in result.stderr
+    assert "overlays/staging/scaling.yaml" in result.stderr
     assert tree(clone) == before
+
+
+@pytest.mark.parametrize("change", ["a staged file elsewhere", "an edited construct", "a dry run on an edited construct"])
+def test_upgrade_refuses_what_would_slip_into_the_release_commit(clone, change):
+    """Review finding: a staged README and an uncommitted construct edit (rendered into dist/) went into the
+    commit 'release dev 1.0.1'. The release commits exactly its own change, rendered from committed code."""
+    if change == "a staged file elsewhere":
+        (clone / "README.md").write_text((clone / "README.md").read_text() + "\nlocal note\n")
+        subprocess.run(["git", "add", "README.md"], cwd=clone, check=True)
+    else:
+        api = clone / "constructs" / "kubechat_deploy" / "app" / "api.py"
+        api.write_text(api.read_text().replace("database_pool_size: int = 10", "database_pool_size: int = 8"))
+    before = work_tree(clone)
+    extra = ["--dry-run"] if "dry run" in change else []
+    result = release(clone, "upgrade", "--env", "dev", "--version", "1.0.1", *extra)
+    assert result.returncode == 1 and "changes the release commit would include" in result.stderr, result.stderr
+    assert work_tree(clone) == before
+
+
+def test_a_commit_that_fails_leaves_nothing_staged_or_written(clone):
+    """Review finding: after `git add`, a failing commit (here a pre-commit hook) left new files staged while
+    the command said the tree was restored."""
+    hook = clone / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'pre-commit: refused' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = work_tree(clone)
+    result = release(clone, "upgrade", "--env", "dev", "--version", "1.0.1")
+    assert result.returncode == 1 and "the tree is as it was before" in result.stderr
+    assert work_tree(clone) == before
 
 
 @pytest.mark.parametrize("args, message", [
@@ -131,7 +161,7 @@ def test_upgrade_refuses_to_mix_its_change_with_uncommitted_ones(clone):
     (["rollback-argocd", "--app", "production", "--to", "3"], "allowed: an Application the ApplicationSet generated"),
     # A schema version the migrations do not have, even in a dry run (issue #25: it was accepted).
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "99", "--dry-run"],
-     "--schema: schema version 99 has no migration; allowed: 0 or 1..5 (migrations/ goes up to 5)"),
+     "--schema: schema version 99 has no migration (migrations/ goes up to 5); allowed for overlays/staging: 5..5"),
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "3"],
      "overlays/staging is at schema version 5, and the migration hook only migrates up; allowed: 5..5"),
 ])

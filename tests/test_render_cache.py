@@ -37,6 +37,8 @@ def test_a_cached_render_is_byte_identical_to_a_full_render(tmp_path):
 def test_each_part_records_what_it_reads(tmp_path):
     """The recorder sees the real synth's inputs: data files and folders, not only modules. The
     environments part reads the migrations and job scripts; the platform part Argo CD's health checks."""
+    for part in ("environments", "platform"):  # a miss, so this render records its own inputs
+        (render_cache.cache_root(ROOT) / part / "inputs.json").unlink(missing_ok=True)
     subprocess.run([sys.executable, str(RENDER), "--dist", str(tmp_path / "dist")], check=True, capture_output=True)
     inputs = {part: json.loads((render_cache.cache_root(ROOT) / part / "inputs.json").read_text())
               for part in ("environments", "platform")}

@@ -26,10 +26,10 @@ from .schemas import build_schemas, kubernetes_schemas
 KUBERNETES_VERSION = "1.37.0"
 """The schemas the render checks against: the newest the gates test (gates.KUBERNETES_VERSIONS)."""
 
-QUANTITY = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?")
-"""A Kubernetes quantity: a signed decimal number, then a binary-SI (Ki..Ei), decimal-SI (m, k..E) suffix or a
-decimal exponent (k8s.io/apimachinery pkg/api/resource/quantity.go, ParseQuantity)."""
-QUANTITY_HELP = "a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei, m, k, M, G, T, P, E (e.g. 256Mi, 1Gi, 500m)"
+QUANTITY = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?")
+"""A Kubernetes quantity: a signed decimal number, then a binary-SI (Ki..Ei), decimal-SI (n, u, m, k..E) suffix or
+a decimal exponent (k8s.io/apimachinery pkg/api/resource/quantity.go, ParseQuantity; suffix.go)."""
+QUANTITY_HELP = "a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei, n, u, m, k, M, G, T, P, E (e.g. 256Mi, 1Gi, 500m)"
 
 JSON_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
 
@@ -106,6 +106,18 @@ def schema_problems(doc: dict, schemas: Schemas) -> list[Problem]:
             return
         if value is None:
             return
+        pattern = schema.get("pattern")
+        if pattern and isinstance(value, str):
+            try:
+                matched = re.search(pattern, value) is not None
+            except re.error:  # a pattern in a syntax Python's re does not read: the schema gate checks it
+                matched = True
+            if not matched:
+                # the CRDs' quantity fields carry the quantity grammar as their pattern
+                quantity = all(re.search(pattern, v) for v in ("256Mi", "500m", "1")) and not re.search(pattern, "256MB")
+                here(f"{value!r} " + (f"is not a Kubernetes quantity: allowed is {QUANTITY_HELP}" if quantity
+                                      else f"does not match the schema's pattern {pattern}"))
+                return
         types = schema.get("type")
         types = [types] if isinstance(types, str) else [t for t in (types or []) if t != "null"]
         if types and not any(isinstance(value, JSON_TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool))
@@ -220,10 +232,29 @@ def _find(node, path: tuple, rendered: dict):
     return key_node or node
 
 
+def _pointer(pointer: str, rendered: dict) -> tuple:
+    """A JSON patch path as the rendered object's keys and indices: ~1 is '/', ~0 is '~', and '-' (append) is
+    the list's last item after the patch."""
+    out, node = [], rendered
+    for raw in pointer.strip("/").split("/"):
+        segment = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list):
+            index = len(node) - 1 if segment == "-" else int(segment) if segment.isdigit() else None
+            if index is None:
+                return tuple(out + [segment])
+            out.append(index)
+            node = node[index] if 0 <= index < len(node) else None
+        else:
+            out.append(segment)
+            node = node.get(segment) if isinstance(node, dict) else None
+    return tuple(out)
+
+
 def locate(problem: Problem, overlay: Path, rendered: dict, root: Path) -> str | None:
     """overlays/<env>/<file>:<line> where the overlay sets the problem's field, or None."""
     if problem.kind == "ConfigMap" and problem.path[:1] == ("data",):
         return _locate_setting(problem, overlay, root)
+    found: list[tuple[bool, str]] = []
     for path, target in _overlay_sources(overlay):
         if not path.exists():
             continue
@@ -235,7 +266,7 @@ def locate(problem: Problem, overlay: Path, rendered: dict, root: Path) -> str |
                     op_path = _node_get(op, "path")[1]
                     if op_path is None:
                         continue
-                    segments = tuple(int(s) if s.isdigit() else s for s in op_path.value.strip("/").split("/"))
+                    segments = _pointer(op_path.value, rendered)
                     if problem.path[:len(segments)] == segments:
                         rest = problem.path[len(segments):]
                         value = _node_get(op, "value")[1]
@@ -244,7 +275,7 @@ def locate(problem: Problem, overlay: Path, rendered: dict, root: Path) -> str |
                             sub = sub[s] if isinstance(sub, (dict, list)) else None
                         hit = _find(value, rest, sub) if rest else (value or op_path)
                         if hit is not None:
-                            return f"{path.relative_to(root)}:{hit.start_mark.line + 1}"
+                            found.append((True, f"{path.relative_to(root)}:{hit.start_mark.line + 1}"))
                 continue
             if not isinstance(doc, yaml.MappingNode):
                 continue
@@ -258,8 +289,10 @@ def locate(problem: Problem, overlay: Path, rendered: dict, root: Path) -> str |
                 continue
             hit = _find(doc, problem.path, rendered)
             if hit is not None:
-                return f"{path.relative_to(root)}:{hit.start_mark.line + 1}"
-    return None
+                # the rendered name may carry the environment's prefix or a hash suffix; an exact name wins
+                found.append((doc_name in (None, problem.name), f"{path.relative_to(root)}:{hit.start_mark.line + 1}"))
+    exact = [where for is_exact, where in found if is_exact]
+    return (exact or [where for _, where in found] or [None])[0]
 
 
 def _locate_setting(problem: Problem, overlay: Path, root: Path) -> str | None:

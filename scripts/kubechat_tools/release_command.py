@@ -57,18 +57,29 @@ def current_schema(text: str, env: str) -> int:
 
 
 def require_clean(dry_run: bool) -> None:
-    changed = subprocess.run(["git", "status", "--porcelain", "--", *WRITES], cwd=ROOT, capture_output=True,
-                             text=True).stdout
-    if changed.strip() and not dry_run:
-        raise ReleaseError(f"{', '.join(w + '/' for w in WRITES)} have uncommitted changes; commit or stash them "
-                           f"first (the release commits exactly its own change):\n{changed.rstrip()}")
+    """Refuse to start unless the commit will hold exactly the release: no staged file, no edited tracked file
+    anywhere (an edited construct would be rendered into it) and no untracked file where it writes (a refusal
+    could not tell it from its own). Checked in a dry run too."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    blocking = [line for line in status if not line.startswith("??") or line[3:].startswith(tuple(w + "/" for w in WRITES))]
+    if blocking:
+        raise ReleaseError("the working tree has changes the release commit would include; commit or stash them first "
+                           "(a release commits exactly its own change, rendered from committed code):\n"
+                           + "\n".join(blocking))
 
 
-def restore() -> None:
-    """Put overlays/, dist/ and docs/ back as committed (they were clean when the command started)."""
-    subprocess.run(["git", "checkout", "--quiet", "HEAD", "--", *WRITES], cwd=ROOT, check=True)
+def restore(head: str) -> None:
+    """Put the tree back as it was at `head` (it was clean when the command started): unstage, drop a commit
+    made since, restore and remove what the command wrote."""
+    subprocess.run(["git", "reset", "--quiet", head], cwd=ROOT, check=True)
+    subprocess.run(["git", "checkout", "--quiet", head, "--", *WRITES], cwd=ROOT, check=True)
     subprocess.run(["git", "clean", "-fdq", "--", *WRITES], cwd=ROOT, check=True)
-    print("release: the tree is as it was before (overlays/, dist/ and docs/ restored)", file=sys.stderr)
+    print(f"release: the tree is as it was before ({head[:12]}; overlays/, dist/ and docs/ restored)", file=sys.stderr)
+
+
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def upgrade(args) -> None:
@@ -84,10 +95,12 @@ def upgrade(args) -> None:
     text = path.read_text()
     if args.schema is not None:
         latest, current = latest_version(ROOT / "migrations"), current_schema(text, args.env)
-        try:
-            check_target(ROOT / "migrations", args.schema, "--schema")
-        except MigrationError as error:
-            raise ReleaseError(f"{error} (migrations/ goes up to {latest})") from None
+        if not current <= args.schema <= latest:
+            try:
+                check_target(ROOT / "migrations", args.schema, "--schema")
+            except MigrationError:
+                raise ReleaseError(f"--schema: schema version {args.schema} has no migration (migrations/ goes up to "
+                                   f"{latest}); allowed for overlays/{args.env}: {current}..{latest}") from None
         if args.schema < current:
             raise ReleaseError(f"--schema {args.schema}: overlays/{args.env} is at schema version {current}, and the "
                                f"migration hook only migrates up; allowed: {current}..{latest}. To go back, use "
@@ -95,6 +108,7 @@ def upgrade(args) -> None:
     new = set_release(text, args.env, args.version,
                       {"kubechat-api": args.api_digest, "kubechat-web": args.web_digest}, args.schema)
     require_clean(args.dry_run)
+    head = head_commit()
     print(f"+ edit {path.relative_to(ROOT)}: version {args.version}"
           + (f", SCHEMA_VERSION={args.schema}" if args.schema is not None else ""), flush=True)
     if args.dry_run:
@@ -109,7 +123,7 @@ def upgrade(args) -> None:
         run(["git", "add", *WRITES], False)
         run(["git", "commit", "-m", f"release {args.env} {args.version}"], False)
     except BaseException:
-        restore()
+        restore(head)
         raise
     print(f"release: committed 'release {args.env} {args.version}'; push it (git push) and Argo CD syncs "
           f"kubechat-{args.env}-<cluster> (one Application per registered cluster).")
@@ -122,12 +136,22 @@ def rollback_revert(args) -> None:
             run(command, True)
         print("release: dry run: nothing was reverted, rendered or verified.")
         return
-    run(["git", "revert", "--no-edit", args.release], False)
-    run(RENDER, False)
-    changed = run(["git", "status", "--porcelain", *WRITES], False)
-    if changed.strip():
-        raise ReleaseError(f"the render differs from the reverted sources (the revert commit is kept; inspect "
-                           f"it, then `git reset --hard HEAD~1` to drop it):\n{changed}")
+    head = head_commit()
+    try:
+        try:
+            run(["git", "revert", "--no-edit", args.release], False)
+        except ReleaseError as error:
+            subprocess.run(["git", "revert", "--abort"], cwd=ROOT, capture_output=True)
+            raise ReleaseError(f"{error}\nThe revert did not apply cleanly (a later release changed the same lines?): "
+                               f"revert the later releases first, newest first.") from None
+        run(RENDER, False)
+        changed = run(["git", "status", "--porcelain", *WRITES], False)
+        if changed.strip():
+            raise ReleaseError(f"the render of the reverted sources differs from the reverted dist/ (was the "
+                               f"release's dist/ rendered from its sources?):\n{changed}")
+    except BaseException:
+        restore(head)
+        raise
     print("release: reverted and verified; push it (git push): Argo CD syncs the previous release, and the "
           "schema stays at its newer version (the migration hook only migrates up; migrations are expand/contract).")
 

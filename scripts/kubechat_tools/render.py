@@ -60,7 +60,7 @@ def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
     with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
         results = list(pool.map(lambda job: subprocess.run(
             [str(CDK8S), "synth", "--no-check-upgrade", "--output", str(job[2]), "--app", job[1]],
-            cwd=ROOT, env=tool_env(), capture_output=True, text=True), todo))
+            cwd=ROOT, env=synth_env(), capture_output=True, text=True), todo))
     for result in results:
         check_synth(result)
     for part, _, out, inputs, base in todo:
@@ -70,6 +70,16 @@ def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
     charts = {path.name.removesuffix(".k8s.yaml"): load_all_text(path.read_text())
               for part in jobs for path in sorted(outs[part].glob("*.yaml"))}
     return check_charts(charts)
+
+
+def synth_env() -> dict[str, str]:
+    """The synth's environment: this checkout's constructs and tools first on the import path, so a copy of the
+    project that shares the venv (a clone, make diff's worktree) renders its own code, not the editable
+    install's."""
+    env = tool_env()
+    own = f"{ROOT / 'constructs'}:{ROOT / 'scripts'}"
+    env["PYTHONPATH"] = f"{own}:{env['PYTHONPATH']}" if env.get("PYTHONPATH") else own
+    return env
 
 
 def check_synth(result: subprocess.CompletedProcess) -> None:
