@@ -114,7 +114,7 @@ test: setup ## run every test, the integration tier included (pytest; fails on n
 
 # No server starts, no copy of the project, no per-version repeat of a whole-project check: dist/
 # freshness, every gate on every environment, bad-input and unit tests (make test runs these and the rest).
-check: .cache/crds.stamp $(VENV)/.stamp bin/.stamp .venv-checkov/.stamp ## the fast loop: every test that starts no server (about a minute warm)
+check: .cache/crds.stamp $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp ## the fast loop: every test that starts no server (about a minute warm)
 	@$(PY) -m pytest -q -n 2 -m "not servers and not tree and not slow and not integration and not delivery and not metrics and not admission" --dist worksteal --ignore=tests/integration --ignore=tests/delivery --ignore=tests/metrics --ignore=tests/admission
 
 # The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) is

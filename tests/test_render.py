@@ -130,3 +130,12 @@ def test_make_render_installs_only_what_rendering_needs():
     for not_needed in ("requirements.lock", "checkov", "promtool", "migrate", "kube-score", "kubeconform",
                        "psa-check", "dyff", "apt-get install -y -qq $missing"):
         assert not_needed not in plan, f"make render would install {not_needed!r}:\n{plan}"
+
+
+def test_make_check_installs_what_its_tests_run():
+    """On a fresh clone, make check's tests render (cdk8s synth): it installs the cdk8s CLI too (a cold make
+    check on 2026-12-06 failed 25 tests with `node_modules/.bin/cdk8s: No such file or directory`)."""
+    plan = subprocess.run(["make", "-n", "-B", "check"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for needed in ("fetch_crds", "requirements.lock", "npm ci", "kustomize/kustomize/v5", "kubeconform",
+                   "requirements-checkov.lock"):
+        assert needed in plan, f"make check does not install {needed!r}"
