@@ -95,7 +95,7 @@ def test_backup_jobs_reach_only_what_they_need(rendered, env):
 @pytest.mark.parametrize("env, file, old, new, message", [
     ("staging", "backups.yaml", "destinationPath: s3://kubechat-backups-staging/kubechat/physical",
      "destinationPath: s3://SET-IN-OVERLAY/kubechat", "spec.configuration.destinationPath='s3://SET-IN-OVERLAY/kubechat'"),
-    ("production", "backups.yaml", "retentionPolicy: 30d", "retentionPolicy: 0d", "spec.retentionPolicy='0d'"),
+    ("production", "backups.yaml", "retentionPolicy: 30d", "retentionPolicy: 0d", "spec.retentionPolicy: '0d' does not match the schema's pattern ^[1-9][0-9]*[dwm]$"),  # the CRD's own
     ("production", "backup-settings.env", "RETENTION_DAYS=30", "RETENTION_DAYS=0", "RETENTION_DAYS='0'"),
     ("staging", "backup-settings.env", "BACKUP_TARGET=s3://kubechat-backups-staging/kubechat/logical",
      "BACKUP_TARGET=file:///backups", "BACKUP_TARGET='file:///backups'"),
