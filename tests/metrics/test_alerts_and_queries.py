@@ -17,6 +17,7 @@ import yaml
 from kubechat_deploy.observability.metrics_catalog import METRICS
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST
+from kubechat_tools.release import seconds
 
 from .conftest import CANARY_HASH, PROFILES
 
@@ -90,10 +91,6 @@ def silent(prometheus, alert: str, namespace: str) -> bool:
             return not states
         time.sleep(5)
 
-
-def seconds(duration: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smh])", duration))
 
 
 def test_every_rule_group_loaded_with_its_namespace_enforced(evaluated):
