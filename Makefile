@@ -24,7 +24,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup crds render validate test check integration delivery-test metrics-test admission-test bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup crds render validate test check integration delivery-test metrics-test admission-test watch bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -137,6 +137,11 @@ metrics-test: setup ## only the metrics tier: the real Prometheus Operator and P
 # (tools/cert-manager), a registry (tools/registry) with images signed by cosign; built on first use into .cache/.
 admission-test: setup ## only the admission tier: Kyverno's webhook, cert-manager with Pebble, signed images (tests/admission)
 	@$(PY) -m pytest -m admission tests/admission
+
+# The edit loop: a process that keeps the typed libraries loaded renders again on each save (into dist/,
+# or DIST=<folder>); a construct edit renders in about the floor's time instead of a synth process's.
+watch: .cache/crds.stamp node_modules/.stamp bin/kustomize ## render on every save, in a warm process (DIST= another folder)
+	@$(PY) scripts/watch.py $(if $(DIST),--dist $(DIST),)
 
 bench: setup ## time a full render against its floor (empty app + trivial overlays)
 	@$(PY) scripts/bench.py

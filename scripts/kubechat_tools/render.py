@@ -40,10 +40,13 @@ def fail(message: str) -> "NoReturn":  # type: ignore[name-defined]
     raise SystemExit(1)
 
 
-def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
+def synth(work: Path, app: str | None, warm: "WarmSynth | None" = None) -> dict[str, list[dict]]:  # noqa: F821
     """Run cdk8s synth; return chart id -> resources. Without --app, the environments and the platform
     are synthesized by two `cdk8s synth` processes in parallel (main.py's parts), each only when the
-    content-addressed cache (kubechat_tools/render_cache.py) holds no synth of exactly its inputs."""
+    content-addressed cache (kubechat_tools/render_cache.py) holds no synth of exactly its inputs.
+    With `warm` (make watch's process, kubechat_tools/watch.py), a part the cache misses is synthesized in
+    that process, whose libraries are already loaded; it is not stored in the cache, whose input records
+    come only from fresh `cdk8s synth` processes (a warm process has imported much already and would record less)."""
     jobs = {"app": app} if app else {part: f"python main.py {part}" for part in PARTS}
     outs: dict[str, Path] = {}
     todo = []  # (part, command, output folder, inputs record, cache key base)
@@ -54,6 +57,10 @@ def synth(work: Path, app: str | None) -> dict[str, list[dict]]:
             outs[part] = cached
             continue
         outs[part], inputs = work / f"synth-{part}", work / f"inputs-{part}.json"
+        if warm is not None:
+            warm.synth(part, outs[part])
+            print(f"render: {part}: synthesized (warm process)", flush=True)
+            continue
         if not app:  # record what the part's synth reads, for its cache key
             command = f"python {RECORDER} {inputs} main.py {part}"
         todo.append((part, command, outs[part], inputs, base))
@@ -172,13 +179,20 @@ def main() -> int:
     args = parser.parse_args()
     if args.no_cache:
         os.environ["KUBECHAT_RENDER_CACHE"] = "off"
-    dist: Path = args.dist.resolve()
+    render(args.dist, app=args.app, overlays=args.overlays)
+    return 0
 
+
+def render(dist: Path, *, app: str | None = None, overlays: Path = ROOT / "overlays", warm=None,
+           schemas: overlay_values.Schemas | None = None) -> None:
+    """The whole render into `dist` (see the module's docstring); raises SystemExit on a failure, with dist
+    untouched. make watch passes its warm synth process and keeps the loaded schemas across renders."""
+    dist = dist.resolve()
     dist.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".render-", dir=dist.parent) as tmp:
         work = Path(tmp)
         print("render: cdk8s synth", flush=True)
-        charts = synth(work, args.app)
+        charts = synth(work, app, warm)
         new_dist = work / "dist"
         for chart, docs in charts.items():
             if chart.startswith(ENVIRONMENT_PREFIX):
@@ -198,7 +212,7 @@ def main() -> int:
             print(f"render: dist/{relative}: {len(files)} resources", flush=True)
 
         for name in KUSTOMIZE_INPUTS:
-            source = args.overlays if name == "overlays" else ROOT / name
+            source = overlays if name == "overlays" else ROOT / name
             shutil.copytree(source, work / name, symlinks=True)
         problems = overlay_values.yaml_problems(work / "overlays", work)
         if problems:
@@ -207,7 +221,7 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=len(ENVIRONMENTS)) as pool:
             built = dict(zip(ENVIRONMENTS, pool.map(lambda env: build_overlay(work, env, exit_on_error=False),
                                                      ENVIRONMENTS)))
-        schemas = overlay_values.Schemas()
+        schemas = schemas or overlay_values.Schemas()
         for env in ENVIRONMENTS:
             docs = built[env]
             if isinstance(docs, str):
@@ -229,7 +243,6 @@ def main() -> int:
             result = subprocess.run([sys.executable, str(ROOT / "scripts" / script)], cwd=ROOT)
             if result.returncode != 0:
                 raise SystemExit(f"render: scripts/{script} failed (dist/ is written; the docs pages are not)")
-    return 0
 
 
 if __name__ == "__main__":
