@@ -4,7 +4,9 @@ Floor: an empty cdk8s app's synth plus `kustomize build` of three trivial overla
 Measured: a full render (every part synthesized, --no-cache); a render with nothing changed; a render
 after an overlay edit; renders after a construct edit (app/web.py, an application construct only the
 environments part reads, and platform/log_aggregation.py, read by the platform part only: real edits of the
-files, restored afterwards); and the breakdown of a full render (each synth part,
+files, restored afterwards); the same edits with `make watch`'s warm process running (from the write
+of the file to the watcher's "rendered" line: noticing the save, the warm synth, the rest of the render);
+and the breakdown of a full render (each synth part,
 each kustomize build, the generated docs). Target: 2x the floor. Prints numbers; asserts nothing
 (tests never time).
 
@@ -55,6 +57,38 @@ def floor_commands(work: Path) -> list[list[str]]:
 def stats(label: str, values: list[float], floor: float) -> None:
     value = statistics.median(values)
     print(f"bench: {label:<52} {value:5.2f}s ({min(values):.2f}-{max(values):.2f})  {value / floor:5.2f}x floor")
+
+
+def watch_edits(work: Path, constructs: list[Path], originals: dict[Path, bytes], runs: int) -> dict[Path, list[float]]:
+    """Edit-to-render with scripts/watch.py running (into a scratch dist): each construct edited in turn, the
+    time from the write to the watcher's next 'watch: rendered' line."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "watch.py"), "--dist", str(work / "watch-dist"),
+                                "--interval", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def rendered() -> None:
+        """Until the watcher waits again (after its first render it loads the libraries first)."""
+        for line in process.stdout:
+            if line.startswith("watch: render failed"):
+                raise SystemExit(f"bench: make watch failed to render: {line.strip()}")
+            if line.startswith("watch: waiting for changes"):
+                return
+        raise SystemExit("bench: make watch stopped")
+
+    times: dict[Path, list[float]] = {path: [] for path in constructs}
+    try:
+        rendered()  # the first, full render
+        for i in range(runs):
+            for path in constructs:
+                start = time.perf_counter()
+                path.write_bytes(originals[path] + f"# bench edit {i} {time.time_ns()}\n".encode())
+                rendered()
+                times[path].append(time.perf_counter() - start)
+                path.write_bytes(originals[path])
+                rendered()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return times
 
 
 def breakdown(work: Path) -> None:
@@ -111,6 +145,7 @@ def main() -> int:
                     path.write_bytes(originals[path] + f"# bench edit {i} {time.time_ns()}\n".encode())
                     construct_edit[path].append(timed([render], ROOT))
                     path.write_bytes(originals[path])
+            watched = watch_edits(work, constructs, originals, args.runs)
         finally:
             for path, original in originals.items():
                 path.write_bytes(original)
@@ -123,6 +158,8 @@ def main() -> int:
         stats("render after an overlay edit (overlays/dev)", overlay_edit, floor)
         stats("render after an application construct edit (app/web.py)", construct_edit[constructs[0]], floor)
         stats("render after a platform construct edit (platform/log_aggregation.py)", construct_edit[constructs[1]], floor)
+        stats("make watch: edit to render, application construct (app/web.py)", watched[constructs[0]], floor)
+        stats("make watch: edit to render, platform construct", watched[constructs[1]], floor)
         print("bench: target <= 2.00x floor")
         print("bench: breakdown of a full render, each part alone:")
         breakdown(work)

@@ -56,6 +56,12 @@ class WarmSynth:
         main["build_app"](parts=(part,)).synth()
         shutil.move(str(self.out), str(output))
 
+    def warm_up(self, parts: tuple[str, ...]) -> None:
+        """Synthesize each part once, discarding the output: loads every library a part uses (a render whose
+        parts all came from the cache loaded none), so the first edit is as quick as the next."""
+        for part in parts:
+            self.synth(part, self.out.with_name(f"warm-up-{part}"))
+
 
 def snapshot(names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
     """Path -> (mtime_ns, size) of every file under `names` (hidden entries and bytecode left out)."""
@@ -76,7 +82,7 @@ def changed(old: dict, new: dict) -> list[str]:
     return sorted(str(Path(p).relative_to(ROOT)) for p in old.keys() | new.keys() if old.get(p) != new.get(p))
 
 
-def main() -> int:
+def watch() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between looks for changes")
@@ -86,26 +92,36 @@ def main() -> int:
     # its own code, not the editable install's (imported below, before any kubechat_deploy module).
     for folder in (ROOT, ROOT / "constructs"):
         sys.path.insert(0, str(folder))
+    from kubechat_deploy.layout import PARTS
     from kubechat_tools import overlay_values
     from kubechat_tools.render import render
 
     with tempfile.TemporaryDirectory(prefix="kubechat-watch-") as scratch:
         warm, schemas = WarmSynth(Path(scratch)), overlay_values.Schemas()
         watched, restart = snapshot(WATCHED), snapshot(RESTART)
-        reason = "start"
+        reason, ok = "start", False
         while True:
             start = time.perf_counter()
             try:
                 render(args.dist, warm=warm, schemas=schemas)
                 print(f"watch: rendered in {time.perf_counter() - start:.2f}s ({reason})", flush=True)
+                ok = True
             except (SystemExit, Exception) as failed:  # dist/ is untouched: the render replaces it only at its end
                 if not isinstance(failed, SystemExit):  # an error in a construct (render.fail() printed its own)
                     traceback.print_exc(file=sys.stdout)
                 elif isinstance(failed.code, str):
                     print(failed.code, flush=True)
                 print(f"watch: render failed ({reason}); dist/ left as it was, waiting for the next change", flush=True)
+                ok = False
             if args.once:
-                return 0
+                return 0 if ok else 1
+            if reason == "start":
+                start = time.perf_counter()
+                try:
+                    warm.warm_up(PARTS)
+                    print(f"watch: libraries loaded in {time.perf_counter() - start:.2f}s", flush=True)
+                except Exception:  # a broken construct: the next render after the fix loads them
+                    print("watch: could not load every library (the next render will)", flush=True)
             print("watch: waiting for changes (Ctrl-C stops)", flush=True)
             while True:
                 time.sleep(args.interval)
@@ -122,6 +138,14 @@ def main() -> int:
                     reason = ", ".join(changed(watched, now)[:5])
                     watched = now
                     break
+
+
+def main() -> int:
+    try:
+        return watch()
+    except KeyboardInterrupt:
+        print("watch: stopped", flush=True)
+        return 0
 
 
 if __name__ == "__main__":
