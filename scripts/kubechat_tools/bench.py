@@ -159,7 +159,7 @@ def main() -> int:
         stats("render after an application construct edit (app/web.py)", construct_edit[constructs[0]], floor)
         stats("render after a platform construct edit (platform/log_aggregation.py)", construct_edit[constructs[1]], floor)
         stats("make watch: edit to render, application construct (app/web.py)", watched[constructs[0]], floor)
-        stats("make watch: edit to render, platform construct", watched[constructs[1]], floor)
+        stats("make watch: edit to render, platform construct (log_aggregation.py)", watched[constructs[1]], floor)
         print("bench: target <= 2.00x floor")
         print("bench: breakdown of a full render, each part alone:")
         breakdown(work)
