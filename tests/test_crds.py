@@ -100,3 +100,34 @@ def test_the_crd_step_runs_before_the_long_installs():
         for later in ("requirements.lock", "npm ci", "go build", "requirements-checkov.lock"):
             if later in plan:
                 assert plan.index(later) > crds, f"make {target} runs {later!r} before the CRD step"
+
+
+def test_a_file_the_mirror_lacks_comes_from_its_go_module_and_is_verified(tmp_path, monkeypatch):
+    """The offline mirror (../shared/crds) has no Gateway API or Traefik CRDs: with CRD_MIRROR set, each such pin
+    comes from its Go module (the proxy; here GOPROXY=off, so only the module cache `make crds` filled), the same
+    bytes as the pinned address, and still checked against its sha256."""
+    import dataclasses
+
+    from kubechat_tools import crds
+
+    mirror = copy_mirror(tmp_path)
+    from_modules = [s for s in load_sources() if s.go_module]
+    assert {s.group for s in from_modules} == {"gateway_api", "traefik"}
+    for source in from_modules:
+        (mirror / source.relative_path).unlink()
+    monkeypatch.setenv("CRD_MIRROR", str(mirror))
+    monkeypatch.setenv("GOPROXY", "off")
+    monkeypatch.setattr(crds, "_MODULE_DIRS", {})
+    paths = fetch_all(cache=tmp_path / "cache")
+    assert len(paths) == len(load_sources())
+    for source in from_modules:
+        assert hashlib.sha256(crds.cached_path(source, tmp_path / "cache").read_bytes()).hexdigest() == source.sha256
+    # A pin that differs from the module's file is refused, naming where the file came from.
+    wrong = dataclasses.replace(from_modules[0], sha256="0" * 64)
+    with pytest.raises(CrdError, match=f"from the Go module {from_modules[0].go_module}.*refused"):
+        crds.fetch(wrong, cache=tmp_path / "other")
+    # A source without a go_module that the mirror lacks is still an error naming the file.
+    plain = next(s for s in load_sources() if not s.go_module)
+    (mirror / plain.relative_path).unlink()
+    with pytest.raises(CrdError, match="CRD_MIRROR: .* is missing"):
+        crds.fetch(plain, cache=tmp_path / "third")

@@ -10,7 +10,10 @@ the repository.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,9 @@ class CrdSource:
     """Whether typed classes are generated for it (False: validation only)."""
     sha256: str
     """The file's pinned digest."""
+    go_module: str | None = None
+    """The same file in a Go module at the same tag (module@version), where the Go module proxy serves it: the
+    source used when neither the address nor the mirror has the file (files that the offline mirror lacks)."""
 
     @property
     def relative_path(self) -> str:
@@ -49,7 +55,11 @@ def load_sources(path: Path = CRDS_FILE) -> list[CrdSource]:
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise SystemExit(f"{path.name}: {entry['url']}: sha256 {digest!r}; allowed: the file's sha256, "
                                  "64 lowercase hex digits")
-            sources.append(CrdSource(group=group, url=entry["url"], typed=entry.get("typed", True), sha256=digest))
+            module = entry.get("go_module")
+            if module is not None and (not isinstance(module, str) or module.count("@") != 1):
+                raise SystemExit(f"{path.name}: {entry['url']}: go_module {module!r}; allowed: <module path>@<version>")
+            sources.append(CrdSource(group=group, url=entry["url"], typed=entry.get("typed", True), sha256=digest,
+                                     go_module=module))
     return sources
 
 
@@ -97,23 +107,53 @@ def fetch(source: CrdSource, *, download: bool = True, cache: Path | None = None
         raise CrdError(f"the pinned CRDs are not fetched ({source.relative_path} is missing from {cached.parent}): "
                        f"run `make crds` (or `make setup`) once. {OFFLINE_HELP}")
     mirror = mirror_dir()
-    if mirror is not None:
+    if mirror is not None and (mirror / source.relative_path).is_file():
         candidate = mirror / source.relative_path
-        if not candidate.is_file():
-            raise CrdError(f"CRD_MIRROR: {candidate} is missing (pinned as {source.url})")
         content, where = candidate.read_bytes(), str(candidate)
+    elif mirror is not None and source.go_module is None:
+        raise CrdError(f"CRD_MIRROR: {mirror / source.relative_path} is missing (pinned as {source.url})")
+    elif mirror is not None:
+        content, where = from_go_module(source)
     else:
         try:
             with urllib.request.urlopen(source.url, timeout=20) as response:
                 content, where = response.read(), source.url
         except OSError as error:
-            raise CrdError(f"cannot download {source.url}: {error}. {OFFLINE_HELP}") from error
+            if source.go_module is None:
+                raise CrdError(f"cannot download {source.url}: {error}. {OFFLINE_HELP}") from error
+            content, where = from_go_module(source)
     verify(source, content, where)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_bytes(content)
     tmp.replace(cached)
     return cached
+
+
+_MODULE_DIRS: dict[str, Path] = {}
+
+
+def from_go_module(source: CrdSource) -> tuple[bytes, str]:
+    """The file from the Go module proxy: `go mod download` of the pinned module@version (into the Go module
+    cache), then the file at the address's path inside it. The sha256 pin is checked by the caller."""
+    module = source.go_module
+    if module not in _MODULE_DIRS:
+        with tempfile.TemporaryDirectory() as scratch:  # outside any go.mod: a plain download
+            result = subprocess.run(["go", "mod", "download", "-json", module], cwd=scratch, capture_output=True,
+                                    text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
+        try:
+            info = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            info = {"Error": (result.stderr or result.stdout).strip() or f"exit {result.returncode}"}
+        if info.get("Error") or not info.get("Dir"):
+            raise CrdError(f"crds.yaml: {source.url} is not in the mirror, and go mod download {module} failed: "
+                           f"{info.get('Error') or 'no Dir'}. {OFFLINE_HELP}")
+        _MODULE_DIRS[module] = Path(info["Dir"])
+    inside = source.relative_path.split("/", 3)[3]  # <owner>/<repo>/<tag>/<path>: the path in the module
+    path = _MODULE_DIRS[module] / inside
+    if not path.is_file():
+        raise CrdError(f"crds.yaml: {inside} is not in the Go module {module} (pinned as {source.url})")
+    return path.read_bytes(), f"the Go module {module}"
 
 
 def fetch_all(cache: Path | None = None) -> list[Path]:
