@@ -135,3 +135,21 @@ def test_the_version_label_never_reaches_a_volume_claim_template(rendered, env):
         for claim in (doc.get("spec") or {}).get("volumeClaimTemplates", []) if doc["kind"] == "StatefulSet" else []:
             assert "app.kubernetes.io/version" not in (claim["metadata"].get("labels") or {}), doc["metadata"]["name"]
     assert any(doc["kind"] == "StatefulSet" and doc["spec"].get("volumeClaimTemplates") for doc in rendered[env])
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_a_release_leaves_the_cache_pod_template_unchanged(env):
+    """#26.3: a release changes VERSION; the cache's one pod must not restart for it (a changed pod template is
+    a rollout). Two releases rendered as the release command writes them: the StatefulSet's pod template is
+    byte-for-byte the same, while the API's changes (its version label), so the check can see a difference."""
+    import yaml
+
+    from kubechat_tools.release import released_render, stand_in_digests
+
+    first, second = (released_render(env, version, stand_in_digests()) for version in ("1.0.0", "1.1.0"))
+    cache = [yaml.safe_dump(find(docs, "StatefulSet", "kubechat-redis")["spec"]["template"]) for docs in (first, second)]
+    assert cache[0] == cache[1]
+    api = [find(docs, "Deployment", "kubechat-api")["spec"]["template"]["metadata"]["labels"] for docs in (first, second)]
+    assert api[0]["app.kubernetes.io/version"] == "1.0.0" and api[1]["app.kubernetes.io/version"] == "1.1.0"
+    # The StatefulSet itself still carries the version (a label on the object rolls nothing).
+    assert find(second, "StatefulSet", "kubechat-redis")["metadata"]["labels"]["app.kubernetes.io/version"] == "1.1.0"

@@ -10,8 +10,10 @@ overlays/<env>/kustomization.yaml, after everything else:
 4. admission policies guard kubechat-<env> only (its name, after the rename);
 5. cluster-scoped custom resources lose the namespace Kustomize cannot know they must not have;
 6. the release version (VERSION in the overlay's `kubechat-release` ConfigMap, which
-   scripts/release.py sets) labels every resource and every pod template, but never a StatefulSet's
-   volumeClaimTemplates (immutable: a version bump would make the StatefulSet unpatchable).
+   scripts/release.py sets) labels every resource, and the pod templates of what a release replaces anyway
+   (Deployments, Jobs, CronJobs), but no StatefulSet's: a new label on a pod template is a rollout, and the
+   only StatefulSet is the cache, whose one pod would restart on every release (sessions answer 503 while
+   it reloads, docs/app-contract.md); never a volumeClaimTemplate either (immutable).
 """
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ CLUSTER_SCOPED_CUSTOM_KINDS = ("ClusterIssuer", "ClusterPolicy", "ValidatingAdmi
 RELEASE_CONFIG_MAP = "kubechat-release"
 """The overlay's generated ConfigMap with the release's SCHEMA_VERSION and VERSION."""
 POD_TEMPLATE_LABELS = {"Deployment": "spec.template.metadata.labels",
-                       "StatefulSet": "spec.template.metadata.labels",
                        "Job": "spec.template.metadata.labels",
                        "CronJob": "spec.jobTemplate.spec.template.metadata.labels"}
-"""Where each workload kind's pod template labels are (never volumeClaimTemplates)."""
+"""Where the version label goes on pod templates: kinds a release replaces anyway. Not StatefulSet (the cache
+must not restart on a release: issue #26.3), never volumeClaimTemplates."""
 
 
 def namespace_of(environment: str) -> str:
