@@ -91,6 +91,27 @@ def test_a_cluster_with_status_is_assessed_as_argo_cd_itself_does(argocd, builti
 
 
 @pytest.mark.parametrize("phase,expected", [
+    ("Applying configuration", "Progressing"),
+    ("Switchover in progress", "Progressing"),
+    ("Primary instance is being restarted in-place", "Progressing"),
+    ("Primary instance is being restarted without a switchover", "Progressing"),
+    ("Online upgrade in progress", "Progressing"),
+    ("Cluster cannot proceed to reconciliation due to an error while interacting with plugins", "Degraded"),
+    ("Invalid cluster definition", "Degraded"),
+])
+def test_a_routine_change_is_progressing_and_every_failure_phase_degraded(argocd, builtin, tmp_path, phase, expected):
+    """#26.6: Argo CD's built-in check calls the phases of a routine change Degraded (a running sync then fails:
+    a release changing a restart-requiring parameter failed at wave -1) and two failure phases Unknown. The
+    phase names are CloudNativePG v1.30.0's (api/v1/cluster_types.go: PhaseApplyingConfiguration,
+    PhaseSwitchover, PhaseInplacePrimaryRestart, PhaseInplaceDeletePrimaryRestart, PhaseOnlineUpgrading,
+    PhaseFailurePlugin, PhaseDefinitionInvalid)."""
+    obj = cluster({"phase": phase, "phaseReason": "reason", "conditions": [{"type": "Ready", "status": "False"}]})
+    assert health(argocd, obj, PROJECT_CM, tmp_path)[1] == expected
+    assert health(argocd, obj, builtin, tmp_path)[1] == ("Degraded" if expected == "Progressing" else "Unknown"), \
+        "Argo CD's built-in check changed for this phase: review argocd_health/postgresql.cnpg.io_Cluster.lua"
+
+
+@pytest.mark.parametrize("phase,expected", [
     (None, "Progressing"), ("running", "Progressing"), ("completed", "Healthy"), ("failed", "Degraded")])
 def test_the_pre_migration_backup_gates_the_migration(argocd, builtin, tmp_path, phase, expected):
     """Without a check Argo CD treats a Backup as Healthy as soon as it exists, so a Backup hook would not

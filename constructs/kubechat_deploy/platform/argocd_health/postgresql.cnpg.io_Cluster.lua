@@ -3,7 +3,15 @@
 -- argoproj/argo-cd) ends with `hs.message = obj.status.phaseReason`, which raises a Lua error on a
 -- Cluster that has no status yet (between its creation and the operator's first reconcile); the error
 -- becomes a ComparisonError that aborts the running sync. This is the same mapping with that case
--- reported as Progressing.
+-- reported as Progressing, and with these changes (phases as CloudNativePG v1.30.0 names them,
+-- api/v1/cluster_types.go):
+-- - the phases of a routine change that ends by itself are Progressing, not Degraded: applying a
+--   configuration, a switchover, a primary restarted in place (with or without a switchover), an
+--   online upgrade of the instance manager. Degraded fails the running sync, so a release that
+--   changes a restart-requiring PostgreSQL parameter failed at wave -1 while the operator applied it;
+-- - the two failure phases the built-in table lacks (a plugin error, an invalid definition) are
+--   Degraded instead of Unknown.
+-- A failover, a major version upgrade and a delayed upgrade stay Degraded: unplanned or needing a person.
 local hs = {}
 
 if obj.status == nil then
@@ -19,16 +27,18 @@ local cnpgStatus = {
     ["Upgrading cluster"] = "Progressing",
     ["Waiting for the instances to become active"] = "Progressing",
     ["Promoting to primary cluster"] = "Progressing",
-    ["Switchover in progress"] = "Degraded",
+    ["Switchover in progress"] = "Progressing",
     ["Failing over"] = "Degraded",
     ["Upgrading Postgres major version"] = "Degraded",
     ["Cluster upgrade delayed"] = "Degraded",
     ["Waiting for user action"] = "Degraded",
-    ["Primary instance is being restarted in-place"] = "Degraded",
-    ["Primary instance is being restarted without a switchover"] = "Degraded",
+    ["Primary instance is being restarted in-place"] = "Progressing",
+    ["Primary instance is being restarted without a switchover"] = "Progressing",
     ["Cluster cannot execute instance online upgrade due to missing architecture binary"] = "Degraded",
-    ["Online upgrade in progress"] = "Degraded",
-    ["Applying configuration"] = "Degraded",
+    ["Online upgrade in progress"] = "Progressing",
+    ["Applying configuration"] = "Progressing",
+    ["Cluster cannot proceed to reconciliation due to an error while interacting with plugins"] = "Degraded",
+    ["Invalid cluster definition"] = "Degraded",
     ["Unable to create required cluster objects"] = "Suspended",
     ["Cluster cannot proceed to reconciliation due to an unknown plugin being required"] = "Suspended",
     ["Cluster has incomplete or invalid image catalog"] = "Suspended",
