@@ -173,6 +173,25 @@ def test_backup_age_alert_fires_after_the_allowed_age_and_not_before(rendered, t
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_migration_alert_reads_the_jobs_failed_condition_not_its_failed_pods(rendered, tmp_path):
+    """#26.7: a migration that succeeded on its second attempt (one failed pod, no Failed condition) is quiet; a
+    Job whose Failed condition is true pages. kube-state-metrics (v2.19.1 internal/store/job.go) writes
+    kube_job_status_failed from status.failed (pods) and kube_job_failed{condition} from the Failed condition."""
+    name = "KubeChatMigrationFailed"
+    ksm = 'job="kube-state-metrics",namespace="kubechat-production",job_name="kubechat-migrate"'
+    retried = {"interval": "1m", "input_series": [{"series": f"kube_job_status_failed{{{ksm}}}", "values": "1x30"}],
+               "alert_rule_test": [{"eval_time": "20m", "alertname": name, "exp_alerts": []}]}
+    failed = {"interval": "1m", "input_series": [
+        {"series": f"kube_job_status_failed{{{ksm}}}", "values": "1x30"},
+        {"series": f'kube_job_failed{{{ksm},condition="true"}}', "values": "1x30"},
+        {"series": f'kube_job_failed{{{ksm},condition="false"}}', "values": "0x30"},
+        {"series": f'kube_job_failed{{{ksm},condition="unknown"}}', "values": "0x30"}],
+        "alert_rule_test": [{"eval_time": "20m", "alertname": name, "exp_alerts": [
+            {"exp_labels": {"severity": "critical", **NS}, "exp_annotations": annotations(name, NS, 1, "plain")}]}]}
+    result = run_promtool_tests(rendered, tmp_path, [retried, failed])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("days, fires", [(13, True), (20, False)])
 def test_certificate_alert_fires_at_13_days_and_not_at_20(rendered, tmp_path, days, fires):
     name = "KubeChatCertificateExpiringSoon"

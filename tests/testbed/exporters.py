@@ -125,7 +125,13 @@ def kube_state_metrics_page(envs: list[Environment]) -> list[str]:
                       _line("kube_cronjob_status_last_successful_time", labels, now - succeeded_ago),
                       # the Job of the last run (CronJob-created Jobs are named <cronjob>-<scheduled minute>)
                       _line("kube_job_status_failed", {**ns, "job_name": f"{cronjob}-29412345"}, 1 if env.bad else 0)]
-        lines.append(_line("kube_job_status_failed", {**ns, "job_name": "kubechat-migrate"}, 1 if env.bad else 0))
+        # The migration: one failed pod in both (the healthy one succeeded on its second attempt); only the bad
+        # environment's Job has the Failed condition, which kube-state-metrics reports as one series per status.
+        migrate = {**ns, "job_name": "kubechat-migrate"}
+        lines.append(_line("kube_job_status_failed", migrate, 1))
+        if env.bad:
+            lines += [_line("kube_job_failed", {**migrate, "condition": status}, 1 if status == "true" else 0)
+                      for status in ("true", "false", "unknown")]
         if env.bad:  # the SyncFail hook's Job exists only after a failed sync
             lines.append(_line("kube_job_created", {**ns, "job_name": "kubechat-sync-failed"}, now - 60))
     return lines

@@ -224,7 +224,9 @@ ALERTS: tuple[Alert, ...] = (
           "on the primary and escalate to security.", ESCALATE_DB + " Audit-chain failures also go to security.",
           '{namespace="<namespace>", job_name=~"kubechat-restore-drill-.*"}'),
     Alert("KubeChatMigrationFailed", "kubechat-backups",
-          f'max by (namespace) (kube_job_status_failed{{{KSM},job_name="kubechat-migrate"}}) > 0', "0m", "critical",
+          # The Job's Failed condition (kube-state-metrics' kube_job_failed, internal/store/job.go), not its failed
+          # pods (kube_job_status_failed): a migration that succeeded on its second attempt has one failed pod.
+          f'max by (namespace) (kube_job_failed{{{KSM},job_name="kubechat-migrate",condition="true"}}) > 0', "0m", "critical",
           "The schema migration Job failed; the sync is stopped before the new API.",
           "kubechat-migrate failed in {{ $labels.namespace }}.",
           "The release cannot roll out; the database may be marked dirty.",
