@@ -61,3 +61,13 @@ def write_docs(folder: Path, name: str, docs: list[dict]) -> Path:
 
 def good_docs() -> list[dict]:
     return list(yaml.safe_load_all((ROOT / "tests" / "fixtures" / "good" / "pod.yaml").read_text()))
+
+
+def cloudnative_pg_operator_pod_labels() -> dict[str, str]:
+    """The labels the CloudNativePG operator's pods get from the platform's Application, per the chart's
+    selectorLabels (cloudnative-pg/charts at cloudnative-pg-v0.29.0, charts/cloudnative-pg/templates/_helpers.tpl:
+    app.kubernetes.io/name is the chart's name unless nameOverride, app.kubernetes.io/instance the release name)."""
+    app = yaml.safe_load((DIST / "platform" / "prerequisites" / "application-platform-cloudnative-pg.yaml").read_text())
+    source = app["spec"]["source"]
+    assert "nameOverride" not in (source["helm"].get("valuesObject") or {}), "nameOverride changes the pod labels"
+    return {"app.kubernetes.io/name": source["chart"], "app.kubernetes.io/instance": source["helm"]["releaseName"]}

@@ -16,6 +16,10 @@ from kubechat_tools.gates import references_gate, schema_gate, workloads_gate
 from kubechat_tools.manifests import load_all_text
 from kubechat_tools.netpol import Endpoint, allowed, pods_of
 
+from conftest import cloudnative_pg_operator_pod_labels
+
+OPERATOR_POD_LABELS = cloudnative_pg_operator_pod_labels()
+
 ENVS = ("dev", "staging", "production")
 WAVE = "argocd.argoproj.io/sync-wave"
 
@@ -139,8 +143,11 @@ def test_only_the_api_reaches_the_pooler_and_cache_and_only_the_pooler_and_migra
         assert not allowed(docs, pod, db, 5432) and not allowed(docs, pod, pooler, 5432)
         assert not allowed(docs, pod, redis, 6379)
     assert not allowed(docs, migrate, redis, 6379) and not allowed(docs, migrate, pooler, 5432)
-    operator = Endpoint(name="cnpg", namespace="cnpg-system", labels={"app.kubernetes.io/name": "cloudnative-pg"})
+    operator = Endpoint(name="cnpg", namespace="cnpg-system", labels=OPERATOR_POD_LABELS)
     assert allowed(docs, operator, db, 8000) and not allowed(docs, operator, redis, 6379)
+    # #26.7: only the operator's pods of its namespace, not every pod there (the barman-cloud plugin's, any other).
+    neighbour = Endpoint(name="plugin-barman-cloud", namespace="cnpg-system", labels={"app.kubernetes.io/name": "plugin-barman-cloud"})
+    assert not allowed(docs, neighbour, db, 8000) and not allowed(docs, neighbour, db, 5432)
     prometheus = Endpoint(name="prometheus", namespace="monitoring")
     assert allowed(docs, prometheus, db, "metrics") and allowed(docs, prometheus, pooler, "metrics")
     assert allowed(docs, prometheus, redis, 9121) and not allowed(docs, prometheus, redis, 6379)

@@ -3,6 +3,10 @@ import pytest
 
 from kubechat_tools.netpol import Endpoint, allowed, pods_of
 
+from conftest import cloudnative_pg_operator_pod_labels
+
+OPERATOR_POD_LABELS = cloudnative_pg_operator_pod_labels()
+
 ENVS = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
 INGRESS_CONTROLLER = Endpoint(name="ingress-nginx", namespace="ingress-nginx",
                               labels={"app.kubernetes.io/name": "ingress-nginx"})
@@ -158,7 +162,7 @@ def test_the_side_by_side_recovery_cluster_bootstraps_and_archives(rendered, env
     pods = pods_of([recovery])
     name = recovery["metadata"]["name"]
     instance, job, join = pods[name], pods[f"{name}-full-recovery"], pods[f"{name}-join"]
-    operator = Endpoint(name="cnpg-controller-manager", namespace="cnpg-system", labels={"app.kubernetes.io/name": "cloudnative-pg"})
+    operator = Endpoint(name="cnpg-controller-manager", namespace="cnpg-system", labels=OPERATOR_POD_LABELS)
     assert allowed(docs, job, INTERNET, 443) and allowed(docs, job, KUBERNETES_API, 443)
     assert allowed(docs, join, instance, "postgresql")
     assert allowed(docs, instance, INTERNET, 443), "the recovered instances cannot archive their WAL"

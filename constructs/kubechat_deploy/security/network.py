@@ -33,12 +33,22 @@ class NetworkProps:
     """Namespace of the cluster DNS pods (label k8s-app=kube-dns). Default: kube-system."""
     operator_namespace: str = "cnpg-system"
     """Namespace of the CloudNativePG operator, which manages the database pods. Default: cnpg-system."""
+    operator_pod_labels: tuple[tuple[str, str], ...] = (("app.kubernetes.io/name", "cloudnative-pg"),
+                                                        ("app.kubernetes.io/instance", "cloudnative-pg"))
+    """Labels of the CloudNativePG operator's pods, the only pods of operator_namespace the database admits (other
+    pods there, such as the barman-cloud plugin's, are not): the chart's selectorLabels (templates/_helpers.tpl of
+    cloudnative-pg/charts at cloudnative-pg-v0.29.0: app.kubernetes.io/name is the chart's name,
+    app.kubernetes.io/instance the release name, platform-cloudnative-pg's releaseName).
+    Default: name and instance cloudnative-pg."""
     kubernetes_api_ports: tuple[int, ...] = (443, 6443)
     """Ports of the Kubernetes API server (Service and endpoints). Default: (443, 6443)."""
 
     def __post_init__(self) -> None:
         for name in ("ingress_namespace", "monitoring_namespace", "dns_namespace", "operator_namespace"):
             v.dns_label(f"network.{name}", getattr(self, name))
+        if not self.operator_pod_labels:
+            raise v.SettingsError("network.operator_pod_labels", self.operator_pod_labels,
+                                  "at least one label of the operator's pods (an empty selector admits every pod)")
         for p in self.kubernetes_api_ports:
             v.port("network.kubernetes_api_ports", p)
 
@@ -116,8 +126,10 @@ class KubeChatNetworkPolicies(Construct):
                                    pod_peer(backups.backup_pod_labels), any_instance, join_jobs],
                             ports=ports(database.port)),
                         # The operator checks each instance's status endpoint and connects as superuser.
-                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.operator_namespace)],
-                                                     ports=ports(8000, database.port)),
+                        k8s.NetworkPolicyIngressRule(from_=[k8s.NetworkPolicyPeer(
+                            namespace_selector=k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: props.operator_namespace}),
+                            pod_selector=k8s.LabelSelector(match_labels=dict(props.operator_pod_labels)))],
+                            ports=ports(8000, database.port)),
                         k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports("metrics")),
                     ],
                     # Replication between instances, the API server, and WAL archiving and base backups to the
