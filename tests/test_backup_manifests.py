@@ -127,6 +127,22 @@ def test_bad_schedules_and_retention_are_rejected_in_python():
                           ({"drill_schedule": "weekly"}, "backups.drill_schedule"),
                           ({"physical_retention_days": 0}, "backups.physical_retention_days"),
                           ({"logical_keep_newest": -1}, "backups.logical_keep_newest"),
-                          ({"destination_path": "bucket/path"}, "backups.destination_path")):
+                          ({"destination_path": "bucket/path"}, "backups.destination_path"),
+                          ({"sidecar_memory_limit": "512MB"}, "backups.sidecar_memory_limit"),
+                          ({"sidecar_memory_request": "1Gi"}, "backups.sidecar_memory_request")):
         with pytest.raises(SettingsError, match=re.escape(field) + ": invalid value"):
             BackupProps(**kwargs)
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_barman_cloud_sidecar_has_resources_of_its_own(rendered, env):
+    """#26.7: the sidecar that archives WAL in every database pod got the LimitRange's default (256Mi, no CPU
+    request). The ObjectStore's instanceSidecarConfiguration.resources is what plugin-barman-cloud v0.14.0 puts
+    on the sidecar (internal/cnpgi/operator/lifecycle_resources.go, collectSidecarResourcesForPod); the field
+    names are the pinned ObjectStore CRD's (the schema gate checks every rendered object against it)."""
+    from kubechat_tools.gates import schema_gate
+
+    store = find(rendered[env], "ObjectStore", "kubechat-backups")
+    resources = store["spec"]["instanceSidecarConfiguration"]["resources"]
+    assert resources == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+    assert schema_gate([ROOT / "dist" / "rendered" / env]) == []

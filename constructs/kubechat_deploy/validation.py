@@ -55,6 +55,19 @@ def quantity(field: str, value: str) -> str:
     return value
 
 
+_SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 10**-3}
+
+
+def bytes_of(value: str) -> float:
+    """A memory or storage quantity ('512Mi', '1G', '0.5Gi') as a number, to compare two of them."""
+    number = value.rstrip("kMGTPEimn")
+    suffix = value[len(number):]
+    if suffix not in _SUFFIXES:
+        raise ValueError(f"not a quantity this compares: {value!r}")
+    return float(number) * _SUFFIXES[suffix]
+
+
 def cron(field: str, value: str, *, seconds: bool = False) -> str:
     """A Kubernetes CronJob schedule (5 fields), or CloudNativePG's 6-field form (seconds first)."""
     expected = 6 if seconds else 5

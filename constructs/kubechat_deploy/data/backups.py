@@ -73,11 +73,26 @@ class BackupProps:
     patches this too, and the render refuses a scratch volume smaller than the database."""
     object_store_ports: tuple[int, ...] = (443,)
     """Ports the jobs may reach the object store on (add 9000 for a MinIO endpoint). Default: (443,)."""
+    sidecar_cpu_request: str = "100m"
+    """CPU request of the barman-cloud sidecar in each database pod (WAL archiving, up to 4 archivers at
+    once, and base backups), set through the ObjectStore's instanceSidecarConfiguration (without it the
+    sidecar gets the namespace's LimitRange default). No CPU limit, as for PostgreSQL itself: a throttled
+    archiver lets WAL pile up. Default: 100m."""
+    sidecar_memory_request: str = "256Mi"
+    """Memory request of the barman-cloud sidecar. Default: 256Mi."""
+    sidecar_memory_limit: str = "512Mi"
+    """Memory limit of the barman-cloud sidecar (4 parallel WAL archivers and a base backup with 2 jobs,
+    each a Python process). Default: 512Mi."""
 
     def __post_init__(self) -> None:
         v.dns_label("backups.object_store", self.object_store)
         if self.scratch_size is not None:
             v.quantity("backups.scratch_size", self.scratch_size)
+        for name in ("sidecar_cpu_request", "sidecar_memory_request", "sidecar_memory_limit"):
+            v.quantity(f"backups.{name}", getattr(self, name))
+        if v.bytes_of(self.sidecar_memory_request) > v.bytes_of(self.sidecar_memory_limit):
+            raise v.SettingsError("backups.sidecar_memory_request", self.sidecar_memory_request,
+                                  f"at most backups.sidecar_memory_limit ({self.sidecar_memory_limit})")
         if not self.destination_path.startswith("s3://") or len(self.destination_path) < 8:
             raise v.SettingsError("backups.destination_path", self.destination_path, "s3://bucket/path")
         if not self.endpoint_url.startswith(("https://", "http://")):
@@ -108,6 +123,13 @@ class PhysicalBackups(Construct):
                                                             "annotations": wave(Wave.CONFIGURATION)},
                            spec=barman.ObjectStoreSpec(
                                retention_policy=f"{props.physical_retention_days}d",
+                               # The plugin copies these onto its sidecar in every instance pod (plugin-barman-cloud
+                               # v0.14.0 internal/cnpgi/operator/lifecycle_resources.go, collectSidecarResourcesForPod).
+                               instance_sidecar_configuration=barman.ObjectStoreSpecInstanceSidecarConfiguration(
+                                   resources=barman.ObjectStoreSpecInstanceSidecarConfigurationResources(
+                                       requests={"cpu": barman.ObjectStoreSpecInstanceSidecarConfigurationResourcesRequests.from_string(props.sidecar_cpu_request),
+                                                 "memory": barman.ObjectStoreSpecInstanceSidecarConfigurationResourcesRequests.from_string(props.sidecar_memory_request)},
+                                       limits={"memory": barman.ObjectStoreSpecInstanceSidecarConfigurationResourcesLimits.from_string(props.sidecar_memory_limit)})),
                                configuration=barman.ObjectStoreSpecConfiguration(
                                    destination_path=props.destination_path,
                                    endpoint_url=props.endpoint_url,
