@@ -130,3 +130,33 @@ def test_a_child_application_reports_its_own_health(argocd, builtin, tmp_path, c
     assert health(argocd, application(child), PROJECT_CM, tmp_path)[1] == expected
     if child == "Progressing":
         assert health(argocd, application(child), builtin, tmp_path)[1] in ("", "Healthy")
+
+
+def cronjob(*, managed: bool, last_schedule: str, last_success: str | None, active: bool = False) -> dict:
+    labels = {"app.kubernetes.io/managed-by": "kubechat-deploy"} if managed else {"app.kubernetes.io/name": "other"}
+    status = {"lastScheduleTime": last_schedule, **({"lastSuccessfulTime": last_success} if last_success else {}),
+              **({"active": [{"kind": "Job", "name": "run", "namespace": "kubechat-production"}]} if active else {})}
+    return {"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "kubechat-logical-backup", "namespace": "kubechat-production", "labels": labels},
+            "spec": {"schedule": "30 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1"}]}}}}},
+            "status": status}
+
+
+FAILED_RUN = {"last_schedule": "2026-12-06T03:30:00Z", "last_success": "2026-12-05T03:31:07Z"}
+OK_RUN = {"last_schedule": "2026-12-06T03:30:00Z", "last_success": "2026-12-06T03:31:07Z"}
+
+
+def test_a_failed_scheduled_run_of_kubechat_does_not_degrade_its_cronjob(argocd, builtin, tmp_path):
+    """#26.1: Argo CD's built-in check calls a CronJob whose last run failed Degraded, and a Degraded resource
+    fails a running sync: one failed backup or drill held every later release. The project's check keeps the
+    built-in assessment for every other CronJob and calls KubeChat's Healthy, saying the run failed."""
+    ours_code, ours, output = health(argocd, cronjob(managed=True, **FAILED_RUN), PROJECT_CM, tmp_path)
+    assert (ours_code, ours) == (0, "Healthy") and "The last run failed" in output, output
+    assert health(argocd, cronjob(managed=True, **FAILED_RUN), builtin, tmp_path)[1] == "Degraded"
+    # Another application's CronJob: exactly the built-in verdicts.
+    for case in (FAILED_RUN, OK_RUN, {**FAILED_RUN, "active": True}, {"last_schedule": "2026-12-06T03:30:00Z", "last_success": None}):
+        obj = cronjob(managed=False, **case)
+        assert health(argocd, obj, PROJECT_CM, tmp_path)[1] == health(argocd, obj, builtin, tmp_path)[1], case
+    assert health(argocd, cronjob(managed=False, **FAILED_RUN), PROJECT_CM, tmp_path)[1] == "Degraded"
+    assert health(argocd, cronjob(managed=True, **OK_RUN), PROJECT_CM, tmp_path)[1] == "Healthy"

@@ -1,0 +1,63 @@
+"""#26.1: a failed run of a scheduled job (the logical backup, the restore drill) does not hold the next
+release. With the real Argo CD: staging's logical-backup CronJob records a failed last run (its status as the
+CronJob controller writes it after a failed Job: lastScheduleTime after lastSuccessfulTime, nothing active),
+then a release is committed; the sync must end Synced and Healthy at that commit, and the CronJob shows the
+failure in its health message."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from testbed.argocd import synced_healthy
+
+from .conftest import publish_under_test
+
+pytestmark = pytest.mark.delivery
+
+APP_ENV = "staging"
+CRONJOB = "kubechat-logical-backup"
+
+
+def stamp(seconds_ago: int) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_failed_run(plane, namespace: str) -> dict:
+    """The last run a minute ago failed, the one before (a day ago) succeeded. Times relative to now, so the
+    CronJob controller of the control plane finds no missed schedule to start."""
+    status = {"lastScheduleTime": stamp(60), "lastSuccessfulTime": stamp(86400)}
+    subprocess.run([str(plane.bin / "kubectl"), "--kubeconfig", str(plane.kubeconfig), "-n", namespace, "patch",
+                    "cronjob", CRONJOB, "--subresource", "status", "--type", "merge", "-p", json.dumps({"status": status})],
+                   check=True, capture_output=True, text=True)
+    return status
+
+
+def test_a_release_syncs_although_the_last_backup_failed(stack, delivery):
+    app = next(a for a, env in delivery.items() if env == APP_ENV)
+    namespace = f"kubechat-{APP_ENV}"
+    failed = record_failed_run(stack.plane, namespace)
+    cronjob = stack.get("cronjobs", CRONJOB, namespace)
+    assert cronjob["status"]["lastSuccessfulTime"] < cronjob["status"]["lastScheduleTime"]
+
+    # A release: a setting of staging changes (the API's ConfigMap, so its pods roll), committed as usual.
+    work = stack.remote.work
+    publish_under_test(stack.remote, "staging before the release")
+    settings = work / "overlays" / APP_ENV / "api-settings.env"
+    text = settings.read_text()
+    assert "LOG_LEVEL=info" in text, "staging's api.env no longer sets LOG_LEVEL=info: pick another setting"
+    settings.write_text(text.replace("LOG_LEVEL=info", "LOG_LEVEL=warn"))
+    release = stack.remote._commit("a release after a failed backup")
+    stack.refresh(app)
+    stack.wait_app(app, synced_healthy(release), 420, f"Synced and Healthy at {release[:8]}")
+
+    application = stack.get("applications.argoproj.io", app, "argocd")
+    resource = next(r for r in application["status"]["resources"] if r["kind"] == "CronJob" and r["name"] == CRONJOB)
+    assert resource["health"]["status"] == "Healthy" and "The last run failed" in resource["health"].get("message", ""), resource
+    assert stack.get("cronjobs", CRONJOB, namespace)["status"]["lastSuccessfulTime"] == failed["lastSuccessfulTime"]
+    # The release landed: the API's pods read the new setting.
+    env_from = stack.get("deployments", "kubechat-api", namespace)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    config = next(e["configMapRef"]["name"] for e in env_from if e.get("configMapRef", {}).get("name", "").startswith("kubechat-api-config"))
+    assert stack.get("configmaps", config, namespace)["data"]["LOG_LEVEL"] == "warn"
