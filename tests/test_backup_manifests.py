@@ -68,11 +68,25 @@ def test_dev_keeps_logical_backups_on_a_volume(rendered):
 
 
 def test_production_takes_a_safety_backup_between_the_database_and_the_migration(rendered):
+    """#26.2: once per schema version, not on every sync: an ordinary resource (no hook, which Argo CD recreates on
+    every sync, retry and rollback) named after the release's SCHEMA_VERSION, kept after later releases without
+    making the Application OutOfSync (Prune=false, IgnoreExtraneous: argo-cd v3.5.1 controller/state.go)."""
+    from kubechat_tools.release import released_render, stand_in_digests
+
     docs = rendered["production"]
-    backup = find(docs, "Backup", "kubechat-db-pre-migration")
+    release = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("kubechat-release"))
+    schema = int(release["data"]["SCHEMA_VERSION"])
+    backup = find(docs, "Backup", f"kubechat-db-pre-migration-schema-{schema}")
     annotations = backup["metadata"]["annotations"]
-    assert annotations["argocd.argoproj.io/hook"] == "Sync"
-    assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    assert "argocd.argoproj.io/hook" not in annotations
+    assert annotations["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
+    assert annotations["argocd.argoproj.io/compare-options"] == "IgnoreExtraneous"
+    # The name follows the schema, not the release: a new version with the same schema names the same Backup (so
+    # no new backup), a raised schema a new one.
+    names = lambda docs: [d["metadata"]["name"] for d in docs if d["kind"] == "Backup"]  # noqa: E731
+    assert names(released_render("production", "1.0.1", stand_in_digests())) == [backup["metadata"]["name"]]
+    raised = released_render("production", "1.1.0", stand_in_digests(), schema=schema + 1)
+    assert names(raised) == [f"kubechat-db-pre-migration-schema-{schema + 1}"]
     wave = lambda kind, name: int(find(docs, kind, name)["metadata"]["annotations"][WAVE])  # noqa: E731
     assert wave("Cluster", "kubechat-db") < int(annotations[WAVE]) < wave("Job", "kubechat-migrate")
     assert backup["spec"]["method"] == "plugin"

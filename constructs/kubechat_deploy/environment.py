@@ -13,7 +13,9 @@ overlays/<env>/kustomization.yaml, after everything else:
    scripts/release.py sets) labels every resource, and the pod templates of what a release replaces anyway
    (Deployments, Jobs, CronJobs), but no StatefulSet's: a new label on a pod template is a rollout, and the
    only StatefulSet is the cache, whose one pod would restart on every release (sessions answer 503 while
-   it reloads, docs/app-contract.md); never a volumeClaimTemplate either (immutable).
+   it reloads, docs/app-contract.md); never a volumeClaimTemplate either (immutable);
+7. an object taken once per schema version (label kubechat.io/per-schema-version: production's pre-migration
+   Backup) gets the release's SCHEMA_VERSION at the end of its name.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import json
 from cdk8s import ApiObject, Chart, JsonPatch
 from constructs import Construct
 
+from kubechat_deploy.delivery.sync import PER_SCHEMA_LABEL
 from kubechat_deploy.labels import VERSION_LABEL
 from kubechat_deploy.layout import ENVIRONMENT_PREFIX
 
@@ -83,3 +86,9 @@ class EnvironmentChart(Chart):
             "targets": [{"select": {}, "fieldPaths": [f"metadata.labels.{label_path}"], "options": {"create": True}}]
             + [{"select": {"kind": kind}, "fieldPaths": [f"{path}.{label_path}"], "options": {"create": True}}
                for kind, path in POD_TEMPLATE_LABELS.items()]}]})
+        # An object taken once per schema version (production's pre-migration Backup) ends its name with it:
+        # <name>-<SCHEMA_VERSION> (index past the end: Kustomize appends the value after the delimiter).
+        transformer("ReplacementTransformer", "environment-schema-version-names", {"replacements": [{
+            "source": {"kind": "ConfigMap", "name": RELEASE_CONFIG_MAP, "fieldPath": "data.SCHEMA_VERSION"},
+            "targets": [{"select": {"labelSelector": f"{PER_SCHEMA_LABEL}=true"}, "fieldPaths": ["metadata.name"],
+                         "options": {"delimiter": "-", "index": 99}}]}]})

@@ -22,7 +22,7 @@ from kubechat_deploy.security.external_secrets import external_secret
 from kubechat_deploy.labels import selector_labels, standard_labels
 from kubechat_deploy.layout import RENDER_AS_PATCH
 from kubechat_deploy.security.pod_security import container_security_context, pod_security_context
-from kubechat_deploy.delivery.sync import Wave, sync_hook, wave
+from kubechat_deploy.delivery.sync import KEPT_AFTER_RELEASE, PER_SCHEMA_LABEL, Wave, wave
 from kubechat_deploy.app.workload import Resources, env_from_config_map, env_from_secret, env_value
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -161,14 +161,19 @@ class PhysicalBackups(Construct):
 
 
 class PreMigrationBackup(Construct):
-    """An on-demand physical backup as an Argo CD Sync hook between the database and the migration
-    (production). Argo CD waits for it with the health check in docs/platform.md."""
+    """An on-demand physical backup before a release's migration raises the schema (production). An ordinary
+    resource, not a hook: it is named after the release's SCHEMA_VERSION (the environment's transformers append
+    it), so Argo CD creates it, and CloudNativePG takes it, once per schema version: a release that keeps the
+    schema, a retry and a rollback find it there and wait for nothing. The migration (the next wave) waits
+    until it completed (the health check in docs/platform.md). Kept after later releases (Prune=false,
+    IgnoreExtraneous): a rollback to a schema finds that schema's backup."""
 
     def __init__(self, scope: Construct, id: str, *, database: KubeChatDatabase) -> None:
         super().__init__(scope, id)
-        pg.Backup(self, "backup", metadata={"name": f"{database.cluster_name}-pre-migration",
-                                            "labels": standard_labels("backup"),
-                                            "annotations": sync_hook(Wave.SAFETY_BACKUP)},
+        self.name_prefix = f"{database.cluster_name}-pre-migration-schema"
+        pg.Backup(self, "backup", metadata={"name": self.name_prefix,
+                                            "labels": {**standard_labels("backup"), PER_SCHEMA_LABEL: "true"},
+                                            "annotations": {**wave(Wave.SAFETY_BACKUP), **KEPT_AFTER_RELEASE}},
                   spec=pg.BackupSpec(cluster=pg.BackupSpecCluster(name=database.cluster_name),
                                      method=pg.BackupSpecMethod.PLUGIN,
                                      plugin_configuration=pg.BackupSpecPluginConfiguration(name=PLUGIN)))

@@ -46,3 +46,10 @@ def sync_hook(value: Wave) -> dict[str, str]:
 
 KEEP = {SYNC_OPTIONS: "Prune=false,Delete=false"}
 """Never pruned by a sync nor deleted with the Application: data outlives a bad commit."""
+COMPARE_OPTIONS = "argocd.argoproj.io/compare-options"
+KEPT_AFTER_RELEASE = {**KEEP, COMPARE_OPTIONS: "IgnoreExtraneous"}
+"""KEEP, for an object a later release no longer renders: it stays, and, once it is no longer in git, does not
+make the Application OutOfSync (argo-cd v3.5.1 controller/state.go: an object that needs pruning and has
+IgnoreExtraneous does not set the Application's sync status)."""
+PER_SCHEMA_LABEL = "kubechat.io/per-schema-version"
+"""An object whose name ends with the release's SCHEMA_VERSION (environment.py appends it): one per schema."""

@@ -1,6 +1,7 @@
 -- CloudNativePG Backup health for Argo CD (argocd-cm resource.customizations.health.postgresql.cnpg.io_Backup).
 -- Argo CD v3.5.1 has no built-in check for Backup, so a Backup hook would count as done the moment it
--- is created. Production's pre-migration Backup must complete before the migration hook runs.
+-- is created. Production's pre-migration Backup (one per schema version) must complete before the migration
+-- hook runs.
 -- Phases from CloudNativePG's api/v1/backup_types.go (BackupPhase): pending, started, running,
 -- finalizing, completed, failed, walArchivingFailing.
 local hs = {status = "Progressing", message = "Waiting for the backup to start"}
