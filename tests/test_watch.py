@@ -62,8 +62,16 @@ class Watcher:
         raise AssertionError("no render within the time:\n" + "".join(self.seen))
 
     def stop(self) -> None:
+        """SIGTERM, as a process manager stops it: it ends as Ctrl-C ends it, saying so, exit 0."""
         self.process.terminate()
-        self.process.wait(timeout=30)
+        assert self.process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(line.startswith("watch: stopped") for line in self.seen):
+            try:
+                self.seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        assert any(line.startswith("watch: stopped") for line in self.seen), self.seen[-5:]
 
 
 @pytest.mark.tree
@@ -105,6 +113,28 @@ def test_an_edit_renders_again_as_make_render_would(tmp_path):
         assert watcher.next_result().startswith("watch: rendered"), watcher.seen
         assert tree(repo / "dist") == committed
 
+        # The settings contract, read by the overlay checks of the render tooling (not by a synth): an edit that
+        # allows a new value, and an overlay using it, render as `make render` renders them.
+        contract = repo / "constructs" / "kubechat_deploy" / "app" / "contract.py"
+        contract_text = contract.read_text()
+        contract.write_text(contract_text.replace('allowed=("debug", "info", "warn", "error")',
+                                                  'allowed=("trace", "debug", "info", "warn", "error")', 1))
+        assert contract.read_text() != contract_text
+        assert watcher.next_result().startswith("watch: rendered"), watcher.seen
+        settings = repo / "overlays" / "dev" / "api-settings.env"
+        settings_text = settings.read_text()
+        settings.write_text(settings_text.replace("LOG_LEVEL=debug", "LOG_LEVEL=trace"))
+        assert watcher.next_result().startswith("watch: rendered"), watcher.seen
+        assert "LOG_LEVEL: trace" in "".join(p.read_text() for p in (repo / "dist/rendered/dev").glob("configmap-kubechat-api-config*"))
+        # ...and the contract back: the overlay's value is refused again, dist/ stays.
+        rendered_trace = tree(repo / "dist")
+        contract.write_text(contract_text)
+        assert watcher.next_result().startswith("watch: render failed"), watcher.seen
+        assert "LOG_LEVEL='trace'" in "".join(watcher.seen[-20:]) and tree(repo / "dist") == rendered_trace
+        settings.write_text(settings_text)
+        assert watcher.next_result().startswith("watch: rendered"), watcher.seen
+        assert tree(repo / "dist") == committed
+
         # imports/ is loaded once per process: a change there starts the process again, which renders.
         (repo / "imports" / "touched.txt").write_text("a new file beside the typed classes\n")
         assert watcher.next_result().startswith("watch: rendered"), watcher.seen
@@ -112,3 +142,6 @@ def test_an_edit_renders_again_as_make_render_would(tmp_path):
         assert tree(repo / "dist") == committed
     finally:
         watcher.stop()
+    # Its scratch folders (one per process: it started twice) are gone with it.
+    scratch = [line.split("scratch folder ", 1)[1].strip() for line in watcher.seen if "scratch folder " in line]
+    assert len(scratch) == 2 and not any(Path(folder).exists() for folder in scratch), scratch
