@@ -46,8 +46,8 @@ def test_the_application_set_targets_labelled_clusters_and_never_the_laptop_envi
     assert policy["retry"]["refresh"] is True
     assert "ServerSideApply=true" in policy["syncOptions"] and "RespectIgnoreDifferences=true" in policy["syncOptions"]
     annotations = template["metadata"]["annotations"]
-    assert {"notifications.argoproj.io/subscribe.on-sync-failed.slack",
-            "notifications.argoproj.io/subscribe.on-health-degraded.slack"} <= annotations.keys()
+    assert {"notifications.argoproj.io/subscribe.on-sync-failed.kubechat-deployments",
+            "notifications.argoproj.io/subscribe.on-health-degraded.kubechat-deployments"} <= annotations.keys()
     assert annotations["argocd.argoproj.io/compare-options"] == "ServerSideDiff=true"
 
 

@@ -224,6 +224,8 @@ def argocd_base_objects() -> list[dict]:
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("argocd-rbac-cm")},
         {"apiVersion": "v1", "kind": "Secret", "metadata": meta("argocd-secret"), "type": "Opaque",
          "stringData": {"server.secretkey": base64.b64encode(os.urandom(24)).decode()}},
+        # The install's empty notifications Secret (manifests/install.yaml), which External Secrets merges into.
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta("argocd-notifications-secret"), "type": "Opaque"},
         {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "metadata": {"name": "default",
                                                                                    "namespace": ARGOCD_NAMESPACE},
          "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
@@ -315,6 +317,12 @@ class DeliveryStack(ProcessGroup):
                      "--repo-server-plaintext", "--metrics-addr", f"127.0.0.1:{free_port()}",
                      "--probe-addr", f"127.0.0.1:{free_port()}", "--webhook-addr", f"127.0.0.1:{free_port()}",
                      "--loglevel", "info"], self.argocd_env("argocd-applicationset-controller"))
+        # The notifications controller (the same multi-call binary), as the install runs it: it reads
+        # argocd-notifications-cm (this project's render) and argocd-notifications-secret.
+        self._spawn("argocd-notifications",
+                    [argocd, "--argocd-repo-server", f"127.0.0.1:{repo_port}", "--argocd-repo-server-plaintext",
+                     "--metrics-port", str(free_port()), "--loglevel", "info", "--logformat", "text"],
+                    self.argocd_env("argocd-notifications"))
         self._spawn("rollouts-controller",
                     [str(self.bin / "rollouts-controller"), "--kubeconfig", str(plane.kubeconfig),
                      "--metricsport", str(free_port()), "--healthzPort", str(free_port()),

@@ -2,8 +2,10 @@
 stand-in, the registry's CONNECT proxy): served from a daemon thread, stopped by `stop()`."""
 from __future__ import annotations
 
+import json
 import socketserver
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LoopbackServer:
@@ -26,3 +28,35 @@ class LoopbackServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class WebhookReceiver(LoopbackServer):
+    """An HTTP endpoint on loopback that records every POST it receives (path, headers, JSON body): where a
+    test points a notification service (Argo CD notifications, Alertmanager) instead of a chat service."""
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    parsed = json.loads(body)
+                except ValueError:
+                    parsed = None
+                with receiver.lock:
+                    receiver.received.append({"path": self.path, "headers": dict(self.headers), "raw": body,
+                                              "json": parsed})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+
+    def messages(self) -> list[dict]:
+        with self.lock:
+            return list(self.received)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from constructs import Construct
 
 import imports.argocd.io.argoproj as argo
+import imports.external_secrets.io.external_secrets as es
 
+from kubechat_deploy.platform.argocd_config import NOTIFICATION_SECRET_KEY, TRIGGERS
 from kubechat_deploy.platform.props import DeliveryProps
 from kubechat_deploy.labels import standard_labels
 
@@ -40,8 +42,23 @@ class Delivery(Construct):
                                 duration=props.production_sync_window_duration,
                                 applications=["kubechat-production-*"], manual_sync=True, time_zone="UTC")],
                         ))
-        notify = {f"notifications.argoproj.io/subscribe.{trigger}.slack": props.notification_channel
-                  for trigger in ("on-sync-failed", "on-health-degraded")}
+        # Each Application subscribes to the webhook service of argocd-notifications-cm (platform/argocd_config.py;
+        # a webhook's recipient list is empty). Its address comes from the secret store, into the Secret Argo CD's
+        # install creates (Merge: External Secrets adds the key, the Secret stays Argo CD's).
+        notify = {f"notifications.argoproj.io/subscribe.{trigger}.{props.notification_service}": ""
+                  for trigger in TRIGGERS}
+        es.ExternalSecret(self, "notifications-webhook", metadata={
+            "name": "argocd-notifications-webhook", "namespace": props.argocd_namespace, "labels": labels},
+            spec=es.ExternalSecretSpec(
+                refresh_interval="1h",
+                secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                    kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE, name=props.secret_store),
+                target=es.ExternalSecretSpecTarget(name="argocd-notifications-secret",
+                                                   creation_policy=es.ExternalSecretSpecTargetCreationPolicy.MERGE),
+                data=[es.ExternalSecretSpecData(secret_key=NOTIFICATION_SECRET_KEY,
+                                                remote_ref=es.ExternalSecretSpecDataRemoteRef(
+                                                    key=props.notification_webhook_remote_key,
+                                                    property=NOTIFICATION_SECRET_KEY))]))
         t = argo  # the template's classes: ApplicationSetSpecTemplate...
         env = '{{index .metadata.labels "%s"}}' % props.environment_label
         argo.ApplicationSet(self, "environments", metadata={"name": "kubechat", "namespace": props.argocd_namespace,

@@ -38,7 +38,8 @@ class ArgoCdConfigurationChart(Chart):
 
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "argocd", disable_resource_name_hashes=True)
-        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace)
+        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace,
+                                                 delivery=props.delivery)
 
 
 class PlatformBootstrapChart(Chart):
@@ -47,7 +48,8 @@ class PlatformBootstrapChart(Chart):
 
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "bootstrap", disable_resource_name_hashes=True)
-        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace)
+        self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace,
+                                                 delivery=props.delivery)
         self.root = PlatformBootstrap(self, "root", delivery=props.delivery)
 
 

@@ -27,8 +27,18 @@ class DeliveryProps:
     """Cron start of the window in which production may auto-sync (Mon-Thu 08:00 UTC)... Default: 0 8 * * 1-4."""
     production_sync_window_duration: str = "9h"
     """...and its length; outside it, changes wait (manual syncs stay allowed for emergencies). Default: 9h."""
-    notification_channel: str = "kubechat-deployments"
-    """Argo CD notifications Slack channel for sync failures and degraded health. Default: kubechat-deployments."""
+    notification_service: str = "kubechat-deployments"
+    """Argo CD notifications webhook service that receives failed syncs and degraded health of KubeChat's
+    Applications (argocd-notifications-cm service.webhook.<name>; the Applications subscribe to it). It posts
+    JSON {"text": ...}, what Slack, Mattermost and Rocket.Chat incoming webhooks take. Default: kubechat-deployments."""
+    notification_webhook_remote_key: str = "kubechat/platform/argocd-notifications"
+    """Remote key, in the ClusterSecretStore below, whose property `webhook-url` is the webhook's address (a
+    secret: an incoming-webhook URL carries its token). External Secrets writes it into Argo CD's
+    argocd-notifications-secret. Default: kubechat/platform/argocd-notifications."""
+    secret_store: str = "kubechat-secret-store"
+    """ClusterSecretStore of the platform's secrets (docs/install.md creates it). Default: kubechat-secret-store."""
+    argocd_url: str = "https://argocd.example.com"
+    """Argo CD's address, for the links in notifications (set it in main.py). Default: https://argocd.example.com."""
     overlay_root: str = "overlays"
     """Folder holding one overlay per environment. Default: overlays."""
     environment_label: str = "kubechat.io/environment"
@@ -54,6 +64,10 @@ class DeliveryProps:
         if not re.fullmatch(r"([a-z0-9.-]+/)?[a-z0-9A-Z._-]+", self.environment_label):
             raise v.SettingsError("delivery.environment_label", self.environment_label, "a Kubernetes label key")
         v.cron("delivery.production_sync_window", self.production_sync_window)
+        v.dns_label("delivery.notification_service", self.notification_service)
+        v.dns_label("delivery.secret_store", self.secret_store)
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.argocd_url):
+            raise v.SettingsError("delivery.argocd_url", self.argocd_url, "an http(s):// address")
         if not re.fullmatch(r"\d+[hm]", self.production_sync_window_duration):
             raise v.SettingsError("delivery.production_sync_window_duration", self.production_sync_window_duration,
                                   "a duration in hours or minutes, e.g. 9h")
