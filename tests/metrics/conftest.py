@@ -19,6 +19,8 @@ from testbed.prometheus_operator import (BUILD_TIMES, PLATFORM_EXPORTERS, Operat
 from kubechat_tools.manifests import pod_template
 from kubechat_tools.netpol import OPERATOR_PODS
 from kubechat_tools.paths import DIST
+from testbed.alertmanager import Alertmanager, rendered_config, with_local_secrets
+from testbed.loopback import WebhookReceiver
 from testbed.prometheus import Prometheus
 
 PROFILES = {"staging": "good", "production": "bad"}
@@ -129,7 +131,7 @@ def prometheus(plane, tmp_path_factory):
     servers = ex.Exporters()
     operator = Operator(binary=folder / "operator", workdir=tmp_path_factory.mktemp("operator"),
                         kubeconfig=plane.kubeconfig).start()
-    server = None
+    server = alertmanager = webhook = None
     try:
         for pod, page in served:
             address = pod_address(plane, pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -137,16 +139,28 @@ def prometheus(plane, tmp_path_factory):
                 servers.serve(address, port["containerPort"], page)
         config, rules = generated_configuration(plane)
         operator.check_running()
+        # The platform's Alertmanager routing, its receivers' addresses pointing at a webhook on loopback.
+        webhook = WebhookReceiver()
+        alert_dir = tmp_path_factory.mktemp("alertmanager")
+        routing = with_local_secrets(rendered_config(), alert_dir / "secrets",
+                                     {"pages-url": f"{webhook.url}/pages", "tickets-url": f"{webhook.url}/tickets"})
+        alertmanager = Alertmanager(binary=folder / "alertmanager", workdir=alert_dir / "server").start(routing)
         workdir = tmp_path_factory.mktemp("prometheus")
         server = Prometheus(binary=folder / "prometheus", workdir=workdir)
-        server.start(local_configuration(config, plane, workdir / "rules", servers.proxy_url), rules)
+        server.start(local_configuration(config, plane, workdir / "rules", servers.proxy_url, alertmanager.address),
+                     rules)
         wait_for_targets(server, expected=len(served))
         TIMINGS["ready"] = time.monotonic() - started
-        server.context = {"plane": plane, "binaries": folder, "proxy_url": servers.proxy_url, "served": len(served)}
+        server.context = {"plane": plane, "binaries": folder, "proxy_url": servers.proxy_url, "served": len(served),
+                          "webhook": webhook, "alertmanager": alertmanager}
         yield server
     finally:
         if server:
             server.stop()
+        if alertmanager:
+            alertmanager.stop()
+        if webhook:
+            webhook.stop()
         operator.stop()
         servers.stop()
 

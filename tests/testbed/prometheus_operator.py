@@ -42,6 +42,7 @@ OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
 MODULES = {
     "prometheus-operator": [(f"{OPERATOR_MODULE}/cmd/operator", "operator")],
     "prometheus": [("github.com/prometheus/prometheus/cmd/prometheus", "prometheus")],
+    "alertmanager": [("github.com/prometheus/alertmanager/cmd/alertmanager", "alertmanager")],
 }
 MONITORING_NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -231,7 +232,8 @@ def reloader_expand(config: dict, env: dict[str, str] = RELOADER_ENV) -> dict:
     return json.loads(re.sub(r"\$\(([A-Za-z_0-9]+)\)", lambda m: env[m.group(1)], text))
 
 
-def local_configuration(config: dict, plane: ControlPlane, rules_dir: Path, proxy_url: str) -> dict:
+def local_configuration(config: dict, plane: ControlPlane, rules_dir: Path, proxy_url: str,
+                        alertmanager: str | None = None) -> dict:
     """The operator's configuration, run outside the cluster: service discovery reaches the test API server
     (its address, CA and an admin token instead of the in-cluster ones), every scrape goes through the
     stand-in exporters' loopback proxy (targets keep their pod address:port as __address__ and instance),
@@ -247,5 +249,9 @@ def local_configuration(config: dict, plane: ControlPlane, rules_dir: Path, prox
             sd["tls_config"] = {"ca_file": cluster["certificate-authority"]}
             sd["authorization"] = {"credentials": ADMIN_TOKEN}
     config["rule_files"] = [str(rules_dir / "*.yaml")]
-    config.pop("alerting", None)  # no Alertmanager here: alerts are read from Prometheus itself
+    # The Alertmanager the tier runs on loopback (alertmanager.py), in place of the operator's discovery of the
+    # chart's Alertmanager Service; without one, alerts are read from Prometheus itself.
+    config.pop("alerting", None)
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]}
     return config

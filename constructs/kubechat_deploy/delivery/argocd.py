@@ -12,7 +12,8 @@ import imports.argocd.io.argoproj as argo
 import imports.external_secrets.io.external_secrets as es
 
 from kubechat_deploy.platform.argocd_config import NOTIFICATION_SECRET_KEY, TRIGGERS
-from kubechat_deploy.platform.props import DeliveryProps
+from kubechat_deploy.platform.prerequisites import MONITORING_NAMESPACE, RECEIVER_URL_KEYS, RECEIVERS_SECRET
+from kubechat_deploy.platform.props import AlertingProps, DeliveryProps
 from kubechat_deploy.labels import standard_labels
 
 CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "ClusterRole"),
@@ -23,9 +24,22 @@ CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "Cluste
 
 
 class Delivery(Construct):
-    def __init__(self, scope: Construct, id: str, *, props: DeliveryProps) -> None:
+    def __init__(self, scope: Construct, id: str, *, props: DeliveryProps, alerting: AlertingProps) -> None:
         super().__init__(scope, id)
         labels = standard_labels("delivery")
+        # Where Alertmanager's receivers post (platform/prerequisites.py, alertmanager_values): their addresses
+        # from the secret store, into the Secret Alertmanager mounts. Here, not with the operators: this piece
+        # syncs after them (External Secrets' CRDs must exist).
+        es.ExternalSecret(self, "alertmanager-receivers", metadata={
+            "name": RECEIVERS_SECRET, "namespace": MONITORING_NAMESPACE, "labels": labels},
+            spec=es.ExternalSecretSpec(
+                refresh_interval="1h",
+                secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
+                    kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE, name=alerting.secret_store),
+                target=es.ExternalSecretSpecTarget(name=RECEIVERS_SECRET,
+                                                   creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                data=[es.ExternalSecretSpecData(secret_key=key, remote_ref=es.ExternalSecretSpecDataRemoteRef(
+                    key=alerting.remote_key, property=key)) for key in RECEIVER_URL_KEYS.values()]))
         argo.AppProject(self, "project", metadata={"name": props.project, "namespace": props.argocd_namespace,
                                                    "labels": labels},
                         spec=argo.AppProjectSpec(

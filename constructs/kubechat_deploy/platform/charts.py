@@ -23,14 +23,14 @@ class LoggingPlatformChart(Chart):
 class DeliveryPlatformChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "delivery", disable_resource_name_hashes=True)
-        self.delivery = Delivery(self, "delivery", props=props.delivery)
+        self.delivery = Delivery(self, "delivery", props=props.delivery, alerting=props.alerting)
 
 
 class PlatformPrerequisitesChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "prerequisites", disable_resource_name_hashes=True)
         self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery,
-                                                   scanning=props.scanning)
+                                                   scanning=props.scanning, alerting=props.alerting)
 
 
 class ArgoCdConfigurationChart(Chart):

@@ -13,7 +13,7 @@ from constructs import Construct
 import imports.argocd.io.argoproj as argo
 
 from kubechat_deploy import validation as v
-from kubechat_deploy.platform.props import DeliveryProps, ScanningProps
+from kubechat_deploy.platform.props import AlertingProps, DeliveryProps, ScanningProps
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import WAVE
 from kubechat_deploy.versions import operator
@@ -83,12 +83,14 @@ def _application(scope, id, *, name, namespace, project, labels, wave, source=No
 class PlatformPrerequisites(Construct):
     """One Argo CD Application per prerequisite, in the platform project 'default', ordered by wave."""
 
-    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps) -> None:
+    def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps,
+                 alerting: AlertingProps) -> None:
         super().__init__(scope, id)
         labels = standard_labels("platform")
         settings = {"trivy-operator": {"targetNamespaces": ",".join(scanning.namespaces),
                                        "trivy": {"severity": ",".join(scanning.severities),
-                                                 "ignoreUnfixed": scanning.ignore_unfixed}}}
+                                                 "ignoreUnfixed": scanning.ignore_unfixed}},
+                    "kube-prometheus-stack": {"alertmanager": alertmanager_values(alerting)}}
         for p in PREREQUISITES:
             pin = operator(p.name)
             values = {**p.values, **settings.get(p.name, {})}
@@ -117,6 +119,38 @@ class PlatformPrerequisites(Construct):
                                                                   target_revision=pin.chart.version,
                                                                   helm=argo.ApplicationSpecSourceHelm(
                                                                       release_name=p.name, values_object=values or None))}))
+
+
+MONITORING_NAMESPACE = "monitoring"
+"""Where kube-prometheus-stack (Prometheus, Alertmanager) runs: its Prerequisite's namespace."""
+RECEIVERS_SECRET = "kubechat-alertmanager-receivers"
+"""The Secret (External Secrets, platform/delivery) with the receivers' addresses, mounted into Alertmanager."""
+RECEIVER_URL_KEYS = {"kubechat-pages": "pages-url", "kubechat-tickets": "tickets-url"}
+"""Receiver -> the key of RECEIVERS_SECRET holding its webhook address."""
+
+
+def alertmanager_values(alerting: AlertingProps) -> dict:
+    """kube-prometheus-stack's `alertmanager` values: the chart's default routes everything to its 'null'
+    receiver (charts/kube-prometheus-stack/values.yaml at kube-prometheus-stack-88.3.0, alertmanager.config),
+    so no alert reached anyone. Helm merges these maps into the chart's (its global and inhibit_rules stay)
+    and replaces its lists: the route sends the paging severities to kubechat-pages, every other alert to
+    kubechat-tickets (the chart's Watchdog stays with 'null'). Each receiver is a webhook whose address
+    Alertmanager reads from the mounted Secret (`url_file`: Alertmanager v0.33.1 notify/webhook/config.go;
+    Prometheus Operator mounts alertmanagerSpec.secrets at /etc/alertmanager/secrets/<name>/)."""
+    folder = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
+    return {
+        "config": {
+            "route": {"receiver": "kubechat-tickets", "group_by": ["namespace", "alertname"], "group_wait": "30s",
+                      "group_interval": "5m", "repeat_interval": alerting.repeat_interval,
+                      "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']},
+                                 {"receiver": "kubechat-pages",
+                                  "matchers": [f'severity =~ "{"|".join(alerting.page_severities)}"']}]},
+            "receivers": [{"name": "null"}] + [
+                {"name": name, "webhook_configs": [{"url_file": f"{folder}/{key}", "send_resolved": True}]}
+                for name, key in RECEIVER_URL_KEYS.items()],
+        },
+        "alertmanagerSpec": {"secrets": [RECEIVERS_SECRET]},
+    }
 
 
 ENFORCED_RESOURCES = ("servicemonitors", "podmonitors", "prometheusrules")

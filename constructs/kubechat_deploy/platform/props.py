@@ -103,6 +103,31 @@ class LoggingProps:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlertingProps:
+    """Where KubeChat's alerts go: Alertmanager (kube-prometheus-stack) routes each alert by severity to one of
+    two webhooks of the site's on-call tool (Opsgenie, Grafana OnCall, incident.io and others take
+    Alertmanager's webhook payload): pages for what wakes someone, tickets for the rest."""
+
+    remote_key: str = "kubechat/platform/alertmanager"
+    """Remote key, in the ClusterSecretStore below, with the properties `pages-url` and `tickets-url` (the
+    webhook addresses carry the integrations' tokens: secrets). Default: kubechat/platform/alertmanager."""
+    secret_store: str = "kubechat-secret-store"
+    """ClusterSecretStore of the platform's secrets. Default: kubechat-secret-store."""
+    page_severities: tuple[str, ...] = ("critical",)
+    """Severities that page (the rules' `severity` label); every other alert is a ticket. Default: (critical,)."""
+    repeat_interval: str = "4h"
+    """How often a still-firing alert is sent again. Default: 4h."""
+
+    def __post_init__(self) -> None:
+        v.dns_label("alerting.secret_store", self.secret_store)
+        if not self.page_severities or any(not re.fullmatch(r"[a-z]+", s) for s in self.page_severities):
+            raise v.SettingsError("alerting.page_severities", self.page_severities,
+                                  "one or more severities such as critical")
+        if not re.fullmatch(r"\d+[hm]", self.repeat_interval):
+            raise v.SettingsError("alerting.repeat_interval", self.repeat_interval, "a duration such as 4h")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScanningProps:
     """Trivy Operator (platform prerequisite): what it scans continuously, for KubeChatCriticalVulnerability."""
 
@@ -135,3 +160,5 @@ class PlatformProps:
     """Optional log aggregation, Loki and Alloy (platform logging). Default: LoggingProps()."""
     scanning: ScanningProps = field(default_factory=ScanningProps)
     """Continuous vulnerability scanning by Trivy Operator (platform prerequisites). Default: ScanningProps()."""
+    alerting: AlertingProps = field(default_factory=AlertingProps)
+    """Alertmanager's routing of KubeChat's alerts (platform prerequisites, kube-prometheus-stack). Default: AlertingProps()."""
