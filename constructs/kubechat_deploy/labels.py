@@ -22,3 +22,8 @@ def standard_labels(component: str, *, name: str = "kubechat", instance: str = "
         "app.kubernetes.io/part-of": PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
+
+
+RELOAD = "secret.reloader.stakater.com/reload"
+"""Stakater Reloader (a platform prerequisite) rolls a workload with this annotation when one of the named
+Secrets changes (External Secrets' rotation in staging and production)."""

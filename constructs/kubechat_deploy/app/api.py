@@ -10,6 +10,7 @@ from constructs import Construct
 from kubechat_deploy import validation as v
 from kubechat_deploy.data.database import KubeChatDatabase
 from kubechat_deploy.data.redis import KubeChatRedis
+from kubechat_deploy.labels import RELOAD
 from kubechat_deploy.app.workload import (HttpWorkload, Probes, Resources, Scaling, WorkloadSpec, WritableDir, env_from_secret,
                        env_value)
 
@@ -95,8 +96,10 @@ class KubeChatApi(Construct):
             writable_dirs=(WritableDir(name="tmp", path="/tmp", size_limit="64Mi"),),
             # The API reads cluster state on its users' behalf: the only workload that gets a token.
             kubernetes_api_access=True,
-            # Stakater Reloader rolls the pods when External Secrets rotates the secret (staging, production).
-            annotations={"secret.reloader.stakater.com/reload": self.secret_name},
+            # Stakater Reloader rolls the pods when External Secrets rotates a secret they read (staging,
+            # production): their own and the cache's password (a comma-separated list: reloader v1.4.22
+            # pkg/common/common.go splits the annotation's value on commas).
+            annotations={RELOAD: f"{self.secret_name},{redis.password_secret}"},
             pre_stop_seconds=props.pre_stop_seconds,
             termination_grace_seconds=props.termination_grace_seconds,
         ))

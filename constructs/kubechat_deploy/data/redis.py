@@ -11,7 +11,7 @@ from constructs import Construct
 import imports.monitoring.com.coreos.monitoring as mon
 
 from kubechat_deploy import validation as v
-from kubechat_deploy.labels import selector_labels, standard_labels
+from kubechat_deploy.labels import RELOAD, selector_labels, standard_labels
 from kubechat_deploy.observability.monitoring import MonitoringProps
 from kubechat_deploy.security.pod_security import container_security_context, pod_security_context
 from kubechat_deploy.delivery.sync import KEEP, Wave, wave
@@ -108,8 +108,11 @@ class KubeChatRedis(Construct):
                                 memory_limit="64Mi").render(),
             security_context=container_security_context(),
         )
+        # A rotated password (External Secrets, staging and production) takes effect only in a new pod: Reloader
+        # restarts it (the API restarts too, docs/security.md: a few seconds of refused sessions).
         self.stateful_set = k8s.KubeStatefulSet(
-            self, "statefulset", metadata=meta(props.name),
+            self, "statefulset", metadata=k8s.ObjectMeta(name=props.name, labels=labels,
+                                                         annotations={**wave(Wave.DATA), RELOAD: props.password_secret}),
             spec=k8s.StatefulSetSpec(
                 service_name=f"{props.name}-headless",
                 replicas=1,
