@@ -52,7 +52,7 @@ class Operator:
     the chart repository's history as read), the newest chart runs it anyway: `image_tag_values` set the
     images to the app version, `crds_values` turns off the chart's older CRDs, and `crds_path` of the
     operator's own repository at the app version's tag installs the CRDs instead (a second source of
-    the same Argo CD Application)."""
+    the same Argo CD Application; a kustomization, which Argo CD annotates so the CRDs are never pruned)."""
     name: str
     version: str
     crd_repo: str | None
@@ -80,8 +80,10 @@ OPERATORS: tuple[Operator, ...] = (
              # Newest chart in cloudnative-pg/charts' history: 0.7.0 ships v0.13.0; none ships v0.14.0 yet.
              Chart("https://cloudnative-pg.github.io/charts", "plugin-barman-cloud", "0.7.0", "v0.13.0",
                    "cloudnative-pg/charts charts/plugin-barman-cloud/Chart.yaml at 83bd9c59"),
+             # config/crd: the kustomization of config/crd/bases (kubebuilder's layout; at v0.14.0 it lists the
+             # ObjectStore CRD and patches nothing), so Argo CD can annotate the CRDs it installs.
              image_tag_values=("image.tag", "sidecarImage.tag"), crds_values="crds.create",
-             crds_path="config/crd/bases"),
+             crds_path="config/crd"),
     Operator("external-secrets", "v2.9.0", "external-secrets/external-secrets",
              Chart("https://charts.external-secrets.io", "external-secrets", "2.9.0", "v2.9.0",
                    "external-secrets/external-secrets deploy/charts/external-secrets/Chart.yaml at cc5bfbc2")),

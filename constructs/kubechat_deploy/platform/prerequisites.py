@@ -15,7 +15,7 @@ import imports.argocd.io.argoproj as argo
 from kubechat_deploy import validation as v
 from kubechat_deploy.platform.props import AlertingProps, DeliveryProps, ScanningProps
 from kubechat_deploy.labels import standard_labels
-from kubechat_deploy.delivery.sync import WAVE
+from kubechat_deploy.delivery.sync import KEEP, WAVE
 from kubechat_deploy.versions import operator
 
 
@@ -105,8 +105,14 @@ class PlatformPrerequisites(Construct):
                 for path in pin.image_tag_values:
                     values = _set(values, path, pin.version)
                 values = _set(values, pin.crds_values, False)
+                # Served from git by an Application that prunes: a CRD that left that folder would be pruned and
+                # take every object of its kind with it. Argo CD adds this annotation to each (`kustomize edit add
+                # annotation`, argo-cd v3.5.1 util/kustomize/kustomize.go; crds_path is a kustomization), so a
+                # CRD is never pruned nor deleted with the Application: removing one is a person's decision.
                 extra = [argo.ApplicationSpecSources(repo_url=f"https://github.com/{pin.crd_repo}.git",
-                                                     target_revision=pin.version, path=pin.crds_path)]
+                                                     target_revision=pin.version, path=pin.crds_path,
+                                                     kustomize=argo.ApplicationSpecSourcesKustomize(
+                                                         common_annotations=KEEP))]
             chart = argo.ApplicationSpecSources(repo_url=pin.chart.repo_url, chart=pin.chart.name,
                                                 target_revision=pin.chart.version,
                                                 helm=argo.ApplicationSpecSourcesHelm(release_name=p.name,
