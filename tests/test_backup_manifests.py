@@ -117,6 +117,18 @@ def test_backup_jobs_reach_only_what_they_need(rendered, env):
     ("staging", "kustomization.yaml", "  - path: backups.yaml\n", "", "destinationPath='s3://SET-IN-OVERLAY/kubechat'"),
     # ...and so is leaving out physical backups altogether.
     ("production", "kustomization.yaml", "  - path: backups.yaml\n", "", None),
+    # #26.7: the backup jobs grow with the database: the drill holds the dump and the restored database (twice
+    # its size), and each deadline grows with it (a fixed 7200 s failed every drill past some size).
+    ("production", "backups.yaml", "storage: 200Gi", "storage: 100Gi",
+     "CronJob/kubechat-restore-drill: scratch volume tmp = '100Gi' is smaller than 2 x the database "
+     "(Cluster/kubechat-db spec.storage.size = '100Gi'); allowed: at least 200Gi"),
+    ("production", "backups.yaml", "activeDeadlineSeconds: 15600", "activeDeadlineSeconds: 7200",
+     "CronJob/kubechat-restore-drill: activeDeadlineSeconds = 7200 is too short for the database "
+     "(Cluster/kubechat-db spec.storage.size = '100Gi'); allowed: at least 15600"),
+    ("staging", "backups.yaml", "activeDeadlineSeconds: 3000", "activeDeadlineSeconds: 2400",
+     "CronJob/kubechat-logical-backup: activeDeadlineSeconds = 2400 is too short for the database "
+     "(Cluster/kubechat-db spec.storage.size = '20Gi'); allowed: at least 3000"),
+    ("staging", "database.yaml", "size: 20Gi", "size: 30Gi", "allowed: at least 60Gi"),
 ])
 def test_render_rejects_bad_backup_settings(tmp_path, env, file, old, new, message):
     shutil.copytree(ROOT / "overlays", tmp_path / "overlays")

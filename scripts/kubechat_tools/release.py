@@ -277,25 +277,41 @@ def scratch_size(cronjob: dict) -> str | None:
 
 
 def check_scratch(docs: list[dict], env: str) -> list[str]:
-    """The logical backup writes the whole dump to its scratch volume, and the restore drill restores the
-    whole database into its own: each must hold the database (the Cluster's storage size)."""
+    """Each backup job fits the database it works on, in space and in time, as sized from the Cluster's storage
+    size (kubechat_deploy.data.backups): the logical backup writes the whole dump to its scratch volume (at least
+    the database's size), the restore drill holds the dump and the restored database at once (twice); each
+    Job's activeDeadlineSeconds grows with the database (a fixed one failed every drill past some size)."""
+    from kubechat_deploy.data.sizing import (DRILL_SCRATCH_FACTOR, backup_deadline_seconds,
+                                             drill_deadline_seconds, scaled)
+
     cluster = next((d for d in docs if d["kind"] == "Cluster" and d["apiVersion"].startswith("postgresql.cnpg.io/")), None)
     if cluster is None:
         return []
     size = (cluster["spec"].get("storage") or {}).get("size", "0")
+    where = f"(Cluster/{cluster['metadata']['name']} spec.storage.size = {size!r})"
+    jobs = {"kubechat-logical-backup": (1, backup_deadline_seconds), "kubechat-restore-drill":
+            (DRILL_SCRATCH_FACTOR, drill_deadline_seconds)}
     errors = []
-    for job in (d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] in
-                ("kubechat-logical-backup", "kubechat-restore-drill")):
+    for job in (d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] in jobs):
+        name = job["metadata"]["name"]
+        factor, deadline_of = jobs[name]
         scratch = scratch_size(job)
         try:
-            small = scratch is None or quantity(scratch) < quantity(size)
-        except ValueError:
-            small = True
+            needed = scaled(size, factor)
+            small = scratch is None or quantity(scratch) < quantity(needed)
+            minimum = deadline_of(size)
+        except ValueError:  # an unreadable size: the Cluster's own check names it
+            continue
         if small:
-            errors.append(f"environment {env!r}: CronJob/{job['metadata']['name']}: scratch volume tmp = {scratch!r} "
-                          f"is smaller than the database (Cluster/{cluster['metadata']['name']} spec.storage.size = "
-                          f"{size!r}); allowed: at least {size}, set in overlays/{env}/backups.yaml (the volume's "
+            errors.append(f"environment {env!r}: CronJob/{name}: scratch volume tmp = {scratch!r} is smaller than "
+                          f"{'the database' if factor == 1 else f'{factor} x the database'} {where}; allowed: at least "
+                          f"{needed}, set in overlays/{env}/backups.yaml (the volume's "
                           "ephemeral.volumeClaimTemplate.spec.resources.requests.storage)")
+        deadline = job["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds")
+        if minimum is not None and (not isinstance(deadline, int) or deadline < minimum):
+            errors.append(f"environment {env!r}: CronJob/{name}: activeDeadlineSeconds = {deadline!r} is too short "
+                          f"for the database {where}; allowed: at least {minimum}, set in overlays/{env}/backups.yaml "
+                          "(spec.jobTemplate.spec.activeDeadlineSeconds)")
     return errors
 
 

@@ -123,6 +123,7 @@ def kube_state_metrics_page(envs: list[Environment]) -> list[str]:
             succeeded_ago = 30 * HOUR if env.bad else scheduled_ago - 60
             lines += [_line("kube_cronjob_status_last_schedule_time", labels, now - scheduled_ago),
                       _line("kube_cronjob_status_last_successful_time", labels, now - succeeded_ago),
+                      _line("kube_cronjob_status_active", labels, 0),  # the last run has ended
                       # the Job of the last run (CronJob-created Jobs are named <cronjob>-<scheduled minute>)
                       _line("kube_job_status_failed", {**ns, "job_name": f"{cronjob}-29412345"}, 1 if env.bad else 0)]
         # The migration: one failed pod in both (the healthy one succeeded on its second attempt); only the bad

@@ -18,6 +18,7 @@ import imports.cnpg.io.cnpg.postgresql as pg
 
 from kubechat_deploy import validation as v
 from kubechat_deploy.data.database import KubeChatDatabase
+from kubechat_deploy.data.sizing import DRILL_SCRATCH_FACTOR, backup_deadline_seconds, drill_deadline_seconds, scaled
 from kubechat_deploy.security.external_secrets import external_secret
 from kubechat_deploy.labels import selector_labels, standard_labels
 from kubechat_deploy.layout import RENDER_AS_PATCH
@@ -67,10 +68,12 @@ class BackupProps:
     lists it (cloudnative-pg/artifacts image-catalogs/catalog-system-trixie.yaml at da879047).
     Default: ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-system-trixie@sha256:ecaa3950..."""
     scratch_size: str | None = None
-    """Scratch volume of the backup and drill jobs (/tmp: the dump, and the drill's restored copy of the
-    database): a volume claimed per run from the default storage class, never node disk. Default: the
-    database's storage size (DatabaseProps.storage_size); an overlay that patches the Cluster's storage
-    patches this too, and the render refuses a scratch volume smaller than the database."""
+    """Scratch volume of the logical backup (/tmp: the whole dump): a volume claimed per run from the default
+    storage class, never node disk. Default: the database's storage size (DatabaseProps.storage_size); an
+    overlay that patches the Cluster's storage patches this too, and the render refuses a smaller one."""
+    drill_scratch_size: str | None = None
+    """Scratch volume of the restore drill (/tmp: the downloaded dump and the database restored from it, both
+    up to the database's size). Default: twice the database's storage size; the render refuses less."""
     object_store_ports: tuple[int, ...] = (443,)
     """Ports the jobs may reach the object store on (add 9000 for a MinIO endpoint). Default: (443,)."""
     sidecar_cpu_request: str = "100m"
@@ -86,8 +89,9 @@ class BackupProps:
 
     def __post_init__(self) -> None:
         v.dns_label("backups.object_store", self.object_store)
-        if self.scratch_size is not None:
-            v.quantity("backups.scratch_size", self.scratch_size)
+        for name in ("scratch_size", "drill_scratch_size"):
+            if getattr(self, name) is not None:
+                v.quantity(f"backups.{name}", getattr(self, name))
         for name in ("sidecar_cpu_request", "sidecar_memory_request", "sidecar_memory_limit"):
             v.quantity(f"backups.{name}", getattr(self, name))
         if v.bytes_of(self.sidecar_memory_request) > v.bytes_of(self.sidecar_memory_limit):
@@ -193,7 +197,9 @@ class LogicalBackups(Construct):
                  release_config_map: str, scripts: Path = PROJECT_ROOT / "jobs") -> None:
         super().__init__(scope, id)
         self.props = props
-        self.scratch_size = props.scratch_size or database.props.storage_size
+        size = database.props.storage_size
+        self.scratch_size = props.scratch_size or size
+        self.drill_scratch_size = props.drill_scratch_size or scaled(size, DRILL_SCRATCH_FACTOR)
         self.scripts_config_map = "kubechat-backup-scripts"
         self.settings_config_map = "kubechat-backup-settings"
         """Each overlay generates it: BACKUP_TARGET, S3_ENDPOINT_URL, RETENTION_DAYS, RETENTION_KEEP_NEWEST."""
@@ -218,14 +224,14 @@ class LogicalBackups(Construct):
                            env_value("PGDATABASE", database.database), env_value("PGSSLMODE", "require"),
                            env_from_secret("PGUSER", database.app_secret_name, "username"),
                            env_from_secret("PGPASSWORD", database.app_secret_name, "password"), *credentials],
-                      env_from=settings, deadline=3600)
+                      env_from=settings, deadline=backup_deadline_seconds(size), scratch=self.scratch_size)
         self._cronjob("restore-drill", "kubechat-restore-drill", props.drill_schedule, self.drill_pod_labels,
                       ["python3", "/scripts/restore_drill.py", "--scratch-server"],
                       env=[env_from_config_map("EXPECTED_SCHEMA_VERSION", release_config_map, "SCHEMA_VERSION"),
                            env_value("PG_BIN", "/usr/lib/postgresql/17/bin"), *credentials],
-                      env_from=settings, deadline=7200)
+                      env_from=settings, deadline=drill_deadline_seconds(size), scratch=self.drill_scratch_size)
 
-    def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline) -> None:
+    def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline, scratch) -> None:
         labels = {**standard_labels(component), **pod_labels}
         k8s.KubeCronJob(self, component, metadata=k8s.ObjectMeta(name=name, labels=labels,
                                                                    annotations=wave(Wave.WORKLOADS)),
@@ -277,5 +283,5 @@ class LogicalBackups(Construct):
                                                     spec=k8s.PersistentVolumeClaimSpec(
                                                         access_modes=["ReadWriteOnce"],
                                                         resources=k8s.ResourceRequirements(requests={
-                                                            "storage": k8s.Quantity.from_string(self.scratch_size)})))))],
+                                                            "storage": k8s.Quantity.from_string(scratch)})))))],
                                     ))))))

@@ -70,17 +70,22 @@ SLO_CONFIRM = ("Open the API dashboard (KubeChat / API): the error ratio and lat
 SLO_FIX = ("If a rollout started it, roll back (docs/upgrade.md). If the database or cache is the cause, "
            "follow KubeChatPostgresDown / KubeChatRedisDown. If the API is saturated (CPU, pool), check "
            "KubeChatHpaAtMaximum and raise the HPA maximum or the resources in overlays/<env>/.")
-def last_run_failed(cronjob: str, deadline_seconds: int) -> str:
-    """The CronJob's newest scheduled run has had time to finish (its activeDeadlineSeconds plus ten minutes)
-    and nothing succeeded since it was scheduled (or nothing ever did). Read from the CronJob's own status,
-    not from kept Jobs: finished Jobs are deleted an hour after they end (their scratch volumes count
-    against the storage quota), and a failed Job kept after the next success would keep the alert firing.
-    Clears with the next successful run."""
+def last_run_failed(cronjob: str) -> str:
+    """The CronJob's newest scheduled run ended without success: none of its Jobs is active
+    (kube_cronjob_status_active, the length of status.active: kube-state-metrics v2.19.1
+    internal/store/cronjob.go), nothing succeeded since that run was scheduled (or nothing ever did), and it
+    was scheduled at least ten minutes ago. No fixed deadline: a run takes as long as the database's size makes
+    it (its Job's activeDeadlineSeconds, sized from the database, ends one that hangs), and a long run that is
+    still going never alerts. Read from the CronJob's own status, not from kept Jobs: finished Jobs are deleted
+    an hour after they end (their scratch volumes count against the storage quota), and a failed Job kept
+    after the next success would keep the alert firing. Clears with the next successful run."""
     sel = f'{KSM},cronjob="{cronjob}"'
     scheduled = f"max by (namespace) (kube_cronjob_status_last_schedule_time{{{sel}}})"
     succeeded = f"max by (namespace) (kube_cronjob_status_last_successful_time{{{sel}}})"
+    active = f"max by (namespace) (kube_cronjob_status_active{{{sel}}})"
     return (f"(\n  {scheduled} > on (namespace) {succeeded}\n  or\n  {scheduled} unless on (namespace) {succeeded}\n)\n"
-            f"and on (namespace)\n(time() - {scheduled} > {deadline_seconds + 600})")
+            f"and on (namespace)\n({active} == 0)\n"
+            f"and on (namespace)\n(time() - {scheduled} > 600)")
 
 
 ESCALATE_APP = "Page the KubeChat API team's on-call with the dashboard link and the first error lines."
@@ -195,7 +200,7 @@ ALERTS: tuple[Alert, ...] = (
           "Fix the cause in the failed Backup's status, then take one now: "
           "`kubectl cnpg backup kubechat-db -n <namespace> --method plugin --plugin-name barman-cloud.cloudnative-pg.io`.",
           ESCALATE_DB),
-    Alert("KubeChatLogicalBackupFailed", "kubechat-backups", last_run_failed("kubechat-logical-backup", 3600),
+    Alert("KubeChatLogicalBackupFailed", "kubechat-backups", last_run_failed("kubechat-logical-backup"),
           "0m", "warning", "A logical backup (pg_dump) failed.",
           "The last scheduled kubechat-logical-backup run in {{ $labels.namespace }} did not succeed.",
           "Last night's dump is missing; older dumps are untouched (the script deletes nothing after a failure).",
@@ -213,7 +218,7 @@ ALERTS: tuple[Alert, ...] = (
           "`kubectl -n <namespace> get cronjob kubechat-logical-backup` (LAST SCHEDULE, SUSPEND) and its Jobs.",
           "See KubeChatLogicalBackupFailed; a suspended CronJob: `kubectl patch cronjob ... -p '{\"spec\":{\"suspend\":false}}'`.",
           ESCALATE_DB),
-    Alert("KubeChatRestoreDrillFailed", "kubechat-backups", last_run_failed("kubechat-restore-drill", 7200),
+    Alert("KubeChatRestoreDrillFailed", "kubechat-backups", last_run_failed("kubechat-restore-drill"),
           "0m", "critical", "The weekly restore drill failed: the newest logical backup may not restore.",
           "The last scheduled kubechat-restore-drill run in {{ $labels.namespace }} did not succeed.",
           "A backup that does not restore is no backup: checksum, schema version, row counts or the audit chain did not match.",

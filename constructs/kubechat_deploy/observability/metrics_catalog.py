@@ -26,7 +26,7 @@ METRICS: dict[str, tuple[str, ...]] = {
                            "kube_horizontalpodautoscaler_spec_max_replicas",
                            "kube_poddisruptionbudget_status_pod_disruptions_allowed",
                            "kube_poddisruptionbudget_status_expected_pods", "kube_job_status_failed", "kube_job_failed",
-                           "kube_cronjob_status_last_successful_time", "kube_cronjob_status_last_schedule_time", "kube_deployment_status_replicas_available",
+                           "kube_cronjob_status_last_successful_time", "kube_cronjob_status_last_schedule_time", "kube_cronjob_status_active", "kube_deployment_status_replicas_available",
                            "kube_deployment_spec_replicas", "kube_job_created", "kube_pod_status_ready"),
     # kube-prometheus-stack's kubelet/cAdvisor
     "kubelet": ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"),
