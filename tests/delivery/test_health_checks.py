@@ -112,7 +112,8 @@ def test_a_routine_change_is_progressing_and_every_failure_phase_degraded(argocd
 
 
 @pytest.mark.parametrize("phase,expected", [
-    (None, "Progressing"), ("running", "Progressing"), ("completed", "Healthy"), ("failed", "Degraded")])
+    (None, "Progressing"), ("running", "Progressing"), ("completed", "Healthy"), ("failed", "Degraded"),
+    ("invalid backup definition", "Degraded")])
 def test_the_pre_migration_backup_gates_the_migration(argocd, builtin, tmp_path, phase, expected):
     """Without a check Argo CD treats a Backup as Healthy as soon as it exists, so a Backup hook would not
     hold the migration; with the project's check it does until the backup completed."""

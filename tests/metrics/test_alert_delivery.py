@@ -6,7 +6,9 @@ alert firing at once (KubeChatMigrationFailed, for: 0m) and a warning (KubeChatS
 must page, the second make a ticket, and nothing of the healthy environment may page."""
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -47,3 +49,19 @@ def test_a_critical_alert_pages_and_a_warning_makes_a_ticket(prometheus):
     assert all(a["labels"]["severity"] != "critical" for t in tickets for a in t["alerts"])
     assert not [a for p in pages for a in p["alerts"] if a["labels"].get("namespace") == GOOD and a["status"] == "firing"], \
         "the healthy environment paged"
+
+
+def test_the_clusters_own_alerts_keep_the_charts_routing(prometheus):
+    """Only KubeChat's alerts are routed to its receivers: a critical alert of the cluster itself (one of the
+    chart's default rules, which fire for good on a managed control plane) posted to the real Alertmanager
+    reaches neither webhook, while a KubeChat one posted the same way does."""
+    webhook, alertmanager = prometheus.context["webhook"], prometheus.context["alertmanager"]
+    alerts = [{"labels": {"alertname": "KubeControllerManagerDown", "severity": "critical", "namespace": "kube-system"}},
+              {"labels": {"alertname": "KubeChatProbe", "severity": "critical", "namespace": BAD}}]
+    request = urllib.request.Request(f"http://{alertmanager.address}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
+        assert response.status == 200
+    wait_for(webhook, "/pages", "KubeChatProbe", timeout=120)
+    received = [a["labels"].get("alertname") for m in webhook.messages() if m["json"] for a in m["json"]["alerts"]]
+    assert "KubeControllerManagerDown" not in received, received

@@ -43,7 +43,8 @@ TRIGGERS = ("on-sync-failed", "on-health-degraded")
 
 def notifications_configuration(props: DeliveryProps) -> dict[str, str]:
     """argocd-notifications-cm keys. Triggers as Argo CD v3.5.1's catalog defines them
-    (notifications_catalog/triggers/on-sync-failed.yaml, on-health-degraded.yaml); the messages JSON-encoded
+    (notifications_catalog/triggers/on-sync-failed.yaml, on-health-degraded.yaml; the latter without its
+    oncePer, below); the messages JSON-encoded
     with sprig's toJson, since an operation's message may hold quotes."""
     service = props.notification_service
 
@@ -68,11 +69,13 @@ def notifications_configuration(props: DeliveryProps) -> dict[str, str]:
             "  send: [kubechat-sync-failed]\n"
             "  when: app.status.operationState != nil and app.status.operationState.phase in ['Error', 'Failed']\n"
             "  oncePer: app.status.operationState?.syncResult?.revision\n"),
+        # Not the catalog's oncePer (the revision): with it, the engine sends once per revision for good
+        # (notifications-engine pkg/controller/state.go), so a second Degraded episode at the same revision, the
+        # 3 a.m. case with no new commit, went unannounced. Without it, once per episode.
         "trigger.on-health-degraded": (
             "- description: Application has degraded\n"
             "  send: [kubechat-health-degraded]\n"
-            "  when: app.status.health.status == 'Degraded'\n"
-            "  oncePer: app.status.operationState?.syncResult?.revision\n"),
+            "  when: app.status.health.status == 'Degraded'\n"),
     }
 
 

@@ -135,27 +135,41 @@ RECEIVER_URL_KEYS = {"kubechat-pages": "pages-url", "kubechat-tickets": "tickets
 """Receiver -> the key of RECEIVERS_SECRET holding its webhook address."""
 
 
+RECEIVERS_FOLDER = "/etc/alertmanager/kubechat-receivers"
+
+
 def alertmanager_values(alerting: AlertingProps) -> dict:
     """kube-prometheus-stack's `alertmanager` values: the chart's default routes everything to its 'null'
     receiver (charts/kube-prometheus-stack/values.yaml at kube-prometheus-stack-88.3.0, alertmanager.config),
     so no alert reached anyone. Helm merges these maps into the chart's (its global and inhibit_rules stay)
-    and replaces its lists: the route sends the paging severities to kubechat-pages, every other alert to
-    kubechat-tickets (the chart's Watchdog stays with 'null'). Each receiver is a webhook whose address
-    Alertmanager reads from the mounted Secret (`url_file`: Alertmanager v0.33.1 notify/webhook/config.go;
-    Prometheus Operator mounts alertmanagerSpec.secrets at /etc/alertmanager/secrets/<name>/)."""
-    folder = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
+    and replaces its lists. KubeChat's alerts (every rule of an environment carries its kubechat-<env>
+    namespace) of a paging severity go to kubechat-pages, its other alerts to kubechat-tickets; every other
+    alert keeps the chart's routing ('null', the Watchdog included): the platform team routes the cluster's
+    own alerts, which on a managed control plane include some that fire for good. Each receiver is a webhook
+    whose address Alertmanager reads from a file when it sends (`url_file`: Alertmanager v0.33.1
+    notify/webhook/config.go). The file comes from a Secret mounted as an optional volume (the Alertmanager
+    resource's volumes and volumeMounts, which prometheus-operator v0.93.0 appends to the StatefulSet:
+    pkg/alertmanager/statefulset.go), not alertmanagerSpec.secrets, which the operator mounts as required: the
+    Secret is written by External Secrets after the operators are installed, and a required volume would keep
+    the cluster's only Alertmanager from starting until then."""
+    kubechat = 'namespace =~ "kubechat-.*"'
     return {
         "config": {
-            "route": {"receiver": "kubechat-tickets", "group_by": ["namespace", "alertname"], "group_wait": "30s",
+            "route": {"receiver": "null", "group_by": ["namespace", "alertname"], "group_wait": "30s",
                       "group_interval": "5m", "repeat_interval": alerting.repeat_interval,
                       "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']},
                                  {"receiver": "kubechat-pages",
-                                  "matchers": [f'severity =~ "{"|".join(alerting.page_severities)}"']}]},
+                                  "matchers": [kubechat, f'severity =~ "{"|".join(alerting.page_severities)}"']},
+                                 {"receiver": "kubechat-tickets", "matchers": [kubechat]}]},
             "receivers": [{"name": "null"}] + [
-                {"name": name, "webhook_configs": [{"url_file": f"{folder}/{key}", "send_resolved": True}]}
+                {"name": name, "webhook_configs": [{"url_file": f"{RECEIVERS_FOLDER}/{key}", "send_resolved": True}]}
                 for name, key in RECEIVER_URL_KEYS.items()],
         },
-        "alertmanagerSpec": {"secrets": [RECEIVERS_SECRET]},
+        "alertmanagerSpec": {
+            "volumes": [{"name": "kubechat-receivers",
+                         "secret": {"secretName": RECEIVERS_SECRET, "optional": True}}],
+            "volumeMounts": [{"name": "kubechat-receivers", "mountPath": RECEIVERS_FOLDER, "readOnly": True}],
+        },
     }
 
 
