@@ -4,6 +4,7 @@ one message saying how to provide the CRDs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from pathlib import Path
 from kubechat_tools.crds import CrdError, fetch_all, load_sources
 
 
@@ -102,32 +104,57 @@ def test_the_crd_step_runs_before_the_long_installs():
                 assert plan.index(later) > crds, f"make {target} runs {later!r} before the CRD step"
 
 
+def module_proxy(root: Path, module: str, version: str, files: dict[str, bytes]) -> str:
+    """A Go module proxy on disk (GOPROXY=file://...: the layout the go command reads, <module>/@v/...) serving
+    one module version holding `files`; returns its GOPROXY value."""
+    import zipfile
+
+    folder = root / module / "@v"
+    folder.mkdir(parents=True)
+    (folder / "list").write_text(version + "\n")
+    (folder / f"{version}.info").write_text(json.dumps({"Version": version, "Time": "2026-01-01T00:00:00Z"}))
+    (folder / f"{version}.mod").write_text(f"module {module}\n")
+    with zipfile.ZipFile(folder / f"{version}.zip", "w") as archive:
+        archive.writestr(f"{module}@{version}/go.mod", f"module {module}\n")
+        for name, content in files.items():
+            archive.writestr(f"{module}@{version}/{name}", content)
+    return f"file://{root}"
+
+
 def test_a_file_the_mirror_lacks_comes_from_its_go_module_and_is_verified(tmp_path, monkeypatch):
-    """The offline mirror (../shared/crds) has no Gateway API or Traefik CRDs: with CRD_MIRROR set, each such pin
-    comes from its Go module (the proxy; here GOPROXY=off, so only the module cache `make crds` filled), the same
-    bytes as the pinned address, and still checked against its sha256."""
+    """A pin may name the Go module holding the same file at the same tag (go_module: the front door's Gateway
+    API and Traefik CRDs are served by the Go module proxy, not by the offline mirror). With CRD_MIRROR set and
+    the file missing from the mirror, it comes from that module through the real go command (here from a
+    module proxy on disk, so offline), still checked against its sha256; a source without go_module that the
+    mirror lacks is still an error naming the file."""
     import dataclasses
 
     from kubechat_tools import crds
 
-    mirror = copy_mirror(tmp_path)
-    from_modules = [s for s in load_sources() if s.go_module]
-    assert {s.group for s in from_modules} == {"gateway_api", "traefik"}
-    for source in from_modules:
-        (mirror / source.relative_path).unlink()
-    monkeypatch.setenv("CRD_MIRROR", str(mirror))
-    monkeypatch.setenv("GOPROXY", "off")
+    content = b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: tests.example.com\n"
+    module, version, path = "example.com/crds", "v1.2.3", "config/crd/example.com_tests.yaml"
+    source = crds.CrdSource(group="example", url=f"https://raw.githubusercontent.com/example/crds/{version}/{path}",
+                            typed=False, sha256=hashlib.sha256(content).hexdigest(), go_module=f"{module}@{version}")
+    monkeypatch.setenv("GOPROXY", module_proxy(tmp_path / "proxy", module, version, {path: content}))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "modcache"))
+    monkeypatch.setenv("GOSUMDB", "off")
+    monkeypatch.setenv("GOFLAGS", "-mod=mod")
+    monkeypatch.setenv("CRD_MIRROR", str(tmp_path / "mirror"))
+    (tmp_path / "mirror").mkdir()
     monkeypatch.setattr(crds, "_MODULE_DIRS", {})
-    paths = fetch_all(cache=tmp_path / "cache")
-    assert len(paths) == len(load_sources())
-    for source in from_modules:
-        assert hashlib.sha256(crds.cached_path(source, tmp_path / "cache").read_bytes()).hexdigest() == source.sha256
-    # A pin that differs from the module's file is refused, naming where the file came from.
-    wrong = dataclasses.replace(from_modules[0], sha256="0" * 64)
-    with pytest.raises(CrdError, match=f"from the Go module {from_modules[0].go_module}.*refused"):
+    cached = crds.fetch(source, cache=tmp_path / "cache")
+    assert cached.read_bytes() == content
+    # A pin that differs from the module's file is refused, naming where the file came from; nothing is cached.
+    wrong = dataclasses.replace(source, sha256="0" * 64)
+    with pytest.raises(CrdError, match=f"from the Go module {module}@{version}.*refused"):
         crds.fetch(wrong, cache=tmp_path / "other")
-    # A source without a go_module that the mirror lacks is still an error naming the file.
-    plain = next(s for s in load_sources() if not s.go_module)
-    (mirror / plain.relative_path).unlink()
+    assert not (tmp_path / "other" / wrong.relative_path).exists()
+    # A path the module does not hold, and a module the proxy does not serve, are named.
+    with pytest.raises(CrdError, match="is not in the Go module"):
+        crds.fetch(dataclasses.replace(source, url=source.url.replace("tests.yaml", "other.yaml")), cache=tmp_path / "x")
+    monkeypatch.setattr(crds, "_MODULE_DIRS", {})
+    with pytest.raises(CrdError, match="go mod download example.com/missing@v1.0.0 failed"):
+        crds.fetch(dataclasses.replace(source, go_module="example.com/missing@v1.0.0"), cache=tmp_path / "y")
+    # Without go_module, a file the mirror lacks is still an error naming it.
     with pytest.raises(CrdError, match="CRD_MIRROR: .* is missing"):
-        crds.fetch(plain, cache=tmp_path / "third")
+        crds.fetch(dataclasses.replace(source, go_module=None), cache=tmp_path / "z")

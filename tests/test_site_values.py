@@ -49,7 +49,7 @@ def test_a_site_with_its_own_values_passes(tmp_path):
     site = {"staging.kubechat.example.com": "staging.chat.acme-corp.io", "kubechat.example.com": "chat.acme-corp.io",
             "platform@example.com": "platform-team@acme-corp.io",
             "https://github.com/kubechat/kubechat-deploy.git": "https://git.acme-corp.io/platform/kubechat-deploy.git",
-            "s3://kubechat-backups-": "s3://acme-corp-kubechat-"}
+            "s3://kubechat-backups-": "s3://acme-corp-kubechat-", "https://argocd.example.com": "https://argocd.acme-corp.io"}
     digests = stand_in_digests()
     dist = tmp_path / "dist"
     shutil.copytree(ROOT / "dist", dist)

@@ -66,7 +66,8 @@ def test_the_platform_installs_each_operator_at_its_pin(pin: Operator):
         assert dig(values, path) == pin.version, f"{pin.name}: {path}"
     assert dig(values, pin.crds_values) is False, f"{pin.name}: the chart's own ({pin.chart.ships}) CRDs are installed"
     assert sources[1:] == [{"repoURL": f"https://github.com/{pin.crd_repo}.git", "targetRevision": pin.version,
-                            "path": pin.crds_path}]
+                            "path": pin.crds_path,  # never pruned (tests/delivery/test_platform_crds.py)
+                            "kustomize": {"commonAnnotations": {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}}}]
 
 
 def test_the_override_crds_are_the_ones_crds_yaml_validates_against():
