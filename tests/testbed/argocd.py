@@ -201,7 +201,10 @@ class GitRemote:
 # --- Argo CD and friends -----------------------------------------------------------------------------
 
 def platform_docs(name: str, repo_url: str) -> list[dict]:
-    """dist/platform/<name>/ as committed, with the repository URL pointed at the local remote."""
+    """dist/platform/<name>/ as committed, with the repository URL pointed at the local remote, after the
+    Namespaces its objects live in besides Argo CD's: on a cluster the prerequisites' Applications create them
+    before this piece syncs (CreateNamespace=true; e.g. `monitoring`, where the delivery piece writes
+    Alertmanager's receivers Secret), here nothing else would."""
     folder = DIST / "platform" / name
     docs = []
     for path in sorted(folder.glob("*.yaml")):
@@ -209,7 +212,8 @@ def platform_docs(name: str, repo_url: str) -> list[dict]:
             continue
         text = path.read_text().replace(REPO_URL_PLACEHOLDER, repo_url)
         docs += [d for d in yaml.safe_load_all(text) if d]
-    return docs
+    namespaces = sorted({d["metadata"].get("namespace") for d in docs} - {None, ARGOCD_NAMESPACE})
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in namespaces] + docs
 
 
 def argocd_base_objects() -> list[dict]:
