@@ -71,8 +71,12 @@ KYVERNO = {"kyverno": [("github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno", "k
 """Kyverno's CLI (its engine and policy validation), for tests/test_kyverno.py; built and cached the same way."""
 
 
-def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None) -> str:
+def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None,
+             vendored: dict[str, dict[str, str]] | None = None) -> str:
     digest = hashlib.sha256()
+    for module, files in sorted((vendored or {}).items()):
+        for relative, content in sorted(files.items()):
+            digest.update(f"{module} vendored {relative}\n{content}".encode())
     if modules is MODULES:
         digest.update(version_ldflags().encode())
     for module, flags in sorted((ldflags or {}).items()):
@@ -86,15 +90,19 @@ def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None) -> 
 
 
 def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags: dict[str, str] | None = None,
-          timings: dict[str, float] | None = None) -> Path:
+          timings: dict[str, float] | None = None, vendored: dict[str, dict[str, str]] | None = None) -> Path:
     """Build every binary (or reuse the cached build of the same pins); print how long it took.
-    `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds.
+    `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds; `vendored`: module
+    folder -> {path under vendor/: content}, files a module's release build generates and its module zip lacks
+    (a web UI's compiled assets that a //go:embed needs): that module is built from a vendored copy of its
+    tools/ folder with these files added (the module cache itself is read-only, and -overlay may not replace
+    files in it).
 
     Safe side by side (two pytest workers, two tiers): one build per pin hash, whoever asks first, under an
     exclusive lock on <cache>/<hash>.lock; the others wait and then find it finished. The build goes to
     <hash>.partial/ with its `.complete` stamp written inside, then one rename publishes it, so a killed build
     leaves only a .partial folder (removed by the next build), never a folder that looks finished."""
-    target = cache / pin_hash(modules, ldflags)
+    target = cache / pin_hash(modules, ldflags, vendored)
     stamp = target / ".complete"
     if stamp.exists():
         log(f"binaries: cached in {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
@@ -111,12 +119,12 @@ def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags
         if stamp.exists():
             log(f"binaries: built by another process into {target}")
             return target
-        _build_locked(target, modules, ldflags, timings)
+        _build_locked(target, modules, ldflags, timings, vendored or {})
     return target
 
 
 def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
-                  timings: dict[str, float] | None) -> None:
+                  timings: dict[str, float] | None, vendored: dict[str, dict[str, str]]) -> None:
     started = time.monotonic()
     partial = target.parent / (target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -127,8 +135,22 @@ def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
         log(f"building {', '.join(name for _, name in packages)} (tools/{module}); the first build takes minutes")
         flags = ["-ldflags", version_ldflags()] if module == "controlplane" and modules is MODULES else \
             ["-ldflags", ldflags[module]] if ldflags and module in ldflags else []
+        folder, build_env = TOOLS / module, env
+        if module in vendored:
+            folder = partial.parent / f"{target.name}.{module}-src"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(TOOLS / module, folder)
+            result = subprocess.run(["go", "mod", "vendor", "-e"], cwd=folder, env=env, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"go mod vendor in tools/{module} failed:\n{result.stderr[-4000:]}")
+            for relative, content in vendored[module].items():
+                (folder / "vendor" / relative).parent.mkdir(parents=True, exist_ok=True)
+                (folder / "vendor" / relative).write_text(content)
+            build_env = {**env, "GOFLAGS": "-mod=vendor"}
         result = subprocess.run(["go", "build", *flags, "-o", str(partial) + "/", *[package for package, _ in packages]],
-                                cwd=TOOLS / module, env=env, capture_output=True, text=True)
+                                cwd=folder, env=build_env, capture_output=True, text=True)
+        if module in vendored:
+            shutil.rmtree(folder, ignore_errors=True)
         if result.returncode != 0:
             raise RuntimeError(f"go build in tools/{module} failed:\n{result.stderr[-4000:]}")
         log(f"built tools/{module} in {time.monotonic() - module_started:.0f} s")

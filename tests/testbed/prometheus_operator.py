@@ -65,8 +65,14 @@ def platform_pin() -> str:
     return next(o.version for o in OPERATORS if o.name == "kube-prometheus-stack")
 
 
+ALERTMANAGER_UI = {"github.com/prometheus/alertmanager/ui/app/dist/index.html":
+                   "<!doctype html><title>Alertmanager</title><p>The metrics tier's build: no web UI.</p>\n"}
+"""Alertmanager v0.33.1 embeds its compiled web UI (ui/web.go: //go:embed app/dist), which its release build
+generates and its module zip lacks: a page in its place (the tier uses only the API and the notifiers)."""
+
+
 def binaries() -> Path:
-    return build(CACHE / "metrics", MODULES, None, BUILD_TIMES)
+    return build(CACHE / "metrics", MODULES, None, BUILD_TIMES, vendored={"alertmanager": ALERTMANAGER_UI})
 
 
 def operator_crds() -> list[dict]:
