@@ -29,8 +29,10 @@ def backups(stack) -> dict[str, dict]:
 
 
 def deliver(stack, app: str, revision: str, what: str) -> dict:
+    """A manual sync with pruning, as an operator syncs production outside its window (`argocd app sync --prune`;
+    inside it, auto-sync prunes): a release's renamed generated ConfigMap leaves the old one behind otherwise."""
     stack.refresh(app)
-    stack.sync(app, revision)
+    stack.sync(app, revision, prune=True)
     return stack.wait_app(app, synced_healthy(revision), 420, f"Synced and Healthy at {what} {revision[:8]}")
 
 

@@ -42,13 +42,14 @@ def test_a_release_syncs_although_the_last_backup_failed(stack, delivery):
     cronjob = stack.get("cronjobs", CRONJOB, namespace)
     assert cronjob["status"]["lastSuccessfulTime"] < cronjob["status"]["lastScheduleTime"]
 
-    # A release: a setting of staging changes (the API's ConfigMap, so its pods roll), committed as usual.
+    # A release: a setting of staging changes, committed as usual. A backup setting: a change the API's pods
+    # would roll for starts a canary, whose analysis needs the Prometheus only the canary tests run.
     work = stack.remote.work
     publish_under_test(stack.remote, "staging before the release")
-    settings = work / "overlays" / APP_ENV / "api-settings.env"
+    settings = work / "overlays" / APP_ENV / "backup-settings.env"
     text = settings.read_text()
-    assert "LOG_LEVEL=info" in text, "staging's api.env no longer sets LOG_LEVEL=info: pick another setting"
-    settings.write_text(text.replace("LOG_LEVEL=info", "LOG_LEVEL=warn"))
+    assert "RETENTION_DAYS=7" in text, "staging's backup-settings.env no longer sets RETENTION_DAYS=7: pick another"
+    settings.write_text(text.replace("RETENTION_DAYS=7", "RETENTION_DAYS=8"))
     release = stack.remote._commit("a release after a failed backup")
     stack.refresh(app)
     stack.wait_app(app, synced_healthy(release), 420, f"Synced and Healthy at {release[:8]}")
@@ -57,7 +58,8 @@ def test_a_release_syncs_although_the_last_backup_failed(stack, delivery):
     resource = next(r for r in application["status"]["resources"] if r["kind"] == "CronJob" and r["name"] == CRONJOB)
     assert resource["health"]["status"] == "Healthy" and "The last run failed" in resource["health"].get("message", ""), resource
     assert stack.get("cronjobs", CRONJOB, namespace)["status"]["lastSuccessfulTime"] == failed["lastSuccessfulTime"]
-    # The release landed: the API's pods read the new setting.
-    env_from = stack.get("deployments", "kubechat-api", namespace)["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-    config = next(e["configMapRef"]["name"] for e in env_from if e.get("configMapRef", {}).get("name", "").startswith("kubechat-api-config"))
-    assert stack.get("configmaps", config, namespace)["data"]["LOG_LEVEL"] == "warn"
+    # The release landed: the backup job reads the new setting.
+    job = stack.get("cronjobs", CRONJOB, namespace)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    config = next(e["configMapRef"]["name"] for e in job["envFrom"]
+                  if e.get("configMapRef", {}).get("name", "").startswith("kubechat-backup-settings"))
+    assert stack.get("configmaps", config, namespace)["data"]["RETENTION_DAYS"] == "8"

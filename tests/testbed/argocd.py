@@ -324,7 +324,8 @@ class DeliveryStack(ProcessGroup):
         # The notifications controller (the same multi-call binary), as the install runs it: it reads
         # argocd-notifications-cm (this project's render) and argocd-notifications-secret.
         self._spawn("argocd-notifications",
-                    [argocd, "--argocd-repo-server", f"127.0.0.1:{repo_port}", "--argocd-repo-server-plaintext",
+                    [argocd, "--namespace", ARGOCD_NAMESPACE,  # its ConfigMap and Secret, and the Applications
+                     "--argocd-repo-server", f"127.0.0.1:{repo_port}", "--argocd-repo-server-plaintext",
                      "--metrics-port", str(free_port()), "--loglevel", "info", "--logformat", "text"],
                     self.argocd_env("argocd-notifications"))
         self._spawn("rollouts-controller",
@@ -386,10 +387,11 @@ class DeliveryStack(ProcessGroup):
         self.plane.kubectl("annotate", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE,
                            "argocd.argoproj.io/refresh=hard", "--overwrite")
 
-    def sync(self, app: str, revision: str, user: str = "delivery-test") -> None:
-        """A manual sync, as `argocd app sync` requests one: an operation on the Application."""
+    def sync(self, app: str, revision: str, user: str = "delivery-test", prune: bool = False) -> None:
+        """A manual sync, as `argocd app sync [--prune]` requests one: an operation on the Application."""
         patch = {"operation": {"initiatedBy": {"username": user},
-                               "sync": {"revision": revision, "syncStrategy": {"hook": {}}},
+                               "sync": {"revision": revision, "syncStrategy": {"hook": {}},
+                                        **({"prune": True} if prune else {})},
                                "retry": {"limit": 0}}}
         self.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
                            "-p", json.dumps(patch))
