@@ -1,0 +1,73 @@
+"""#26.4: a failed sync reaches people. Argo CD's notifications controller (the delivery tier runs the real one)
+with argocd-notifications-cm as rendered and the webhook's address in argocd-notifications-secret (where
+External Secrets merges it from the secret store) posts the failure to that webhook, here on loopback.
+
+Production is used: its syncs are manual here (its window), with no retry, so the operation ends Failed at
+once. The catalog's on-sync-failed trigger fires on the final failure: on staging, which auto-syncs with five
+retries, that comes some fifteen minutes later."""
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+import yaml
+
+from testbed.argocd import ARGOCD_NAMESPACE, FAIL_LABEL, synced_healthy
+from testbed.loopback import WebhookReceiver
+from kubechat_deploy.platform.argocd_config import NOTIFICATION_SECRET_KEY
+
+from .conftest import publish_under_test
+
+pytestmark = pytest.mark.delivery
+
+ENV = "production"
+
+
+@pytest.fixture
+def webhook(stack):
+    """The site's webhook (docs/install.md: its address in the secret store): a receiver on loopback."""
+    receiver = WebhookReceiver()
+    url = base64.b64encode(f"{receiver.url}/kubechat-deployments".encode()).decode()
+    stack.plane.kubectl("patch", "secret", "argocd-notifications-secret", "-n", ARGOCD_NAMESPACE, "--type", "merge",
+                        "-p", f'{{"data": {{"{NOTIFICATION_SECRET_KEY}": "{url}"}}}}')
+    yield receiver
+    receiver.stop()
+
+
+def test_a_failed_sync_reaches_the_webhook(stack, delivery, webhook):
+    app = next(a for a, env in delivery.items() if env == ENV)
+    good = publish_under_test(stack.remote, "production before a failing release")
+    # A release whose migration hook fails (kwok fails pods carrying FAIL_LABEL): new image tags make it OutOfSync.
+    kustomization = stack.remote.work / "overlays" / ENV / "kustomization.yaml"
+    doc = yaml.safe_load(kustomization.read_text())
+    for image in doc["images"]:
+        image["newTag"] = "1.0.1-broken"
+    doc.setdefault("patches", []).append({"target": {"kind": "Job", "name": "kubechat-migrate"}, "patch": yaml.safe_dump([
+        {"op": "add", "path": f"/spec/template/metadata/labels/{FAIL_LABEL.replace('/', '~1')}", "value": "true"}])})
+    kustomization.write_text(yaml.safe_dump(doc, sort_keys=False))
+    bad = stack.remote._commit("a production release whose migration fails")
+    stack.refresh(app)
+    stack.sync(app, bad)
+
+    def failed(application: dict) -> bool:
+        op = application.get("status", {}).get("operationState") or {}
+        return op.get("phase") in ("Failed", "Error") and op.get("syncResult", {}).get("revision") == bad
+    stack.wait_app(app, failed, 300, f"the sync of {bad[:8]} failed")
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not [m for m in webhook.messages() if "failed to sync" in str(m["json"])]:
+        time.sleep(1)
+    posted = [m for m in webhook.messages() if "failed to sync" in str(m["json"])]
+    assert posted, f"no sync-failed notification reached the webhook: {webhook.messages()}"
+    text = posted[0]["json"]["text"]
+    assert posted[0]["path"] == "/kubechat-deployments" and posted[0]["headers"].get("Content-Type") == "application/json"
+    assert text.startswith(f"KubeChat: {app} failed to sync (environment {ENV}, ") \
+        and f"/applications/{ARGOCD_NAMESPACE}/{app}?operation=true" in text, text
+    assert len(posted) == 1, "one failure, one notification"
+
+    # Back to the good release, as an operator would (a manual sync, pruning).
+    good = publish_under_test(stack.remote, "production fixed")
+    stack.refresh(app)
+    stack.sync(app, good, prune=True)
+    stack.wait_app(app, synced_healthy(good), 420, f"Synced and Healthy at the fix {good[:8]}")
