@@ -16,10 +16,10 @@ pytestmark = pytest.mark.delivery
 APP_ENV = "staging"
 
 
-def break_migration(work) -> None:
+def break_migration(work, env: str = APP_ENV) -> None:
     """A bad release: new image tags (what makes the environment OutOfSync: a change to hooks alone does
     not) whose migration hook's pod fails (kwok fails pods carrying FAIL_LABEL)."""
-    kustomization = work / "overlays" / APP_ENV / "kustomization.yaml"
+    kustomization = work / "overlays" / env / "kustomization.yaml"
     doc = yaml.safe_load(kustomization.read_text())
     for image in doc["images"]:
         image["newTag"] = "1.0.1-broken"

@@ -11,13 +11,13 @@ import base64
 import time
 
 import pytest
-import yaml
 
-from testbed.argocd import ARGOCD_NAMESPACE, FAIL_LABEL, synced_healthy
+from testbed.argocd import ARGOCD_NAMESPACE, synced_healthy
 from testbed.loopback import WebhookReceiver
 from kubechat_deploy.platform.argocd_config import NOTIFICATION_SECRET_KEY
 
 from .conftest import publish_under_test
+from .test_hook_failure import break_migration
 
 pytestmark = pytest.mark.delivery
 
@@ -38,14 +38,7 @@ def webhook(stack):
 def test_a_failed_sync_reaches_the_webhook(stack, delivery, webhook):
     app = next(a for a, env in delivery.items() if env == ENV)
     good = publish_under_test(stack.remote, "production before a failing release")
-    # A release whose migration hook fails (kwok fails pods carrying FAIL_LABEL): new image tags make it OutOfSync.
-    kustomization = stack.remote.work / "overlays" / ENV / "kustomization.yaml"
-    doc = yaml.safe_load(kustomization.read_text())
-    for image in doc["images"]:
-        image["newTag"] = "1.0.1-broken"
-    doc.setdefault("patches", []).append({"target": {"kind": "Job", "name": "kubechat-migrate"}, "patch": yaml.safe_dump([
-        {"op": "add", "path": f"/spec/template/metadata/labels/{FAIL_LABEL.replace('/', '~1')}", "value": "true"}])})
-    kustomization.write_text(yaml.safe_dump(doc, sort_keys=False))
+    break_migration(stack.remote.work, ENV)  # a release whose migration hook fails
     bad = stack.remote._commit("a production release whose migration fails")
     stack.refresh(app)
     stack.sync(app, bad)
