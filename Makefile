@@ -61,12 +61,12 @@ bin/kustomize: tools/go.mod tools/go.sum
 	@touch $@
 
 bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go) tools/prometheus/go.mod \
-            tools/prometheus/go.sum tools/review/go.mod tools/review/go.sum tools/kube-score/go.mod tools/kube-score/go.sum
+            tools/prometheus/go.sum tools/prometheus/build-tags tools/review/go.mod tools/review/go.sum tools/kube-score/go.mod tools/kube-score/go.sum
 	@echo "setup: Go tools into bin/"
 	@mkdir -p bin
 	@cd tools && go build -o ../bin/ $(GO_TOOLS)
 	@cd tools && go build -tags postgres -o ../bin/ github.com/golang-migrate/migrate/v4/cmd/migrate
-	@cd tools/prometheus && go build -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
+	@cd tools/prometheus && go build -tags "$$(grep -v '^#' build-tags | paste -sd, -)" -o ../../bin/ github.com/prometheus/prometheus/cmd/promtool
 	@cd tools/review && go build -o ../../bin/ github.com/homeport/dyff/cmd/dyff github.com/rhysd/actionlint/cmd/actionlint
 	@cd tools/kube-score && go build -o ../../bin/ github.com/zegl/kube-score/cmd/kube-score
 	@touch $@

@@ -1,6 +1,9 @@
 """Shared fixtures: the project's paths, the committed render, and a way to write test manifests."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +41,45 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "clone" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.tree)
+
+
+PREBUILD: subprocess.Popen | None = None
+
+
+def pytest_collection_finish(session):
+    """The tiers' programs are built ahead, in a background process at the lowest CPU priority
+    (tests/testbed/prebuild.py), in the order the collected tests will ask for them. KUBECHAT_PREBUILD=0
+    turns it off; pytest-xdist workers never start one (each would build everything)."""
+    global PREBUILD
+    from testbed.prebuild import groups_for
+
+    if session.config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER") or \
+            os.environ.get("KUBECHAT_PREBUILD") == "0":
+        return
+    groups = groups_for(session.items)
+    if not groups:
+        return
+    log = ROOT / ".cache" / "prebuild.log"
+    log.parent.mkdir(exist_ok=True)
+    with open(log, "w") as output:
+        PREBUILD = subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-m", "testbed.prebuild", *groups], cwd=ROOT, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / f) for f in ("tests", "scripts", "."))})
+    print(f"\nprebuild: building {', '.join(groups)} in the background (pid {PREBUILD.pid}, log "
+          f"{log.relative_to(ROOT)})", file=sys.stderr, flush=True)
+
+
+def pytest_sessionfinish(session):
+    """The background builds stop with the session (a finished run has nothing left to build; a run stopped
+    early leaves an unfinished build as a .partial folder, which the next build removes)."""
+    if PREBUILD is not None and PREBUILD.poll() is None:
+        os.killpg(PREBUILD.pid, signal.SIGTERM)
+        try:
+            PREBUILD.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(PREBUILD.pid, signal.SIGKILL)
+            PREBUILD.wait()
 
 
 @pytest.fixture(scope="session")

@@ -36,13 +36,21 @@ def test_a_warm_render_is_byte_identical_to_the_committed_dist(tmp_path):
     assert tree(tmp_path / "dist") == tree(ROOT / "dist")
 
 
+def by_hand(repo: Path) -> dict[str, str]:
+    """The environment of `python scripts/watch.py` typed in a shell: not make's (under `make test` the tests
+    inherit MAKELEVEL, and a watcher that sees it restarts through `make watch`, a process this test did not
+    start and whose SIGTERM ends make, not the watcher)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return {**env, "PYTHONPATH": f"{repo / 'constructs'}:{repo / 'scripts'}"}
+
+
 class Watcher:
     """scripts/watch.py running in a clone, its output read line by line."""
 
     def __init__(self, repo: Path):
         self.process = subprocess.Popen([sys.executable, "scripts/watch.py", "--interval", "0.1"], cwd=repo,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env={**os.environ, "PYTHONPATH": f"{repo / 'constructs'}:{repo / 'scripts'}"})
+                                        env=by_hand(repo))
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
@@ -97,7 +105,7 @@ def test_an_edit_renders_again_as_make_render_would(tmp_path):
         assert "containerPort: 3001" in (repo / "dist/rendered/dev/deployment-kubechat-web.yaml").read_text()
         fresh = subprocess.run([sys.executable, "scripts/render.py", "--no-cache", "--dist", str(tmp_path / "fresh")],
                                cwd=repo, capture_output=True, text=True, timeout=600,
-                               env={**os.environ, "PYTHONPATH": f"{repo / 'constructs'}:{repo / 'scripts'}"})
+                               env=by_hand(repo))
         assert fresh.returncode == 0, fresh.stderr
         assert tree(tmp_path / "fresh") == edited  # the warm process's output is a fresh process's
 

@@ -82,11 +82,21 @@ def pin_hash(modules: dict = MODULES, ldflags: dict[str, str] | None = None,
     for module, flags in sorted((ldflags or {}).items()):
         digest.update(f"{module} ldflags {flags}\n".encode())
     for module in sorted(modules):
-        for name in ("go.mod", "go.sum", "main.go", "tools.go"):
+        for name in ("go.mod", "go.sum", "main.go", "tools.go", "build-tags"):
             path = TOOLS / module / name
             if path.exists():
                 digest.update(f"{module}/{name}\n".encode() + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def build_tags(module: str) -> list[str]:
+    """`-tags` from tools/<module>/build-tags when the module has one (`#` lines are comments): the Makefile
+    builds a module's programs for bin/ with the same file, so a tier's build and make setup's agree."""
+    path = TOOLS / module / "build-tags"
+    if not path.exists():
+        return []
+    tags = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return ["-tags", ",".join(tags)]
 
 
 def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags: dict[str, str] | None = None,
@@ -147,6 +157,7 @@ def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
                 (folder / "vendor" / relative).parent.mkdir(parents=True, exist_ok=True)
                 (folder / "vendor" / relative).write_text(content)
             build_env = {**env, "GOFLAGS": "-mod=vendor"}
+        flags += build_tags(module)
         result = subprocess.run(["go", "build", *flags, "-o", str(partial) + "/", *[package for package, _ in packages]],
                                 cwd=folder, env=build_env, capture_output=True, text=True)
         if module in vendored:
