@@ -27,12 +27,12 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
         from kubechat_deploy.chart import (DevToolsComponent, ExternalSecretsComponent, ImageDigestsComponent,
                                            KubeChatChart, KubeChatProps, PhysicalBackupsComponent,
                                            PreMigrationBackupComponent, ProgressiveDeliveryComponent,
-                                           TlsIngressComponent)
+                                           PublicGatewayComponent)
         from kubechat_deploy.environment import EnvironmentChart
 
         props = props or KubeChatProps()
         base = KubeChatChart(app, BASE_CHART, props=props)
-        TlsIngressComponent(app, props=props, base=base)
+        PublicGatewayComponent(app, props=props, base=base)
         ExternalSecretsComponent(app, props=props, base=base)
         DevToolsComponent(app, props=props, base=base)
         PhysicalBackupsComponent(app, props=props, base=base)

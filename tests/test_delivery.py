@@ -263,7 +263,7 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
     operators = {"cert-manager.io": "cert-manager", "postgresql.cnpg.io": "cloudnative-pg",
                  "barmancloud.cnpg.io": "plugin-barman-cloud", "monitoring.coreos.com": "kube-prometheus-stack",
                  "external-secrets.io": "external-secrets", "argoproj.io": "argo-rollouts",
-                 "kyverno.io": "kyverno"}
+                 "kyverno.io": "kyverno", "traefik.io": "traefik", "gateway.networking.k8s.io": "gateway-api"}
     groups = {d["apiVersion"].split("/")[0] for docs in rendered.values() for d in docs if "." in d["apiVersion"].split("/")[0]}
     groups -= {"apps", "batch", "policy", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io",
                "admissionregistration.k8s.io"}
@@ -272,6 +272,8 @@ def test_every_custom_resource_kubechat_renders_has_its_operator_among_the_prere
         assert f"platform-{operators[group]}" in apps
     wave = lambda name: int(apps[f"platform-{name}"]["metadata"]["annotations"][WAVE])  # noqa: E731
     assert wave("cloudnative-pg") < wave("plugin-barman-cloud") and wave("cert-manager") < wave("plugin-barman-cloud")
+    # cert-manager's Gateway API informers and Traefik's provider need the Gateway API's CRDs when they start.
+    assert wave("gateway-api") < wave("cert-manager") and wave("gateway-api") < wave("traefik")
     stack = apps["platform-kube-prometheus-stack"]["spec"]["source"]["helm"]["valuesObject"]
     assert stack["prometheus"]["prometheusSpec"]["enforcedNamespaceLabel"] == "namespace"
 
@@ -281,7 +283,7 @@ def test_namespace_enforcement_leaves_the_platforms_series_and_rules_alone(rende
     the last relabeling of every monitor not excluded (v0.93.0 pkg/namespacelabeler/labeler.go,
     GetRelabelingConfigs) and injects the matcher into every rule not excluded. Evaluated here as the
     operator does (IsExcluded): kube-state-metrics' ServiceMonitor (kube-prometheus-stack, in monitoring),
-    cert-manager's, ingress-nginx's and Trivy's keep the `namespace` label they scrape, so KubeChat's alerts
+    cert-manager's, Traefik's and Trivy's keep the `namespace` label they scrape, so KubeChat's alerts
     on those series (crash loops, HPA at maximum, certificates, vulnerabilities) can match; KubeChat's own
     monitors and rules stay confined to their environment."""
     apps = platform("prerequisites")
@@ -294,7 +296,7 @@ def test_namespace_enforcement_leaves_the_platforms_series_and_rules_alone(rende
     platform_monitors = [("servicemonitors", "monitoring", "kube-prometheus-stack-kube-state-metrics"),
                          ("servicemonitors", "monitoring", "kube-prometheus-stack-kubelet"),
                          ("servicemonitors", "cert-manager", "cert-manager"),
-                         ("servicemonitors", "ingress-nginx", "ingress-nginx-controller"),
+                         ("servicemonitors", "traefik", "traefik"),
                          ("servicemonitors", "trivy-system", "trivy-operator"),
                          ("prometheusrules", "monitoring", "kube-prometheus-stack-kubernetes-apps")]
     for resource, namespace, name in platform_monitors:
@@ -355,10 +357,12 @@ def test_monitors_of_the_platform_charts_arrive_after_their_crds_and_keep_the_na
     wave = lambda name: int(apps[f"platform-{name}"]["metadata"]["annotations"][WAVE])  # noqa: E731
     values = lambda name: (apps[f"platform-{name}"]["spec"].get("source") or apps[f"platform-{name}"]["spec"]["sources"][0])[  # noqa: E731
         "helm"].get("valuesObject") or {}
-    with_monitors = [name for name in ("cert-manager", "ingress-nginx", "trivy-operator")
+    with_monitors = [name for name in ("cert-manager", "traefik", "trivy-operator")
                      if "onitor" in str(values(name))]
-    assert set(with_monitors) == {"cert-manager", "ingress-nginx", "trivy-operator"}
+    assert set(with_monitors) == {"cert-manager", "traefik", "trivy-operator"}
     for name in with_monitors:
         assert wave(name) > wave("kube-prometheus-stack"), name
     assert values("cert-manager")["prometheus"]["servicemonitor"]["honorLabels"] is True
+    # Traefik's own `service` label (the canary analysis selects by it) would become exported_service.
+    assert values("traefik")["metrics"]["prometheus"]["serviceMonitor"]["honorLabels"] is True
 

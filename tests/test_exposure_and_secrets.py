@@ -1,4 +1,4 @@
-"""Exposure (Ingress + cert-manager TLS in staging and production) and secret handling per environment."""
+"""Exposure (the Gateway API through Traefik, cert-manager TLS in staging and production) and secret handling per environment."""
 import re
 
 import pytest
@@ -11,43 +11,97 @@ API = {env: "api." + host for env, host in PUBLIC.items()}
 NAMESPACES = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
 
 
+def traefik_values() -> dict:
+    """The platform's Traefik chart values (dist/platform/prerequisites)."""
+    app = yaml.safe_load((ROOT / "dist/platform/prerequisites/application-platform-traefik.yaml").read_text())
+    return app["spec"]["source"]["helm"]["valuesObject"]
+
+
+def middlewares(rule: dict) -> list[str]:
+    return [f["extensionRef"]["name"] for f in rule.get("filters", []) if f["type"] == "ExtensionRef"]
+
+
 @pytest.mark.parametrize("env", PUBLIC)
-def test_ingress_routes_api_and_web_over_tls_with_streaming_timeouts(rendered, env):
+def test_the_gateway_serves_both_hosts_over_tls_and_redirects_http(rendered, env):
     docs = rendered[env]
-    ingress = find(docs, "Ingress", "kubechat")
-    spec, annotations = ingress["spec"], ingress["metadata"]["annotations"]
-    assert spec["tls"][0]["hosts"] == [PUBLIC[env], API[env]]
-    routes = {(r["host"], p["path"]): p["backend"]["service"] for r in spec["rules"] for p in r["http"]["paths"]}
-    assert routes == {(PUBLIC[env], "/"): {"name": "kubechat-web", "port": {"name": "http"}},
-                      (API[env], "/"): {"name": "kubechat-api", "port": {"name": "http"}}}
-    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
-    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
-    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
-    namespace, config_map = annotations["nginx.ingress.kubernetes.io/custom-headers"].split("/")
-    assert namespace == NAMESPACES[env]
-    headers = find(docs, "ConfigMap", config_map)["data"]
-    assert {"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy"} <= headers.keys()
-    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    assert f"connect-src 'self' https://{API[env]};" in headers["Content-Security-Policy"]
+    gateway = find(docs, "Gateway", "kubechat")["spec"]
+    values = traefik_values()
+    assert gateway["gatewayClassName"] == values["gatewayClass"]["name"]
+    listeners = {listener["name"]: listener for listener in gateway["listeners"]}
+    # Traefik attaches a listener to the entry point of the same port (traefik v3.7.13
+    # pkg/provider/kubernetes/gateway/kubernetes.go entryPointName): the chart's web and websecure ports.
+    assert (listeners["http"]["port"], listeners["http"]["protocol"]) == (values["ports"]["web"]["port"], "HTTP")
+    assert (listeners["https"]["port"], listeners["https"]["protocol"]) == (values["ports"]["websecure"]["port"], "HTTPS")
+    for listener in listeners.values():
+        assert listener["allowedRoutes"] == {"namespaces": {"from": "Same"}}
+    tls = listeners["https"]["tls"]
+    assert tls["mode"] == "Terminate" and tls["certificateRefs"] == [{"group": "", "kind": "Secret", "name": "kubechat-tls"}]
+    certificate = find(docs, "Certificate", "kubechat-tls")["spec"]
+    assert certificate["secretName"] == "kubechat-tls" and certificate["dnsNames"] == [PUBLIC[env], API[env]]
+    routes = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "HTTPRoute"}
+    assert set(routes) == {"kubechat-web", "kubechat-api", "kubechat-https-redirect"}
+    for name, host in (("kubechat-web", PUBLIC[env]), ("kubechat-api", API[env])):
+        assert routes[name]["hostnames"] == [host]
+        assert [(r["name"], r["sectionName"]) for r in routes[name]["parentRefs"]] == [("kubechat", "https")]
+    redirect = routes["kubechat-https-redirect"]
+    assert redirect["hostnames"] == [PUBLIC[env], API[env]]
+    assert [(r["name"], r["sectionName"]) for r in redirect["parentRefs"]] == [("kubechat", "http")]
+    assert redirect["rules"] == [{"filters": [{"type": "RequestRedirect",
+                                               "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_every_public_response_carries_the_security_headers_and_the_api_is_rate_limited(rendered, env):
+    docs = rendered[env]
+    kinds = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Middleware"}
+    headers = kinds["kubechat-security-headers"]["headers"]
+    assert "frame-ancestors 'none'" in headers["contentSecurityPolicy"]
+    assert f"connect-src 'self' https://{API[env]};" in headers["contentSecurityPolicy"]
+    assert headers["frameDeny"] is True and headers["contentTypeNosniff"] is True
+    assert headers["referrerPolicy"] == "strict-origin-when-cross-origin" and "camera=()" in headers["permissionsPolicy"]
+    assert headers["stsSeconds"] >= 31536000 and headers["stsIncludeSubdomains"] is True
+    assert kinds["kubechat-request-body-limit"]["buffering"]["maxRequestBodyBytes"] == 10 * 1024 * 1024
+    limit = kinds["kubechat-api-rate-limit"]["rateLimit"]
+    assert limit["average"] >= 1 and limit["burst"] >= limit["average"]
+    for route in (d for d in docs if d["kind"] == "HTTPRoute" and d["metadata"]["name"] != "kubechat-https-redirect"):
+        for rule in route["spec"]["rules"]:
+            used = middlewares(rule)
+            assert set(used) <= set(kinds), f"{route['metadata']['name']}: {used}"
+            assert used[-1] == "kubechat-security-headers"
+            assert ("kubechat-api-rate-limit" in used) == (route["metadata"]["name"] == "kubechat-api")
+            # Traefik's buffering holds the whole response too (vulcand/oxy v2.1.0 buffer/buffer.go): never on a
+            # stream, whose events must reach the browser as they are written.
+            streaming = any(m.get("path", {}).get("value") == "/api/chat/stream" for m in rule.get("matches", []))
+            assert ("kubechat-request-body-limit" in used) != streaming, rule
+
+
+def test_the_platform_terminates_tls_with_forward_secret_suites_only():
+    values = traefik_values()
+    default = values["tlsOptions"]["default"]
+    assert default["minVersion"] == "VersionTLS12"
+    assert default["cipherSuites"] and all(s.startswith("TLS_ECDHE_") and ("GCM" in s or "CHACHA20" in s)
+                                           for s in default["cipherSuites"])
+    assert values["core"]["strictTLSOptions"] is True
+    assert values["providers"]["kubernetesIngress"]["enabled"] is False and values["ingressClass"]["enabled"] is False
 
 
 @pytest.mark.parametrize("env", PUBLIC)
 def test_certificate_comes_from_an_acme_cluster_issuer_of_the_same_render(rendered, env):
     docs = rendered[env]
-    ingress = find(docs, "Ingress", "kubechat")
-    certificate = find(docs, "Certificate", ingress["spec"]["tls"][0]["secretName"])["spec"]
-    assert certificate["secretName"] == ingress["spec"]["tls"][0]["secretName"]
-    assert certificate["dnsNames"] == [PUBLIC[env], API[env]]
+    certificate = find(docs, "Certificate", "kubechat-tls")["spec"]
     assert re.fullmatch(r"\d+h", certificate["renewBefore"]) and int(certificate["renewBefore"][:-1]) >= 24 * 14
     issuer = find(docs, "ClusterIssuer", certificate["issuerRef"]["name"])["spec"]["acme"]
     assert issuer["server"] == "https://acme-v02.api.letsencrypt.org/directory"
-    assert issuer["solvers"][0]["http01"]["ingress"]["ingressClassName"] == ingress["spec"]["ingressClassName"]
+    # cert-manager creates the challenge's HTTPRoute in the Certificate's namespace with exactly these parentRefs
+    # (v1.21.1 pkg/issuer/acme/http/httproute.go): the Gateway's plain-HTTP listener.
+    assert issuer["solvers"][0]["http01"]["gatewayHTTPRoute"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "kubechat", "sectionName": "http"}]
     servers = {d["spec"]["acme"]["server"] for d in docs if d["kind"] == "ClusterIssuer"}
     assert "https://acme-staging-v02.api.letsencrypt.org/directory" in servers
 
 
-def test_dev_has_no_ingress_or_certificate(rendered):
-    assert not [d for d in rendered["dev"] if d["kind"] in ("Ingress", "Certificate", "ClusterIssuer")]
+def test_dev_has_no_public_gateway_or_certificate(rendered):
+    assert not [d for d in rendered["dev"] if d["kind"] in ("Ingress", "Gateway", "HTTPRoute", "Certificate", "ClusterIssuer")]
 
 
 @pytest.mark.parametrize("env", PUBLIC)
@@ -108,25 +162,39 @@ def contract_routes() -> list[tuple[str, str, str]]:
     return [tuple(cell.strip().strip("`") for cell in row[:3]) for row in rows]
 
 
-def route(ingress: dict, host: str, path: str) -> str | None:
-    """The Service an Ingress sends host+path to (exact host, then the longest matching Prefix path)."""
+def route(docs: list[dict], host: str, path: str) -> str | None:
+    """The Service of the stable pods that host+path reaches: the HTTPRoute of that hostname, its rule with the
+    best match by the Gateway API's precedence (an Exact path, then the longest PathPrefix; no match is "/"), its
+    TraefikService, and that split's weighted Service with the weight (before any canary, the stable one)."""
     best = None
-    for rule in ingress["spec"]["rules"]:
-        if rule.get("host") != host:
+    for r in (d for d in docs if d["kind"] == "HTTPRoute" and host in d["spec"].get("hostnames", [])):
+        if not any(p.get("sectionName") == "https" for p in r["spec"]["parentRefs"]):
             continue
-        for p in rule["http"]["paths"]:
-            prefix = p["path"].rstrip("/")
-            if p["pathType"] == "Prefix" and (path == prefix or path.startswith(prefix + "/") or prefix == ""):
-                if best is None or len(p["path"]) > len(best[0]):
-                    best = (p["path"], p["backend"]["service"]["name"])
-    return best[1] if best else None
+        for rule in r["spec"]["rules"]:
+            for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+                kind, value = match["path"]["type"], match["path"]["value"]
+                prefix = value.rstrip("/")
+                hit = path == value if kind == "Exact" else path == prefix or path.startswith(prefix + "/") or not prefix
+                rank = (kind == "Exact", len(value))
+                if hit and (best is None or rank > best[0]):
+                    best = (rank, rule["backendRefs"][0])
+    if best is None:
+        return None
+    backend = best[1]
+    assert (backend["group"], backend["kind"]) == ("traefik.io", "TraefikService"), backend
+    split = find(docs, "TraefikService", backend["name"])["spec"]["weighted"]["services"]
+    return max(split, key=lambda s: s["weight"])["name"]
 
 
 @pytest.mark.parametrize("env", PUBLIC)
 def test_every_contract_path_reaches_the_service_that_serves_it(rendered, env):
-    ingress = find(rendered[env], "Ingress", "kubechat")
+    docs = rendered[env]
     rows = contract_routes()
     assert {service for _, _, service in rows} == {"kubechat-api", "kubechat-web"} and len(rows) >= 6
     hosts = {"host": PUBLIC[env], "api_host": API[env]}
     for host_setting, path, service in rows:
-        assert route(ingress, hosts[host_setting], path) == service, f"{env}: {host_setting} {path} -> {service}"
+        stable = route(docs, hosts[host_setting], path)
+        assert stable == f"{service}-stable", f"{env}: {host_setting} {path} -> {stable}, not {service}'s stable pods"
+        # The stable Service selects the workload's pods (Rollouts adds the stable hash during a canary).
+        selector = find(docs, "Service", stable)["spec"]["selector"]
+        assert selector == find(docs, "Service", service)["spec"]["selector"]

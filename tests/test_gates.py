@@ -235,6 +235,49 @@ def test_references_reject_a_dangling_reference(tmp_path, extra, message):
     assert message in gate_output(references_gate, tmp_path, good_docs() + [extra])
 
 
+def route(**rule) -> dict:
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "r", "namespace": "fixture"},
+            "spec": {"parentRefs": [{"name": "gw", "sectionName": "https"}], "rules": [rule]}}
+
+
+GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "fixture"},
+           "spec": {"gatewayClassName": "traefik", "listeners": [{"name": "https", "port": 8443, "protocol": "HTTPS",
+                                                                  "tls": {"certificateRefs": [{"kind": "Secret", "name": "tls"}]}}]}}
+CERTIFICATE = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "tls", "namespace": "fixture"},
+               "spec": {"secretName": "tls", "dnsNames": ["a.example.com"], "issuerRef": {"name": "x", "kind": "ClusterIssuer"}}}
+ISSUER = {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "x"},
+          "spec": {"selfSigned": {}}}
+SPLIT = {"apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService", "metadata": {"name": "split", "namespace": "fixture"},
+         "spec": {"weighted": {"services": [{"name": "svc", "port": "http", "weight": 100}]}}}
+HEADERS = {"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware", "metadata": {"name": "headers", "namespace": "fixture"},
+           "spec": {"headers": {"frameDeny": True}}}
+TO_SPLIT = {"backendRefs": [{"group": "traefik.io", "kind": "TraefikService", "name": "split"}],
+            "filters": [{"type": "ExtensionRef", "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "headers"}}]}
+
+
+def test_references_accept_a_route_through_a_split_with_its_middleware(tmp_path):
+    docs = good_docs() + [service({"app.kubernetes.io/name": "good"}), ISSUER, GATEWAY, CERTIFICATE, SPLIT, HEADERS, route(**TO_SPLIT)]
+    assert references_gate([write_docs(tmp_path, "ok.yaml", docs)]) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d[-1]["spec"]["rules"][0]["filters"][0]["extensionRef"].update(name="headerz"),
+     "filter Middleware 'headerz' does not exist"),
+    (lambda d: d[-1]["spec"]["rules"][0]["backendRefs"][0].update(name="splitt"), "backend TraefikService 'splitt' does not exist"),
+    (lambda d: d[-1]["spec"]["parentRefs"][0].update(sectionName="http"), "Gateway 'gw' has no listener 'http'"),
+    (lambda d: d[-1]["spec"]["parentRefs"][0].update(name="gateway"), "parent Gateway 'gateway' does not exist"),
+    (lambda d: d[-3]["spec"]["weighted"]["services"][0].update(port="https"), "Service 'svc' has no port 'https'"),
+    (lambda d: d[-3]["spec"]["weighted"]["services"][0].update(name="svc-canary"), "weighted Service 'svc-canary' does not exist"),
+    (lambda d: d.remove(CERTIFICATE), "certificate Secret 'tls' is neither rendered nor provided"),
+])
+def test_references_reject_a_route_split_or_gateway_naming_what_is_not_there(tmp_path, change, message):
+    import copy
+    docs = good_docs() + [service({"app.kubernetes.io/name": "good"}), ISSUER, GATEWAY, CERTIFICATE] + \
+        copy.deepcopy([SPLIT, HEADERS, route(**TO_SPLIT)])
+    change(docs)
+    assert message in gate_output(references_gate, tmp_path, docs)
+
+
 def test_references_reject_a_missing_config_map_but_accept_an_operator_provided_secret(tmp_path):
     def wire(d, docs):
         container(d)["envFrom"] = [{"configMapRef": {"name": "absent"}}, {"secretRef": {"name": "db-app"}}]

@@ -326,14 +326,20 @@ def test_a_job_failure_alert_reads_the_cronjobs_status_and_clears_with_the_next_
 @pytest.mark.parametrize("env", ENVS)
 def test_dashboards_read_what_the_environment_really_runs(rendered, env):
     """14.8: where a Rollout runs the API (workloadRef with scaleDown keeps the Deployment at zero), a panel
-    reading the Deployment's replicas shows zero; ingress-nginx's `service` label arrives as
-    exported_service through its ServiceMonitor (the rendered canary analysis reads it so)."""
+    reading the Deployment's replicas shows zero; the front door's panels read Traefik's series of the web's
+    split Services (the rendered canary analysis reads the canary's one)."""
     docs = rendered[env]
     exprs = [t["expr"] for cm in docs if cm["kind"] == "ConfigMap" and cm["metadata"]["name"].endswith("-dashboard")
              for p in json.loads(next(iter(cm["data"].values())))["panels"] for t in p["targets"]]
     rollouts = {d["spec"]["workloadRef"]["name"] for d in docs if d["kind"] == "Rollout" and "workloadRef" in d["spec"]}
     for name in rollouts:
         assert not [e for e in exprs if "kube_deployment_" in e and f'deployment="{name}"' in e], name
-    nginx = [e for e in exprs if "nginx_ingress_controller_" in e]
-    assert nginx and all("exported_service=" in e and not re.search(r'[{,]service=', e) for e in nginx), nginx
+    # Traefik names each Kubernetes Service of a TraefikService `<namespace>-<service>-<port>@kubernetescrd`
+    # (traefik v3.7.13 pkg/provider/kubernetes/crd/kubernetes_http.go fullServiceName); the platform's ServiceMonitor
+    # keeps that `service` label (honorLabels). The web panels read exactly the web split's Services.
+    traefik = [e for e in exprs if "traefik_service_" in e]
+    assert traefik and all('service=~"$namespace-kubechat-web-(stable|canary)-http@kubernetescrd"' in e for e in traefik)
+    for split in (d for d in docs if d["kind"] == "TraefikService" and d["metadata"]["name"] == "kubechat-web"):
+        assert {(s["name"], s["port"]) for s in split["spec"]["weighted"]["services"]} == \
+            {("kubechat-web-stable", "http"), ("kubechat-web-canary", "http")}
     assert any("kube_pod_status_ready" in e and "kubechat-api" in e for e in exprs)

@@ -8,8 +8,8 @@ from conftest import cloudnative_pg_operator_pod_labels
 OPERATOR_POD_LABELS = cloudnative_pg_operator_pod_labels()
 
 ENVS = {"dev": "kubechat-dev", "staging": "kubechat-staging", "production": "kubechat-production"}
-INGRESS_CONTROLLER = Endpoint(name="ingress-nginx", namespace="ingress-nginx",
-                              labels={"app.kubernetes.io/name": "ingress-nginx"})
+PROXY = Endpoint(name="traefik", namespace="traefik", labels={"app.kubernetes.io/name": "traefik"})
+"""The front door's pods: the platform's Traefik in its namespace (versions.TRAEFIK_NAMESPACE)."""
 PROMETHEUS = Endpoint(name="prometheus", namespace="monitoring", labels={"app.kubernetes.io/name": "prometheus"})
 DNS = Endpoint(name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"})
 OTHER_TENANT = Endpoint(name="intruder", namespace="team-a", labels={"app": "intruder"})
@@ -31,11 +31,11 @@ def env(request, rendered):
     return request.param, docs, pods["kubechat-api"], pods["kubechat-web"]
 
 
-def test_ingress_controller_reaches_web_and_api_on_http_only(env):
+def test_the_front_door_reaches_web_and_api_on_http_only(env):
     _, docs, api, web = env
-    assert allowed(docs, INGRESS_CONTROLLER, web, "http")
-    assert allowed(docs, INGRESS_CONTROLLER, api, "http")
-    assert not allowed(docs, INGRESS_CONTROLLER, api, "metrics")
+    assert allowed(docs, PROXY, web, "http")
+    assert allowed(docs, PROXY, api, "http")
+    assert not allowed(docs, PROXY, api, "metrics")
 
 
 def test_web_reaches_the_api_and_nothing_else(env):
@@ -100,17 +100,17 @@ def test_the_evaluator_itself_denies_by_default_and_allows_without_policies():
 
 
 @pytest.mark.parametrize("env_name", ["staging", "production"])
-def test_the_ingress_controller_reaches_the_acme_solver_and_nothing_else_does(rendered, env_name):
+def test_the_front_door_reaches_the_acme_solver_and_nothing_else_does(rendered, env_name):
     """cert-manager's HTTP-01 solver pod (labels and port from cert-manager v1.21.1 pkg/issuer/acme/http:
-    acme.cert-manager.io/http01-solver=true, acmeSolverListenPort 8089) is reachable from the ingress
-    controller on 8089 only; it reaches nothing."""
+    acme.cert-manager.io/http01-solver=true, acmeSolverListenPort 8089) is reachable from the front
+    door (Traefik, which routes the challenge's HTTPRoute) on 8089 only; it reaches nothing."""
     from kubechat_deploy.versions import ACME_HTTP01_SOLVER_LABEL, ACME_HTTP01_SOLVER_PORT
 
     docs = rendered[env_name]
     solver = Endpoint(name="cm-acme-http-solver", namespace=ENVS[env_name],
                       labels={ACME_HTTP01_SOLVER_LABEL: "true"}, ports={"http": ACME_HTTP01_SOLVER_PORT})
-    assert allowed(docs, INGRESS_CONTROLLER, solver, ACME_HTTP01_SOLVER_PORT)
-    assert not allowed(docs, INGRESS_CONTROLLER, solver, 8080)
+    assert allowed(docs, PROXY, solver, ACME_HTTP01_SOLVER_PORT)
+    assert not allowed(docs, PROXY, solver, 8080)
     assert not allowed(docs, OTHER_TENANT, solver, ACME_HTTP01_SOLVER_PORT)
     assert not allowed(docs, pods_of(docs)["kubechat-web"], solver, ACME_HTTP01_SOLVER_PORT)
     assert not allowed(docs, solver, INTERNET, 443)
@@ -168,3 +168,10 @@ def test_the_side_by_side_recovery_cluster_bootstraps_and_archives(rendered, env
     assert allowed(docs, instance, INTERNET, 443), "the recovered instances cannot archive their WAL"
     assert allowed(docs, operator, instance, "status") and allowed(docs, operator, instance, "postgresql")
     assert not allowed(docs, OTHER_TENANT, instance, "postgresql")
+
+
+def test_the_environments_admit_the_namespace_the_platform_runs_traefik_in():
+    from kubechat_deploy.platform.prerequisites import PREREQUISITES
+    from kubechat_deploy.security.network import NetworkProps
+
+    assert NetworkProps().proxy_namespace == next(p.namespace for p in PREREQUISITES if p.name == "traefik")

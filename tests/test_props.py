@@ -4,7 +4,7 @@ import pytest
 from kubechat_deploy import validation as v
 from kubechat_deploy.app.api import ApiProps
 from kubechat_deploy.security.external_secrets import ExternalSecretsProps
-from kubechat_deploy.app.ingress import IngressProps
+from kubechat_deploy.app.exposure import ExposureProps
 from kubechat_deploy.security.namespace import NamespaceProps
 from kubechat_deploy.app.web import WebProps
 from kubechat_deploy.app.workload import Resources, Scaling
@@ -17,9 +17,9 @@ from kubechat_deploy.platform.props import DeliveryProps
     (lambda: Scaling(min_replicas=4, max_replicas=2), "scaling.max_replicas", "2", ">= scaling.min_replicas (4)"),
     (lambda: Scaling(cpu_utilization=150), "scaling.cpu_utilization", "150", "from 1 to 100"),
     (lambda: WebProps(http_port=0), "web.http_port", "0", "from 1 to 65535"),
-    (lambda: IngressProps(host="chat..example.com"), "ingress.host", "chat..example.com", "DNS-1123 subdomain"),
-    (lambda: IngressProps(host="Chat.Example.com"), "ingress.host", "Chat.Example.com", "DNS-1123 subdomain"),
-    (lambda: IngressProps(issuer="letsencrypt"), "ingress.issuer", "'letsencrypt'", "letsencrypt-production"),
+    (lambda: ExposureProps(host="chat..example.com"), "exposure.host", "chat..example.com", "DNS-1123 subdomain"),
+    (lambda: ExposureProps(host="Chat.Example.com"), "exposure.host", "Chat.Example.com", "DNS-1123 subdomain"),
+    (lambda: ExposureProps(issuer="letsencrypt"), "exposure.issuer", "'letsencrypt'", "letsencrypt-production"),
     (lambda: NamespaceProps(quota_requests_memory="8 GB"), "namespace.quota_requests_memory", "8 GB", "quantity"),
     (lambda: ExternalSecretsProps(refresh_interval="hourly"), "external_secrets.refresh_interval", "hourly", "duration"),
     (lambda: ApiProps(name="KubeChat_API"), "api.name", "'KubeChat_API'", "DNS-1123 label"),
@@ -28,7 +28,7 @@ from kubechat_deploy.platform.props import DeliveryProps
     (lambda: ApiProps(image="ghcr.io/kubechat/kubechat-api:latest"), "api.image", "latest", "without tag"),
     (lambda: Resources(cpu_request="lots"), "resources.cpu_request", "'lots'", "Kubernetes quantity"),
     (lambda: Resources(memory_limit="512MB"), "resources.memory_limit", "'512MB'", "Kubernetes quantity"),
-    (lambda: NetworkProps(ingress_namespace="Ingress NGINX"), "network.ingress_namespace", "Ingress NGINX", "DNS-1123"),
+    (lambda: NetworkProps(proxy_namespace="Traefik Proxy"), "network.proxy_namespace", "Traefik Proxy", "DNS-1123"),
     (lambda: DeliveryProps(environments=("staging", "dev")), "delivery.environments", "'dev'", "never dev"),
     (lambda: DeliveryProps(environments=()), "delivery.environments", "()", "names of overlays"),
 ])

@@ -27,10 +27,10 @@ def test_the_repository_examples_are_refused_by_name_and_place():
     assert result.returncode == 1
     out = result.stdout
     expected = [
-        "staging: Ingress/kubechat spec.rules[0].host = 'staging.kubechat.example.com' is an example domain; "
+        "staging: HTTPRoute/kubechat-web spec.hostnames[0] = 'staging.kubechat.example.com' is an example domain; "
         "set it in overlays/staging/tls.yaml",
         "production: ClusterIssuer/kubechat-production-letsencrypt-production spec.acme.email = 'platform@example.com' "
-        "is an example domain; set it in IngressProps.acme_email",
+        "is an example domain; set it in ExposureProps.acme_email",
         "production: ConfigMap/kubechat-api-config-", "data.PUBLIC_URL = 'https://kubechat.example.com'",
         "set it in overlays/production/api-settings.env",
         "staging: ObjectStore/kubechat-backups spec.configuration.destinationPath = 's3://kubechat-backups-staging/"

@@ -17,7 +17,7 @@ from kubechat_deploy.observability.monitoring import KubeChatMonitoring, Monitor
 from kubechat_deploy.data.redis import KubeChatRedis, RedisProps
 from kubechat_deploy.layout import BASE_CHART, COMPONENT_PREFIX, PLATFORM_PREFIX
 from kubechat_deploy.security.external_secrets import ExternalSecretsProps, KubeChatExternalSecrets
-from kubechat_deploy.app.ingress import IngressProps, KubeChatIngress
+from kubechat_deploy.app.exposure import ExposureProps, PublicExposure
 from kubechat_deploy.security.namespace import KubeChatNamespace, NamespaceProps
 from kubechat_deploy.security.network import KubeChatNetworkPolicies, NetworkProps
 from kubechat_deploy.delivery.progressive import ProgressiveDelivery, ProgressiveProps
@@ -51,8 +51,8 @@ class KubeChatProps:
     """The web front end. Default: WebProps()."""
     network: NetworkProps = field(default_factory=NetworkProps)
     """Namespaces of the shared components the NetworkPolicies admit. Default: NetworkProps()."""
-    ingress: IngressProps = field(default_factory=IngressProps)
-    """Public exposure with TLS (component tls-ingress). Default: IngressProps()."""
+    exposure: ExposureProps = field(default_factory=ExposureProps)
+    """Public exposure through the Gateway API with TLS (component public-gateway). Default: ExposureProps()."""
     progressive: ProgressiveProps = field(default_factory=ProgressiveProps)
     """Canary rollouts with analysis (component progressive-delivery). Default: ProgressiveProps()."""
     dev_tools: DevToolsProps = field(default_factory=DevToolsProps)
@@ -103,11 +103,11 @@ class KubeChatChart(Chart):
                                                backups=self.backups, smoke_test=self.smoke_test)
 
 
-class TlsIngressComponent(Chart):
+class PublicGatewayComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
-        super().__init__(scope, COMPONENT_PREFIX + "tls-ingress", disable_resource_name_hashes=True)
-        self.ingress = KubeChatIngress(self, "ingress", props=props.ingress, api=base.api, web=base.web,
-                                       ingress_namespace=props.network.ingress_namespace)
+        super().__init__(scope, COMPONENT_PREFIX + "public-gateway", disable_resource_name_hashes=True)
+        self.exposure = PublicExposure(self, "exposure", props=props.exposure, api=base.api, web=base.web,
+                                       proxy_namespace=props.network.proxy_namespace)
 
 
 class ExternalSecretsComponent(Chart):

@@ -23,6 +23,18 @@ ARGO_ROLLOUTS = Pin("argo-rollouts", "v1.9.1", "github.com/argoproj/argo-rollout
 """Argo Rollouts' controller (the platform's argo-rollouts chart must ship this app version)."""
 CERT_MANAGER = Pin("cert-manager", "v1.21.1", "github.com/cert-manager/cert-manager")
 """cert-manager (the platform's cert-manager chart has the same version as its app)."""
+GATEWAY_API = Pin("gateway-api", "v1.6.1", "sigs.k8s.io/gateway-api")
+"""The Gateway API (standard channel): the version Traefik v3.7.13 is built against (its go.mod)."""
+TRAEFIK = Pin("traefik", "v3.7.13", "github.com/traefik/traefik/v3")
+"""Traefik, the front door: the Gateway API implementation (and its Middleware and TraefikService CRDs)."""
+TRAEFIK_GATEWAY_CLASS = "traefik"
+"""The GatewayClass the platform's Traefik chart creates (gatewayClass.name); the environments' Gateways use it."""
+TRAEFIK_NAMESPACE = "traefik"
+"""Where the platform runs Traefik: the namespace the environments' NetworkPolicies admit to their pods."""
+TRAEFIK_ENTRYPOINTS = {"http": 8000, "https": 8443}
+"""Gateway listener -> port. Traefik maps a listener to the entry point of the same port (the chart's `web` and
+`websecure` ports), so a Gateway's listener ports must be these (traefik v3.7.13
+pkg/provider/kubernetes/gateway/kubernetes.go, entryPointName: "no matching entryPoint for port", and an HTTP listener needs an entry point without TLS configuration)."""
 ACME_HTTP01_SOLVER_IMAGE = f"quay.io/jetstack/cert-manager-acmesolver:{CERT_MANAGER.version}"
 """The image cert-manager runs the HTTP-01 solver pod from, in the Certificate's namespace: the default
 of its controller's --acme-http01-solver-image flag (cert-manager's controller configuration defaults:
@@ -57,14 +69,16 @@ class Operator:
     version: str
     crd_repo: str | None
     """owner/name on GitHub whose tag `version` crds.yaml imports (None: no CRD of it is imported)."""
-    chart: Chart
+    chart: Chart | None
+    """None: CRDs only (an API, not a program): the Application syncs `crds_path` of `crd_repo` at `version`."""
     image_tag_values: tuple[str, ...] = ()
     crds_values: str | None = None
     crds_path: str | None = None
 
     @property
     def overridden(self) -> bool:
-        return self.chart.ships is not None and self.chart.ships.lstrip("v") != self.version.lstrip("v")
+        return self.chart is not None and self.chart.ships is not None and \
+            self.chart.ships.lstrip("v") != self.version.lstrip("v")
 
 
 OPERATORS: tuple[Operator, ...] = (
@@ -99,10 +113,16 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("kyverno", "v1.19.0", "kyverno/kyverno",
              Chart("https://kyverno.github.io/kyverno", "kyverno", "3.9.0", "v1.19.0",
                    "kyverno/kyverno charts/kyverno/Chart.yaml at tag v1.19.0 (ee97ce09)")),
+    # The front door (docs/platform.md, "The front door"): the Gateway API's standard channel (CRDs only, from
+    # the API's own repository at its tag: config/crd is a kustomization of config/crd/standard) and Traefik,
+    # which implements it. Chart 41.6.0 ships v3.7.13, read in the chart's Go module (the module proxy serves
+    # the chart repository as github.com/traefik/traefik-helm-chart v41.6.0+incompatible).
+    Operator("gateway-api", GATEWAY_API.version, "kubernetes-sigs/gateway-api", None, crds_path="config/crd"),
+    Operator("traefik", TRAEFIK.version, "traefik/traefik",
+             Chart("https://traefik.github.io/charts", "traefik", "41.6.0", TRAEFIK.version,
+                   "traefik/traefik-helm-chart traefik/Chart.yaml at v41.6.0 (module zip v41.6.0+incompatible)")),
     # Prerequisites whose CRDs KubeChat does not import: the chart version is the pin and whatever app
     # version it ships is what runs (their Chart.yaml was not read: the stored history is older).
-    Operator("ingress-nginx", "chart 4.13.3", None,
-             Chart("https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.13.3", None, "not read")),
     Operator("trivy-operator", "chart 0.31.0", None,
              Chart("https://aquasecurity.github.io/helm-charts", "trivy-operator", "0.31.0", None, "not read")),
     Operator("reloader", "chart 2.2.5", None,

@@ -157,7 +157,8 @@ def environment_rows(envs: dict[str, list[dict]]) -> list[tuple[str, str, dict[s
         ("Logical backups: retention (days, keep newest)", "backup-settings.env / kustomization.yaml", per_env(lambda d: "{}, {}".format(
             dig(find(d, "ConfigMap", "kubechat-backup-settings-"), "data", "RETENTION_DAYS"),
             dig(find(d, "ConfigMap", "kubechat-backup-settings-"), "data", "RETENTION_KEEP_NEWEST")))),
-        ("Public host", "tls.yaml", per_env(lambda d: dig(find(d, "Ingress", "kubechat"), "spec", "rules", 0, "host", default="none (NodePorts)"))),
+        ("Public host", "tls.yaml", per_env(lambda d: dig(find(d, "HTTPRoute", "kubechat-web"), "spec", "hostnames", 0, default="none (NodePorts)"))),
+        ("Public API host", "tls.yaml", per_env(lambda d: dig(find(d, "HTTPRoute", "kubechat-api"), "spec", "hostnames", 0, default="none (NodePorts)"))),
         ("Certificate issuer", "tls.yaml", per_env(lambda d: dig(find(d, "Certificate", "kubechat-tls"), "spec", "issuerRef", "name", default="none"))),
         ("Secrets from", "secrets.yaml / dev *.env", per_env(lambda d: "External Secrets" if find(d, "ExternalSecret", "kubechat-api-secrets") else "generated (dev-only values)")),
         ("ResourceQuota requests (CPU/memory)", "quota.yaml", per_env(lambda d: "{} / {}".format(

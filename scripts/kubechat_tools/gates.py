@@ -8,7 +8,8 @@ an empty list means the gate passed.
               waiver in lint-exceptions.yaml, with its reason)
   workloads   probes, non-default ServiceAccounts, every pod isolated by a NetworkPolicy
   psa         the Pod Security Standards "restricted" profile, evaluated by Kubernetes' own code
-  references  Services, Ingresses, config and secret references, monitors, HPAs and PDBs all
+  references  Services, Ingresses, the Gateway API's routes and Traefik's splits and middlewares, config and
+              secret references, monitors, HPAs and PDBs all
               point at something that exists
 """
 from __future__ import annotations
@@ -345,6 +346,38 @@ def references_gate(paths: list[Path]) -> list[str]:
                 numbers = {p["port"] for p in target["spec"].get("ports", [])}
                 if ("name" in port and port["name"] not in names) or ("number" in port and port["number"] not in numbers):
                     failures.append(f"references: {where}: Service {service['name']!r} has no port {port}")
+        elif kind == "HTTPRoute":
+            for parent in spec.get("parentRefs", []):
+                gateway = index.get(("Gateway", parent.get("namespace", ns), parent["name"]))
+                if gateway is None:
+                    failures.append(f"references: {where}: parent Gateway {parent['name']!r} does not exist")
+                elif "sectionName" in parent and parent["sectionName"] not in {
+                        listener["name"] for listener in gateway["spec"].get("listeners", [])}:
+                    failures.append(f"references: {where}: Gateway {parent['name']!r} has no listener "
+                                    f"{parent['sectionName']!r}")
+            for rule in spec.get("rules", []):
+                for backend in rule.get("backendRefs", []):
+                    backend_kind = backend.get("kind", "Service")
+                    if not exists(backend_kind, backend.get("namespace", ns), backend["name"]):
+                        failures.append(f"references: {where}: backend {backend_kind} {backend['name']!r} does not exist")
+                for f in rule.get("filters", []):
+                    ref = f.get("extensionRef")
+                    if ref and not exists(ref["kind"], ns, ref["name"]):
+                        failures.append(f"references: {where}: filter {ref['kind']} {ref['name']!r} does not exist")
+        elif kind == "TraefikService":
+            for service in (spec.get("weighted") or {}).get("services", []):
+                target = index.get(("Service", service.get("namespace", ns), service["name"]))
+                if target is None:
+                    failures.append(f"references: {where}: weighted Service {service['name']!r} does not exist")
+                elif service.get("port") not in {q.get("name") for q in target["spec"].get("ports", [])} | \
+                        {q["port"] for q in target["spec"].get("ports", [])}:
+                    failures.append(f"references: {where}: Service {service['name']!r} has no port {service.get('port')!r}")
+        elif kind == "Gateway":
+            for listener in spec.get("listeners", []):
+                for ref in (listener.get("tls") or {}).get("certificateRefs", []):
+                    if not exists("Secret", ref.get("namespace", ns), ref["name"]):
+                        failures.append(f"references: {where}: listener {listener['name']!r} certificate Secret "
+                                        f"{ref['name']!r} is neither rendered nor provided by a Certificate")
         elif kind == "ServiceMonitor":
             namespaces = (spec.get("namespaceSelector") or {}).get("matchNames") or [ns]
             services = [d for (k, n, _), d in index.items() if k == "Service" and n in namespaces

@@ -62,8 +62,10 @@ class Schemas:
     @functools.lru_cache(maxsize=None)
     def for_object(self, api_version: str, kind: str) -> dict | None:
         group, _, version = api_version.rpartition("/")
-        if group and "." in group and not group.endswith(".k8s.io"):
-            path = self.crds / group / f"{kind.lower()}_{version}.json"
+        crd = self.crds / group / f"{kind.lower()}_{version}.json"
+        # A pinned CRD's group first: some end in .k8s.io too (gateway.networking.k8s.io).
+        if group and "." in group and (crd.exists() or not group.endswith(".k8s.io")):
+            path = crd
         else:
             suffix = f"-{group.split('.')[0]}-{version}" if group else f"-{version}"
             path = self.k8s / f"{kind.lower()}{suffix}.json"

@@ -30,7 +30,7 @@ OPERATORS = {  # namespace -> deployments that must be available
     "cert-manager": ["cert-manager", "cert-manager-webhook"],
     "cnpg-system": ["cloudnative-pg"],
     "external-secrets": ["external-secrets"],
-    "ingress-nginx": ["ingress-nginx-controller"],
+    "traefik": ["traefik"],
     "argo-rollouts": ["argo-rollouts"],
     "kyverno": ["kyverno-admission-controller"],
     "trivy-system": ["trivy-operator"],
@@ -87,10 +87,20 @@ def cluster(env: str) -> list[str]:
                       if d["kind"] == "Cluster" and d["spec"].get("storage", {}).get("storageClass")}
     for name in sorted(wanted_classes - classes):
         problems.append(f"StorageClass {name} does not exist (set it in overlays/{env}/database.yaml)")
-    ingress_classes = {c["metadata"]["name"] for c in kubectl("get", "ingressclass")["items"]}
-    for ingress in (d for d in docs if d["kind"] == "Ingress"):
-        if ingress["spec"].get("ingressClassName") not in ingress_classes:
-            problems.append(f"IngressClass {ingress['spec'].get('ingressClassName')} does not exist")
+    try:
+        gateway_classes = {c["metadata"]["name"]: c for c in kubectl("get", "gatewayclass")["items"]}
+    except RuntimeError:
+        gateway_classes = None
+        problems.append("the Gateway API is not installed (no GatewayClass resource): the platform's "
+                        "platform-gateway-api Application installs it")
+    for gateway in (d for d in docs if d["kind"] == "Gateway" and gateway_classes is not None):
+        name = gateway["spec"].get("gatewayClassName")
+        accepted = any(c.get("type") == "Accepted" and c.get("status") == "True"
+                       for c in gateway_classes.get(name, {}).get("status", {}).get("conditions", []))
+        if name not in gateway_classes:
+            problems.append(f"GatewayClass {name} does not exist (the platform's Traefik creates it)")
+        elif not accepted:
+            problems.append(f"GatewayClass {name} is not Accepted by its controller (is Traefik running?)")
     return problems
 
 

@@ -27,12 +27,12 @@ class Placeholder:
 
 PLACEHOLDERS = (
     Placeholder(r"(^|[./@])example\.(com|org|net)\b", "an example domain", {
-        "Ingress": "overlays/{env}/tls.yaml (Ingress host and tls hosts)",
+        "HTTPRoute": "overlays/{env}/tls.yaml (the HTTPRoutes' hostnames)",
         "Certificate": "overlays/{env}/tls.yaml (Certificate dnsNames)",
-        "ClusterIssuer": "IngressProps.acme_email (constructs/kubechat_deploy/app/ingress.py): the address Let's Encrypt "
+        "ClusterIssuer": "ExposureProps.acme_email (constructs/kubechat_deploy/app/exposure.py): the address Let's Encrypt "
                          "sends expiry notices to",
         "ConfigMap/kubechat-api-config": "overlays/{env}/api-settings.env (CORS_ALLOWED_ORIGINS, PUBLIC_URL, PUBLIC_API_URL)",
-        "ConfigMap/kubechat-security-headers": "overlays/{env}/tls.yaml (the Content-Security-Policy's connect-src: the API host)",
+        "Middleware/kubechat-security-headers": "overlays/{env}/tls.yaml (the Content-Security-Policy's connect-src: the API host)",
         "ConfigMap/argocd-notifications-cm": "DeliveryProps.argocd_url (constructs/kubechat_deploy/platform/props.py): "
                                             "your Argo CD's address, for the links in notifications, then make render",
         "": "overlays/{env}/"}),

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kubechat_deploy.versions import operator
+from kubechat_deploy.versions import TRAEFIK_NAMESPACE, operator
 from testbed import kyverno as admission, cert_manager as certificates, registry as supply_chain
 from testbed.controlplane import ControlPlane
 from kubechat_tools.manifests import load_dir
@@ -41,7 +41,7 @@ def pytest_terminal_summary(terminalreporter):
         + f"; Pebble {certificates.versions()['pebble']}; distribution {supply_chain.registry_version()}; cosign and "
         f"crane at Kyverno's versions; binaries {built_text}; Kyverno serving with every policy ready in {TIMINGS['ready']:.0f} s")
     terminalreporter.write_line(
-        "admission tier stand-ins: ingress-nginx and the acmesolver's process answer cert-manager's HTTP-01 "
+        "admission tier stand-ins: Traefik and the acmesolver's process answer cert-manager's HTTP-01 "
         "self-check (from the solver pod's arguments, through the rendered NetworkPolicies as the project's "
         "NetworkPolicy model evaluates them: no CNI); Pebble skips its own "
         "HTTP-01 request; the images are one-layer test images signed with key pairs of the test (keyless "
@@ -108,7 +108,7 @@ def kyverno(plane, registry, release_key, tmp_path_factory):
                         and d["metadata"]["name"].endswith("-verify-images") else d
                         for d in docs[env] if d["kind"] in GUARD_KINDS] for env in ENVIRONMENTS}
         plane.apply_docs([d for env in ENVIRONMENTS for d in guards[env] if d["kind"] == "Namespace"]
-                         + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}}])
+                         + [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TRAEFIK_NAMESPACE}}])
         plane.apply_docs([d for env in ENVIRONMENTS for d in guards[env] if d["kind"] != "Namespace"])
         names = [d["metadata"]["name"] for env in ENVIRONMENTS for d in guards[env] if d["kind"] == "ClusterPolicy"]
         controller.wait_ready(names)
@@ -146,6 +146,13 @@ def issuers_for(kyverno, env: str, pebble) -> list[dict]:
         issuer["spec"]["acme"]["server"] = pebble.directory
         issuer["spec"]["acme"]["caBundle"] = base64.b64encode(pebble.ca_bundle).decode()
     return issuers
+
+
+def front_door_for(kyverno, env: str) -> list[dict]:
+    """The environment's rendered Gateway and its HTTP-to-HTTPS redirect: what the solver's HTTPRoute attaches
+    to, and what it must outrank."""
+    return [copy.deepcopy(d) for d in kyverno.context["renders"][env]
+            if d["kind"] == "Gateway" or (d["kind"] == "HTTPRoute" and d["metadata"]["name"] == "kubechat-https-redirect")]
 
 
 def rendered_certificate(kyverno, env: str) -> dict:

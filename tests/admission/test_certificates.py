@@ -2,7 +2,7 @@
 staging and production ClusterIssuers as rendered except for the ACME server (Pebble on loopback, trusted
 through the issuer's caBundle), the environment's ValidatingAdmissionPolicies and Kyverno policies
 enforcing, its LimitRange, ResourceQuota and NetworkPolicies in place (tests/testbed/cert_manager.py says
-what stands in for ingress-nginx and the solver's process)."""
+what stands in for Traefik and the solver's process)."""
 from __future__ import annotations
 
 import base64
@@ -19,7 +19,7 @@ from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
 from testbed import cert_manager as certificates
 from kubechat_tools.paths import ROOT
 
-from .conftest import issuers_for, rendered_certificate
+from .conftest import front_door_for, issuers_for, rendered_certificate
 
 pytestmark = pytest.mark.admission
 
@@ -56,13 +56,15 @@ def certificates_to_issue(kyverno, env: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def issuance(kyverno, plane, pebble, outbound, tmp_path_factory):
     """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificates."""
-    plane.install_crds(certificates.cert_manager_crds())
-    plane.apply_docs([i for env in ISSUING_ENVIRONMENTS for i in issuers_for(kyverno, env, pebble)])
-    stand_in = certificates.IngressStandIn(plane)
+    plane.install_crds(certificates.cert_manager_crds() + certificates.gateway_api_crds())
+    plane.apply_docs([i for env in ISSUING_ENVIRONMENTS for i in issuers_for(kyverno, env, pebble)]
+                     + [d for env in ISSUING_ENVIRONMENTS for d in front_door_for(kyverno, env)])
+    stand_in = certificates.GatewayStandIn(plane)
     controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
                                           plane=plane, proxy_url=stand_in.url, https_proxy_url=outbound.url,
                                           solver_image=certificates.chart_solver_image())
     try:
+        assert controller.enable_gateway_api, "the platform's cert-manager has no Gateway API integration"
         controller.start()
         wanted = [c for env in ISSUING_ENVIRONMENTS for c in certificates_to_issue(kyverno, env)]
         plane.apply_docs(wanted)
@@ -127,7 +129,8 @@ def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, outbound, 
 @pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
 def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, env):
     """The key was served by a Running solver pod cert-manager created in the environment's namespace, with
-    the pinned image, reached through the rendered NetworkPolicies from ingress-nginx."""
+    the pinned image, reached through the rendered NetworkPolicies from Traefik, by the HTTPRoute cert-manager
+    created on the rendered Gateway's HTTP listener, which outranks the rendered redirect of every other path."""
     rendered = rendered_certificate(kyverno, env)
     namespace = rendered["metadata"]["namespace"]
     for domain in rendered["spec"]["dnsNames"]:
@@ -135,6 +138,8 @@ def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, env):
         assert pod, f"no solver pod answered for {domain}: {issuance['stand_in'].log}"
         assert [c["image"] for c in pod["spec"]["containers"]] == [ACME_HTTP01_SOLVER_IMAGE]
         assert pod["metadata"]["labels"]["acme.cert-manager.io/http01-solver"] == "true"
+        # Any other path of the host is the redirect's: 301 to HTTPS.
+        assert issuance["stand_in"].answer(f"http://{domain}/api/clusters") == (301, f"redirect to https://{domain}/api/clusters")
 
 
 def test_the_policies_refuse_the_solver_pod_altered(kyverno, plane, issuance):

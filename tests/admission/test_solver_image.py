@@ -11,7 +11,7 @@ import pytest
 
 from testbed import cert_manager as certificates
 
-from .conftest import issuers_for, rendered_certificate
+from .conftest import front_door_for, issuers_for, rendered_certificate
 
 pytestmark = pytest.mark.admission
 
@@ -20,8 +20,8 @@ OTHER_SOLVER = "quay.io/jetstack/cert-manager-acmesolver:v1.20.2"
 
 def test_a_solver_image_other_than_the_pinned_one_is_refused(kyverno, plane, pebble, outbound, tmp_path_factory):
     plane.install_crds(certificates.cert_manager_crds())
-    plane.apply_docs(issuers_for(kyverno, "production", pebble))
-    stand_in = certificates.IngressStandIn(plane)
+    plane.apply_docs(issuers_for(kyverno, "production", pebble) + front_door_for(kyverno, "production"))
+    stand_in = certificates.GatewayStandIn(plane)
     controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
                                           plane=plane, proxy_url=stand_in.url, https_proxy_url=outbound.url,
                                           solver_image=OTHER_SOLVER)

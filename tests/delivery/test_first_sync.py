@@ -59,9 +59,14 @@ def test_waves_in_order(stack, delivery):
             assert hpa["spec"]["scaleTargetRef"]["kind"] == "Rollout"
             assert hpa["metadata"]["creationTimestamp"] >= rollout["metadata"]["creationTimestamp"]
         smoke = live(stack, "jobs", "kubechat-smoke-test", ns)
-        ingress = live(stack, "ingresses", "kubechat", ns)
-        assert smoke["metadata"]["creationTimestamp"] >= ingress["metadata"]["creationTimestamp"], \
+        gateway = live(stack, "gateways.gateway.networking.k8s.io", "kubechat", ns)
+        assert smoke["metadata"]["creationTimestamp"] >= gateway["metadata"]["creationTimestamp"], \
             f"{app}: the PostSync smoke test ran before the last wave"
+        # The Rollouts' split Services and TraefikService came before the Rollouts that reference them.
+        for workload in ("kubechat-api", "kubechat-web"):
+            rollout = live(stack, "rollouts.argoproj.io", workload, ns)
+            split = live(stack, "traefikservices.traefik.io", workload, ns)
+            assert split["metadata"]["creationTimestamp"] <= rollout["metadata"]["creationTimestamp"], (app, workload)
 
 
 def test_argocd_manages_exactly_the_rendered_environment(stack, delivery, renders):

@@ -36,9 +36,15 @@ TEST_TIMING = {"initialDelay": "10s", "interval": "10s"}
 TEST_PAUSE = "30s"
 
 
+def web_canary_weight(stack) -> int:
+    """The canary's weight in the web host's live TraefikService split (Argo Rollouts moves it)."""
+    split = stack.get("traefikservices.traefik.io", "kubechat-web", NS)
+    return next(s["weight"] for s in split["spec"]["weighted"]["services"] if s["name"] == "kubechat-web-canary")
+
+
 @pytest.fixture(scope="module")
 def measured(stack):
-    exporter = TrafficExporter(NS)
+    exporter = TrafficExporter(NS, canary_weight=lambda: web_canary_weight(stack))
     prometheus = PrometheusServer(binary=stack.bin / "prometheus", workdir=stack.workdir / "prometheus",
                                   exporter_port=exporter.port)
     try:

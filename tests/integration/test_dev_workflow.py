@@ -14,7 +14,7 @@ from kubechat_tools.paths import ROOT
 pytestmark = pytest.mark.integration
 
 OPERATORS = {"cert-manager": ["cert-manager", "cert-manager-webhook"], "cnpg-system": ["cloudnative-pg"],
-             "external-secrets": ["external-secrets"], "ingress-nginx": ["ingress-nginx-controller"],
+             "external-secrets": ["external-secrets"], "traefik": ["traefik"],
              "argo-rollouts": ["argo-rollouts"], "kyverno": ["kyverno-admission-controller"],
              "trivy-system": ["trivy-operator"]}
 
@@ -49,18 +49,24 @@ def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster):
         for name in names:
             assert f"operator {namespace}/{name} is not running" in before.stdout, before.stdout
     assert "StorageClass fast-ssd does not exist" in before.stdout
-    assert "IngressClass nginx does not exist" in before.stdout
+    assert "GatewayClass traefik does not exist" in before.stdout
     assert "CRD " not in before.stdout, "the pinned CRDs are installed: none may be reported"
 
     docs = [doc for namespace, names in OPERATORS.items() for name in names for doc in stand_in_operator(namespace, name)]
     docs += [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"},
               "provisioner": "example.com/ssd"},
-             {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
-              "spec": {"controller": "k8s.io/ingress-nginx"}}]
+             {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "traefik"},
+              "spec": {"controllerName": "traefik.io/gateway-controller"}}]
     cluster.apply_docs(docs)
     for namespace, names in OPERATORS.items():
         for name in names:
             cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=90s")
+    # A GatewayClass no controller has accepted (Traefik not running) is no front door yet.
+    unaccepted = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
+    assert unaccepted.returncode != 0 and "GatewayClass traefik is not Accepted" in unaccepted.stdout, unaccepted.stdout
+    cluster.kubectl("patch", "gatewayclass", "traefik", "--subresource", "status", "--type", "merge", "-p", json.dumps(
+        {"status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                                    "observedGeneration": 1, "lastTransitionTime": "2026-12-07T00:00:00Z"}]}}))
     after = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "preflight: passed" in after.stdout

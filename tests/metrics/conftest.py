@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter):
                                 "88.3.0 ships v3.13.2: rules and relabeling are evaluated by this version, not the chart's")
     terminalreporter.write_line("metrics tier stand-ins: exporters serving the real exporters' series "
                                 "(KubeChat's API, redis_exporter, CloudNativePG and its barman-cloud plugin, PgBouncer, "
-                                "kube-state-metrics, cert-manager, Trivy Operator, ingress-nginx); CloudNativePG's pods as kwok pods")
+                                "kube-state-metrics, cert-manager, Trivy Operator, Traefik); CloudNativePG's pods as kwok pods")
 
 
 def renders() -> dict[str, list[dict]]:
@@ -125,7 +125,7 @@ def prometheus(plane, tmp_path_factory):
     platform_pages = {"kube-state-metrics": lambda: ex.kube_state_metrics_page(everyone),
                       "cert-manager": lambda: ex.cert_manager_page(everyone),
                       "trivy-operator": lambda: ex.trivy_page(everyone),
-                      "ingress-nginx-controller-metrics": lambda: ex.ingress_nginx_page(everyone)}
+                      "traefik-metrics": lambda: ex.traefik_page(everyone)}
     served += [(d, platform_pages[d["metadata"]["name"].removesuffix("-0")]) for d in platform_monitors()
                if d["kind"] == "Pod"]
     servers = ex.Exporters()

@@ -47,10 +47,10 @@ def test_kubechat_series_carry_their_environment_and_platform_series_the_objects
             assert prometheus.query(f'{metric}{{namespace="{ns}",job="{job}"}}'), (metric, ns)
         for metric in ("kube_job_status_failed", "certmanager_certificate_ready_status", "trivy_image_vulnerabilities"):
             assert prometheus.query(f'{metric}{{namespace="{ns}"}}'), (metric, ns)
-    # ingress-nginx's own namespace and service labels lose to the scrape's (no honorLabels) and are kept as
-    # exported_namespace and exported_service: what the web canary and dashboard query.
-    assert prometheus.query(f'nginx_ingress_controller_requests{{exported_namespace="{BAD}",exported_service="kubechat-web"}}')
-    assert not prometheus.query(f'nginx_ingress_controller_requests{{namespace="{BAD}"}}')
+    # Traefik's own `service` label (honorLabels) is what the web canary and dashboard select by; without it the
+    # target's Service name would have taken it (exported_service).
+    assert prometheus.query(f'traefik_service_requests_total{{service="{BAD}-kubechat-web-stable-http@kubernetescrd"}}')
+    assert not prometheus.query('traefik_service_requests_total{exported_service!=""}')
 
 
 def active_alerts(prometheus, alert: str, namespace: str) -> list[dict]:

@@ -83,6 +83,14 @@ def argocd_ldflags() -> str:
 BUILD_TIMES: dict[str, float] = {}
 
 
+def rollouts_platform_args() -> list[str]:
+    """The Rollouts controller's arguments the platform sets (dist/platform/prerequisites, the chart's
+    controller.extraArgs), as the chart passes them to the controller's container."""
+    app = yaml.safe_load((DIST / "platform" / "prerequisites" / "application-platform-argo-rollouts.yaml").read_text())
+    sources = app["spec"].get("sources") or [app["spec"]["source"]]
+    return list(sources[0]["helm"]["valuesObject"]["controller"]["extraArgs"])
+
+
 def binaries() -> Path:
     """Argo CD, the Rollouts controller and Prometheus, built (or cached) into .cache/delivery/<hash>/,
     with Argo CD's git-verify-wrapper.sh (shipped in its module; the repo-server runs it) beside them."""
@@ -328,10 +336,12 @@ class DeliveryStack(ProcessGroup):
                      "--argocd-repo-server", f"127.0.0.1:{repo_port}", "--argocd-repo-server-plaintext",
                      "--metrics-port", str(free_port()), "--loglevel", "info", "--logformat", "text"],
                     self.argocd_env("argocd-notifications"))
+        # With the platform's own extra arguments (the argo-rollouts Application's controller.extraArgs: the
+        # Traefik API group of the canaries' traffic split).
         self._spawn("rollouts-controller",
                     [str(self.bin / "rollouts-controller"), "--kubeconfig", str(plane.kubeconfig),
                      "--metricsport", str(free_port()), "--healthzPort", str(free_port()),
-                     "--leader-elect=false", "--loglevel", "info"])
+                     "--leader-elect=false", "--loglevel", "info", *rollouts_platform_args()])
         self._spawn("standins", [sys.executable, "-m", "testbed.standins", str(plane.kubeconfig), str(self.workdir)],
                     {"PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}"})
         time.sleep(1)

@@ -1,22 +1,24 @@
 """cert-manager's ACME issuance end to end on the admission tier's control plane (tests/admission):
 cert-manager's controllers at the platform's pin (tools/cert-manager), Let's Encrypt's test ACME server
-Pebble on loopback, and a stand-in for ingress-nginx that answers the HTTP-01 self-check the way the
-cluster would.
+Pebble on loopback, and a stand-in for the front door (Traefik) that answers the HTTP-01 self-check the way
+the cluster would.
 
-What is real: cert-manager's controllers (the Order, the Challenge, the solver Pod, Service and Ingress they
+What is real: cert-manager's controllers (the Order, the Challenge, the solver Pod, Service and HTTPRoute they
 create in KubeChat's namespace, admitted or refused by the API server with the rendered
 ValidatingAdmissionPolicies, Kyverno's webhook, the LimitRange and the ResourceQuota), Pebble (the ACME
 protocol, the account, the order, the signed certificate) and the Secret cert-manager writes.
 
-What stands in: ingress-nginx and the solver's process (kwok runs no containers). cert-manager checks that
+What stands in: Traefik and the solver's process (kwok runs no containers). cert-manager checks that
 http://<domain>/.well-known/acme-challenge/<token> serves the key before it asks the ACME server to validate
 (pkg/issuer/acme/http/http.go testReachability, whose transport honours HTTP_PROXY). The controller's
-HTTP_PROXY points at `IngressStandIn`, which answers as ingress-nginx and the solver would: through an
-Ingress of class nginx for that host and path, its Service, a ready pod the Service selects, a
-path from ingress-nginx's pod to that pod's port that the NetworkPolicies on the cluster allow (as the
-project's NetworkPolicy model, kubechat_tools.netpol, evaluates them: no CNI runs here), a Service port
-that is the solver's --listen-port, and the token and key of that pod's own arguments (the acmesolver's
---domain/--token/--key, pkg/issuer/acme/http/pod.go). Pebble then skips its own HTTP-01 request
+HTTP_PROXY points at `GatewayStandIn`, which answers as Traefik and the solver would: through the HTTPRoute
+for that host whose rule matches the path best (an Exact match before the longest PathPrefix, traefik
+v3.7.13 pkg/provider/kubernetes/gateway/httproute.go buildPathRule), attached to the plain-HTTP listener of a
+Gateway of class traefik in its namespace (a RequestRedirect rule answers 301, as the rendered redirect does),
+its Service, a ready pod the Service selects, a path from Traefik's pod to that pod's port that the
+NetworkPolicies on the cluster allow (as the project's NetworkPolicy model, kubechat_tools.netpol, evaluates
+them: no CNI runs here), a Service port that is the solver's --listen-port, and the token and key of that
+pod's own arguments (the acmesolver's --domain/--token/--key, pkg/issuer/acme/http/pod.go). Pebble then skips its own HTTP-01 request
 (PEBBLE_VA_ALWAYS_VALID), which would need name resolution for the rendered domains.
 """
 from __future__ import annotations
@@ -33,24 +35,24 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
+from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE, TRAEFIK_GATEWAY_CLASS, TRAEFIK_NAMESPACE
 
 from kubechat_tools import netpol
 from testbed.controlplane import ControlPlane, ProcessGroup, build, free_port, serving_certificate
 from testbed.argocd import go_module_dir, go_module_version
 from testbed.loopback import LoopbackServer
-from kubechat_tools.paths import CACHE
+from kubechat_tools.crds import load_crds
+from kubechat_tools.paths import CACHE, DIST
 
 MODULES = {"cert-manager": [(".", "cert-manager")],
            "pebble": [("github.com/letsencrypt/pebble/v2/cmd/pebble", "pebble")]}
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 """The chart's --cluster-resource-namespace=$(POD_NAMESPACE): the platform installs it into cert-manager."""
-INGRESS_NGINX = netpol.Endpoint(
-    "ingress-nginx-controller", "ingress-nginx",
-    # ingress-nginx 4.x chart's controller pod labels (templates/_helpers.tpl selectorLabels + component).
-    labels={"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx",
-            "app.kubernetes.io/component": "controller"})
+TRAEFIK = netpol.Endpoint(
+    "traefik", TRAEFIK_NAMESPACE,
+    # traefik chart 41.6.0's pod labels (templates/_helpers.tpl traefik.labelselector: name and instance).
+    labels={"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": f"traefik-{TRAEFIK_NAMESPACE}"})
 BUILD_TIMES: dict[str, float] = {}
 
 
@@ -68,6 +70,20 @@ def cert_manager_crds() -> list[dict]:
     crds.yaml, plus CertificateRequest, Order and Challenge, which its controllers create)."""
     folder = go_module_dir("cert-manager", CERT_MANAGER_MODULE) / "deploy" / "crds"
     return [yaml.safe_load(path.read_text()) for path in sorted(folder.glob("*.yaml"))]
+
+
+def platform_gateway_api_enabled() -> bool:
+    """The platform's cert-manager setting (dist/platform/prerequisites: the chart's `config`, a
+    ControllerConfiguration, gatewayAPI.enabled), which this main takes as --enable-gateway-api."""
+    app = yaml.safe_load((DIST / "platform" / "prerequisites" / "application-platform-cert-manager.yaml").read_text())
+    config = app["spec"]["source"]["helm"]["valuesObject"].get("config") or {}
+    return bool((config.get("gatewayAPI") or {}).get("enabled"))
+
+
+def gateway_api_crds() -> list[dict]:
+    """The Gateway API's CRDs as crds.yaml pins them (cert-manager refuses to start with the integration on
+    and no gateway.networking.k8s.io/v1 resources: pkg/controller/context.go)."""
+    return [c for c in load_crds() if c["spec"]["group"] == "gateway.networking.k8s.io"]
 
 
 def chart_solver_image() -> str:
@@ -136,9 +152,9 @@ class Pebble(ProcessGroup):
         raise RuntimeError(f"Pebble did not start in {timeout:.0f} s:\n{self.log_tail('pebble')}")
 
 
-class IngressStandIn(LoopbackServer):
-    """An HTTP proxy on loopback that answers cert-manager's HTTP-01 self-check as ingress-nginx and the
-    solver pod would (module docstring); every answer and refusal is recorded in `log`."""
+class GatewayStandIn(LoopbackServer):
+    """An HTTP proxy on loopback that answers cert-manager's HTTP-01 self-check as Traefik and the solver pod
+    would (module docstring); every answer and refusal is recorded in `log`."""
 
     def __init__(self, plane: ControlPlane) -> None:
         self.plane = plane
@@ -166,21 +182,50 @@ class IngressStandIn(LoopbackServer):
     def _get(self, *args: str) -> dict:
         return json.loads(self.plane.kubectl("get", *args, "-o", "json").stdout)
 
+    def _on_http_listener(self, route: dict) -> bool:
+        """Whether the route attaches to a plain-HTTP listener of a Gateway of class traefik."""
+        namespace = route["metadata"]["namespace"]
+        for ref in route["spec"].get("parentRefs", []):
+            if ref.get("kind", "Gateway") != "Gateway":
+                continue
+            gateway = json.loads(self.plane.kubectl("get", "gateways.gateway.networking.k8s.io", ref["name"], "-n",
+                                                    ref.get("namespace", namespace), "-o", "json", check=False).stdout or "{}")
+            if gateway.get("spec", {}).get("gatewayClassName") != TRAEFIK_GATEWAY_CLASS:
+                continue
+            for listener in gateway["spec"]["listeners"]:
+                if listener["protocol"] == "HTTP" and ref.get("sectionName", listener["name"]) == listener["name"]:
+                    return True
+        return False
+
     def answer(self, url: str) -> tuple[int, str]:
         parts = urlsplit(url)
         host, path = parts.hostname or "", parts.path
-        for ingress in self._get("ingress", "--all-namespaces")["items"]:
-            spec = ingress["spec"]
-            if spec.get("ingressClassName") != "nginx":
+        best = None
+        for route in self._get("httproutes.gateway.networking.k8s.io", "--all-namespaces")["items"]:
+            if host not in route["spec"].get("hostnames", []) or not self._on_http_listener(route):
                 continue
-            for rule in spec.get("rules", []):
-                if rule.get("host") != host:
-                    continue
-                for candidate in rule.get("http", {}).get("paths", []):
-                    if candidate["path"] == path:
-                        backend = candidate["backend"]["service"]
-                        return self._serve(ingress["metadata"]["namespace"], backend, host, path)
-        return 404, f"no Ingress of class nginx routes {host}{path}"
+            for rule in route["spec"].get("rules", []):
+                for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+                    kind, value = match["path"]["type"], match["path"]["value"]
+                    prefix = value.rstrip("/")
+                    if kind == "Exact":
+                        hit, rank = path == value, 100000
+                    else:
+                        hit = path == prefix or path.startswith(prefix + "/") or not prefix
+                        rank = 1 if value == "/" else 10000 + len(value) * 100
+                    if hit and (best is None or rank > best[0]):
+                        best = (rank, route["metadata"]["namespace"], rule)
+        if best is None:
+            return 404, f"no HTTPRoute on a traefik Gateway's HTTP listener routes {host}{path}"
+        _, namespace, rule = best
+        redirect = next((f["requestRedirect"] for f in rule.get("filters", []) if f["type"] == "RequestRedirect"), None)
+        if redirect is not None:
+            return redirect.get("statusCode", 302), f"redirect to {redirect.get('scheme', 'http')}://{host}{path}"
+        backend = rule["backendRefs"][0]
+        if backend.get("kind", "Service") != "Service":
+            return 500, f"backend {backend.get('kind')} {backend['name']} is not a Service"
+        return self._serve(backend.get("namespace", namespace),
+                           {"name": backend["name"], "port": {"number": backend.get("port")}}, host, path)
 
     def _serve(self, namespace: str, backend: dict, host: str, path: str) -> tuple[int, str]:
         service = self._get("service", backend["name"], "-n", namespace)
@@ -190,7 +235,7 @@ class IngressStandIn(LoopbackServer):
         if port is None:
             return 503, f"service {namespace}/{backend['name']} has no port {backend['port']}"
         selector = ",".join(f"{k}={v}" for k, v in service["spec"].get("selector", {}).items())
-        # ingress-nginx routes to the Service's ready endpoints only.
+        # Traefik routes to the Service's ready endpoints only.
         pods = [p for p in self._get("pods", "-n", namespace, "-l", selector)["items"]
                 if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
         if not pods:
@@ -209,8 +254,8 @@ class IngressStandIn(LoopbackServer):
                 continue
             destination = netpol.Endpoint(pod["metadata"]["name"], namespace, labels=pod["metadata"].get("labels", {}),
                                           ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p})
-            if not netpol.allowed(policies, INGRESS_NGINX, destination, target_port):
-                refusals.append(f"NetworkPolicies drop ingress-nginx -> {namespace}/{pod['metadata']['name']}:{target_port}")
+            if not netpol.allowed(policies, TRAEFIK, destination, target_port):
+                refusals.append(f"NetworkPolicies drop traefik -> {namespace}/{pod['metadata']['name']}:{target_port}")
                 continue
             if args.get("domain") != host or args.get("token") != token:
                 refusals.append(f"{pod['metadata']['name']} serves {args.get('domain')}/{args.get('token')}, not {host}/{token}")
@@ -230,21 +275,23 @@ class CertManager(ProcessGroup):
     workdir: Path
     plane: ControlPlane
     proxy_url: str
-    """HTTP_PROXY: the ingress stand-in (IngressStandIn.url)."""
+    """HTTP_PROXY: the front door's stand-in (GatewayStandIn.url)."""
     https_proxy_url: str
     """HTTPS_PROXY: a proxy that refuses every host (supply_chain.ConnectProxy({})), so an ACME server
     address left unpatched is refused and recorded instead of reached."""
     solver_image: str = ACME_HTTP01_SOLVER_IMAGE
+    enable_gateway_api: bool = field(default_factory=platform_gateway_api_enabled)
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def start(self) -> "CertManager":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.plane.install_crds(cert_manager_crds())
+        self.plane.install_crds(cert_manager_crds() + (gateway_api_crds() if self.enable_gateway_api else []))
         self.plane.apply_docs([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CERT_MANAGER_NAMESPACE}}])
         # The API server and Pebble are on loopback, which Go's proxy selection never proxies.
         env = {**os.environ, "HTTP_PROXY": self.proxy_url, "http_proxy": self.proxy_url,
                "HTTPS_PROXY": self.https_proxy_url, "https_proxy": self.https_proxy_url, "NO_PROXY": "", "no_proxy": ""}
         self.spawn("cert-manager", [str(self.folder / "cert-manager"), f"--kubeconfig={self.plane.kubeconfig}",
                                     f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
-                                    f"--acme-http01-solver-image={self.solver_image}", "--v=2"], env)
+                                    f"--acme-http01-solver-image={self.solver_image}",
+                                    f"--enable-gateway-api={str(self.enable_gateway_api).lower()}", "--v=2"], env)
         return self

@@ -164,20 +164,18 @@ def trivy_page(envs: list[Environment]) -> list[str]:
     return lines
 
 
-def ingress_nginx_page(envs: list[Environment]) -> list[str]:
-    """ingress-nginx's controller: requests per Ingress, with the backend's namespace and service."""
+def traefik_page(envs: list[Environment]) -> list[str]:
+    """Traefik's requests per Service of the web's split (traefik v3.7.13 pkg/observability/metrics/prometheus.go:
+    code, method, protocol, service; a TraefikService's Kubernetes Service named <namespace>-<name>-<port>@kubernetescrd)."""
     lines = []
     for env in envs:
         total = 20.0 * env.elapsed()
         errors = total * 0.5 if env.bad else 0.0
-        request = {"controller_class": "k8s.io/ingress-nginx", "controller_namespace": "ingress-nginx",
-                   "controller_pod": "ingress-nginx-controller-0", "host": "kubechat.example.com", "ingress": "kubechat",
-                   "method": "GET", "namespace": env.namespace, "path": "/", "service": "kubechat-web", "canary": ""}
-        lines += [_line("nginx_ingress_controller_requests", {**request, "status": "200"}, total - errors),
-                  _line("nginx_ingress_controller_requests", {**request, "status": "503"}, errors)]
+        request = {"method": "GET", "protocol": "http", "service": f"{env.namespace}-kubechat-web-stable-http@kubernetescrd"}
+        lines += [_line("traefik_service_requests_total", {**request, "code": "200"}, total - errors),
+                  _line("traefik_service_requests_total", {**request, "code": "503"}, errors)]
         for le in ("0.1", "0.5", "1", "+Inf"):
-            lines.append(_line("nginx_ingress_controller_request_duration_seconds_bucket",
-                               {**{k: v for k, v in request.items() if k != "canary"}, "status": "200", "le": le},
+            lines.append(_line("traefik_service_request_duration_seconds_bucket", {**request, "code": "200", "le": le},
                                total - errors))
     return lines
 

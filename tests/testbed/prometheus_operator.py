@@ -138,14 +138,12 @@ PLATFORM_EXPORTERS = {
     "trivy-operator": {"namespace": "trivy-system", "port": ("metrics", 8080), "honor_labels": True, "job_label": None,
                        "labels": {"app.kubernetes.io/name": "trivy-operator",
                                   "app.kubernetes.io/instance": "trivy-operator"}},
-    # kubernetes/ingress-nginx charts/ingress-nginx/templates/controller-servicemonitor.yaml: port metrics
-    # (10254), no jobLabel, honorLabels only when controller.metrics.serviceMonitor.honorLabels is set (the
-    # platform leaves it unset): the controller's own namespace and service labels lose to the target's and
-    # are kept as exported_namespace and exported_service.
-    "ingress-nginx-controller-metrics": {
-        "namespace": "ingress-nginx", "port": ("metrics", 10254), "honor_labels": False, "job_label": None,
-        "labels": {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx",
-                   "app.kubernetes.io/component": "controller"}},
+    # traefik chart 41.6.0 templates/servicemonitor.yaml and service-metrics.yaml: the metrics Service
+    # (port metrics, 9100) selected by the pods' labels, jobLabel the release's name, and the platform's
+    # honorLabels: true, so Traefik's own `service` label (what the web canary and dashboard query) stays.
+    "traefik-metrics": {
+        "namespace": "traefik", "port": ("metrics", 9100), "honor_labels": True, "job_label": "traefik",
+        "labels": {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}},
 }
 
 

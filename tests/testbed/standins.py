@@ -11,8 +11,12 @@ writes and what Argo CD's health assessment reads, following the operator's sour
 - cert-manager: a ClusterIssuer gets Ready=True once "registered", a Certificate Ready=True and its
   kubernetes.io/tls Secret (pkg/apis/certmanager/v1/types_certificate.go). The real cert-manager with
   an ACME server is the admission tier's subject.
-- ingress-nginx: an Ingress gets status.loadBalancer.ingress (what the controller publishes; Argo CD's
-  Ingress health waits for it).
+- Traefik (the Gateway API implementation): a Gateway of class `traefik` gets Accepted and Programmed and a
+  status per listener; an HTTPRoute gets, for each parent, Accepted and ResolvedRefs at its generation (what
+  Argo CD v3.5.1's resource_customizations/gateway.networking.k8s.io health checks wait for), with
+  ResolvedRefs False, as Traefik reports it, when a TraefikService backend or a Middleware filter it names
+  does not exist in the route's namespace (traefik v3.7.13 pkg/provider/kubernetes/gateway/httproute.go:
+  RouteReasonBackendNotFound, RouteReasonInvalidKind). Traefik itself is not built here yet.
 - a volume provisioner: a Pending PersistentVolumeClaim gets a hostPath PersistentVolume bound to it.
 - metrics-server: metrics.k8s.io/v1beta1 PodMetrics (a fixed small usage per container), served on a
   loopback HTTPS port and registered as an APIService through an ExternalName Service, so the
@@ -35,7 +39,7 @@ import requests
 import yaml
 
 STANDINS = ("cloudnative-pg (Cluster, Backup status)", "external-secrets (ExternalSecret status, target Secret)",
-            "cert-manager (ClusterIssuer, Certificate status, TLS Secret)", "ingress-nginx (Ingress status)",
+            "cert-manager (ClusterIssuer, Certificate status, TLS Secret)", "Traefik (Gateway, HTTPRoute status)",
             "volume provisioner (hostPath PersistentVolumes)", "metrics-server (metrics.k8s.io PodMetrics)")
 CLUSTER_STATUS_DELAY = 3.0
 """Seconds a new CloudNativePG Cluster stays without status (the operator's first reconcile)."""
@@ -118,7 +122,7 @@ class StandIns:
         self.external_secrets()
         self.issuers()
         self.certificates()
-        self.ingresses()
+        self.gateways()
         self.volumes()
 
     def clusters(self) -> None:
@@ -193,12 +197,53 @@ class StandIns:
                 "conditions": ready("Ready", "Certificate is up to date and has not expired"),
                 "notAfter": "2099-01-01T00:00:00Z", "revision": 1})
 
-    def ingresses(self) -> None:
-        for ing in self.api.list("/apis/networking.k8s.io/v1/ingresses"):
-            if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
-                meta = ing["metadata"]
-                self.api.patch_status(ns_path("networking.k8s.io/v1", meta["namespace"], "ingresses", meta["name"]),
-                                      {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}})
+    GATEWAY_CONTROLLER = "traefik.io/gateway-controller"
+    """The controllerName Traefik's GatewayClass carries (traefik v3.7.13 pkg/provider/kubernetes/gateway)."""
+
+    def gateways(self) -> None:
+        gateway_api = "gateway.networking.k8s.io/v1"
+        for gateway in self.api.list("/apis/gateway.networking.k8s.io/v1/gateways"):
+            meta, spec = gateway["metadata"], gateway["spec"]
+            status = gateway.get("status") or {}
+            if spec.get("gatewayClassName") != "traefik" or any(
+                    c.get("observedGeneration") == meta["generation"] and c["type"] == "Programmed"
+                    for c in status.get("conditions") or []):
+                continue
+            condition = lambda kind, reason: {"type": kind, "status": "True", "reason": reason, "message": "",  # noqa: E731
+                                              "observedGeneration": meta["generation"], "lastTransitionTime": now()}
+            self.api.patch_status(ns_path(gateway_api, meta["namespace"], "gateways", meta["name"]), {
+                "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+                "conditions": [condition("Accepted", "Accepted"), condition("Programmed", "Programmed")],
+                "listeners": [{"name": listener["name"], "attachedRoutes": 0,
+                               "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+                               "conditions": [condition("Accepted", "Accepted"), condition("ResolvedRefs", "ResolvedRefs"),
+                                              condition("Programmed", "Programmed")]}
+                              for listener in spec.get("listeners", [])]})
+        for route in self.api.list("/apis/gateway.networking.k8s.io/v1/httproutes"):
+            meta, spec = route["metadata"], route["spec"]
+            if all(c.get("observedGeneration") == meta["generation"] and c.get("status") == "True"
+                   for parent in (route.get("status") or {}).get("parents") or [{}]
+                   for c in parent.get("conditions") or [{}]):
+                continue  # Traefik looks again at every change; a route with a missing reference, here at every step
+            missing = []
+            for rule in spec.get("rules", []):
+                for backend in rule.get("backendRefs", []):
+                    plural = {"TraefikService": "traefikservices", "Service": "services"}.get(backend.get("kind", "Service"))
+                    group = "traefik.io/v1alpha1" if backend.get("kind") == "TraefikService" else "v1"
+                    if plural is None or self.api.get(ns_path(group, meta["namespace"], plural, backend["name"])) is None:
+                        missing.append(f"{backend.get('kind', 'Service')} {backend['name']}")
+                for f in rule.get("filters", []):
+                    ref = f.get("extensionRef")
+                    if ref and self.api.get(ns_path("traefik.io/v1alpha1", meta["namespace"], "middlewares", ref["name"])) is None:
+                        missing.append(f"Middleware {ref['name']}")
+            resolved = {"type": "ResolvedRefs", "status": "False" if missing else "True",
+                        "reason": "BackendNotFound" if missing else "ResolvedRefs",
+                        "message": f"Cannot load {', '.join(missing)}" if missing else "",
+                        "observedGeneration": meta["generation"], "lastTransitionTime": now()}
+            accepted = {**resolved, "type": "Accepted", "status": "True", "reason": "Accepted", "message": ""}
+            self.api.patch_status(ns_path(gateway_api, meta["namespace"], "httproutes", meta["name"]), {
+                "parents": [{"parentRef": parent, "controllerName": self.GATEWAY_CONTROLLER,
+                             "conditions": [accepted, resolved]} for parent in spec.get("parentRefs", [])]})
 
     def volumes(self) -> None:
         for pvc in self.api.list("/api/v1/persistentvolumeclaims"):

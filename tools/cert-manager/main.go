@@ -4,7 +4,7 @@
 // Why a main of our own: cert-manager's binary lives in the module
 // github.com/cert-manager/cert-manager/controller-binary (cmd/controller), which the Go module proxy does not
 // serve (404 for every version), and that module requires the root module through a `replace ../../`.
-// The controllers, the ACME client, the HTTP-01 solver's pod, Service and Ingress builders and the
+// The controllers, the ACME client, the HTTP-01 solver's pod, Service, Ingress and HTTPRoute builders and the
 // ContextFactory are all in the root module, which is served. This main does what cmd/controller/app/
 // controller.go (Run and buildControllerContextFactory, v1.21.1) does with them: build a ContextFactory from
 // the options and run each enabled controller from controller.Known(), then start the informer factories.
@@ -62,6 +62,8 @@ func main() {
 	maxConcurrentChallenges := flag.Int("max-concurrent-challenges", 60, "challenges presented at once")
 	workers := flag.Int("concurrent-workers", 5, "workers per controller")
 	controllers := flag.String("controllers", "", "comma-separated controllers to run (default: every registered one)")
+	// The ControllerConfiguration's gatewayAPI.enabled (the platform sets it): the HTTP-01 solver's HTTPRoute.
+	enableGatewayAPI := flag.Bool("enable-gateway-api", false, "the Gateway API integration (gatewayAPI.enabled)")
 	klog.InitFlags(nil)
 	flag.Parse()
 	if *solverImage == "" {
@@ -91,6 +93,7 @@ func main() {
 		},
 		SchedulerOptions: controller.SchedulerOptions{MaxConcurrentChallenges: *maxConcurrentChallenges},
 		IssuerOptions:    controller.IssuerOptions{ClusterResourceNamespace: *clusterResourceNamespace},
+		ConfigOptions:    controller.ConfigOptions{EnableGatewayAPI: *enableGatewayAPI},
 		CertificateOptions: controller.CertificateOptions{
 			CopiedAnnotationPrefixes:                 []string{"*", "-kubectl.kubernetes.io/", "-fluxcd.io/", "-argocd.argoproj.io/"},
 			CertificateRequestMinimumBackoffDuration: time.Hour,
@@ -139,5 +142,8 @@ func run(rootCtx context.Context, opts controller.ContextOptions, only string, w
 	ctx.SharedInformerFactory.Start(gctx.Done())
 	ctx.KubeSharedInformerFactory.Start(gctx.Done())
 	ctx.HTTP01ResourceMetadataInformersFactory.Start(gctx.Done())
+	if opts.EnableGatewayAPI {
+		ctx.GWShared.Start(gctx.Done())
+	}
 	return g.Wait()
 }

@@ -131,4 +131,13 @@ class Delivery(Construct):
                                             # The HPA owns the replica count after the Rollout's first creation.
                                             t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
                                                 group="argoproj.io", kind="Rollout", json_pointers=["/spec/replicas"]),
+                                            # Argo Rollouts owns the canary's traffic split while a canary runs
+                                            # (weights) and the split Services' pod-template hash selector: a
+                                            # self-heal must not move traffic back in the middle of an analysis.
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="traefik.io", kind="TraefikService",
+                                                json_pointers=["/spec/weighted/services"]),
+                                            t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
+                                                group="", kind="Service",
+                                                json_pointers=["/spec/selector/rollouts-pod-template-hash"]),
                                         ]))))

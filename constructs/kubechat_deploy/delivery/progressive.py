@@ -1,8 +1,9 @@
 """Progressive delivery with Argo Rollouts (component progressive-delivery, staging and production):
 a canary Rollout for the API and for the web front end that takes over their Deployments
-(workloadRef), shifts replicas in steps with pauses, and runs a Prometheus analysis (success rate
-and p95 latency) in the background; a failed analysis aborts and rolls back to the stable version.
-The HPAs then scale the Rollouts instead of the Deployments."""
+(workloadRef), shifts the public traffic by weight in steps with pauses (the TraefikService of each host,
+app/exposure.py, through Rollouts' Traefik traffic routing), and runs a Prometheus analysis (success rate,
+and p95 latency for the API) of the canary's own requests in the background; a failed analysis aborts and
+sends all traffic back to the stable version. The HPAs then scale the Rollouts instead of the Deployments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import imports.argo_rollouts.io.argoproj as ro
 
 from kubechat_deploy import validation as v
 from kubechat_deploy.app.api import KubeChatApi
+from kubechat_deploy.app.exposure import canary_service, stable_service
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.observability.monitoring import REVISION_LABEL_SAFE
 from kubechat_deploy.delivery.sync import Wave, wave
@@ -61,14 +63,17 @@ def api_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
 
 
 def web_queries(props: ProgressiveProps) -> dict[str, tuple[str, str, str]]:
-    """ingress-nginx's request counter for the web Service. Scraped through a ServiceMonitor, the
-    controller's own `namespace` and `service` labels arrive as exported_namespace and exported_service
-    (Prometheus renames target labels a series already has unless honor_labels). Without traffic
-    routing the ingress cannot tell canary from stable pods: this measures the whole web Service."""
-    sel = 'exported_namespace="{{args.namespace}}",exported_service="kubechat-web"'
+    """Traefik's request counter for the canary's share of the web's traffic: the TraefikService splits each
+    host's requests between the stable and the canary Service (app/exposure.py), and Traefik counts each
+    Kubernetes Service of a TraefikService apart, named `<namespace>-<service>-<port>@kubernetescrd` (traefik
+    v3.7.13 pkg/provider/kubernetes/crd/kubernetes_http.go fullServiceName; the provider's name is appended to
+    every name it builds; pkg/observability/metrics/prometheus.go: traefik_service_requests_total{code, method,
+    protocol, service}). The platform's ServiceMonitor keeps that `service` label (honorLabels)."""
+    service = f'{{{{args.namespace}}}}-{canary_service("kubechat-web")}-http@kubernetescrd'
+    sel = f'service="{service}"'
     return {
-        "success-rate": (f'1 - (sum(rate(nginx_ingress_controller_requests{{{sel},status=~"5.."}}[2m])) or vector(0))\n/\n'
-                         f'sum(rate(nginx_ingress_controller_requests{{{sel}}}[2m]))',
+        "success-rate": (f'1 - (sum(rate(traefik_service_requests_total{{{sel},code=~"5.."}}[2m])) or vector(0))\n/\n'
+                         f'sum(rate(traefik_service_requests_total{{{sel}}}[2m]))',
                          f">= {props.min_success_rate}", f"< {props.min_success_rate}"),
     }
 
@@ -91,8 +96,8 @@ class ProgressiveDelivery(Construct):
     def __init__(self, scope: Construct, id: str, *, props: ProgressiveProps, api: KubeChatApi,
                  web: KubeChatWeb) -> None:
         super().__init__(scope, id)
-        for workload, deployment, queries in (("api", api.workload.name, api_queries(props)),
-                                              ("web", web.workload.name, web_queries(props))):
+        for workload, deployment, service, queries in (("api", api.workload.name, api.service_name, api_queries(props)),
+                                                       ("web", web.workload.name, web.service_name, web_queries(props))):
             labels = standard_labels(workload)
             template = f"{deployment}-canary"
             ro.AnalysisTemplate(self, f"{workload}-analysis", metadata={"name": template, "labels": labels},
@@ -132,6 +137,13 @@ class ProgressiveDelivery(Construct):
                            revision_history_limit=5,
                            strategy=ro.RolloutSpecStrategy(canary=ro.RolloutSpecStrategyCanary(
                                max_unavailable=ro.RolloutSpecStrategyCanaryMaxUnavailable.from_number(0),
+                               # Weights move the TraefikService named after the workload's Service between
+                               # these two Services (argo-rollouts v1.9.1 rollout/trafficrouting/traefik/traefik.go
+                               # SetWeight: spec.weighted.services, matched by name).
+                               stable_service=stable_service(service), canary_service=canary_service(service),
+                               traffic_routing=ro.RolloutSpecStrategyCanaryTrafficRouting(
+                                   traefik=ro.RolloutSpecStrategyCanaryTrafficRoutingTraefik(
+                                       weighted_traefik_service_name=service)),
                                abort_scale_down_delay_seconds=30,
                                analysis=ro.RolloutSpecStrategyCanaryAnalysis(
                                    templates=[ro.RolloutSpecStrategyCanaryAnalysisTemplates(template_name=template)],

@@ -32,7 +32,7 @@ class Wave(IntEnum):
     AUTOSCALING = 4
     """HorizontalPodAutoscalers, after what they scale (an HPA whose target is missing is Degraded)."""
     EXPOSURE = 5
-    """Ingress and certificates."""
+    """The public Gateway, its HTTPRoutes and Middlewares, and the certificate."""
 
 
 def wave(value: Wave) -> dict[str, str]:

@@ -90,7 +90,7 @@ def last_run_failed(cronjob: str) -> str:
 
 ESCALATE_APP = "Page the KubeChat API team's on-call with the dashboard link and the first error lines."
 ESCALATE_DB = "Page the database on-call; for data loss follow docs/disaster-recovery.md."
-ESCALATE_PLATFORM = "Escalate to the platform team (cluster, storage, ingress, cert-manager)."
+ESCALATE_PLATFORM = "Escalate to the platform team (cluster, storage, the front door, cert-manager)."
 ESCALATE_SECURITY = ("Tell the security on-call with the CVE ids; if the CVE is exploited in the wild or reachable "
                      "from the internet, treat it as an incident (docs/security.md, Responding to a critical CVE).")
 
@@ -163,7 +163,7 @@ ALERTS: tuple[Alert, ...] = (
           'sum by (namespace) (cnpg_collector_up{cluster="kubechat-db"}) == 0\n'
           'or\nabsent(cnpg_collector_up{cluster="kubechat-db"})', "2m", "critical",
           "KubeChat's PostgreSQL is down.", "No PostgreSQL instance of kubechat-db is up in {{ $labels.namespace }}.",
-          "The API cannot serve; readiness fails and the ingress returns errors.",
+          "The API cannot serve; readiness fails and the front door returns errors.",
           "`kubectl -n <namespace> get cluster kubechat-db` and `kubectl cnpg status kubechat-db -n <namespace>`.",
           "Follow the operator's status: storage full (expand the PVC size in overlays/<env>/database.yaml), "
           "failed node (the operator fails over), lost cluster (docs/disaster-recovery.md).", ESCALATE_DB,
@@ -256,7 +256,7 @@ ALERTS: tuple[Alert, ...] = (
           "{{ $labels.namespace }}/{{ $labels.name }} expires in {{ $value | humanizeDuration }}.",
           "cert-manager should have renewed it 30 days before expiry (renewBefore 720h); renewal is failing.",
           "`kubectl -n <namespace> describe certificate kubechat-tls` and `kubectl get challenges -A`.",
-          "HTTP-01 cannot reach the ingress (DNS, firewall, port 80) or the issuer is rate-limited: see docs/platform.md, TLS.",
+          "HTTP-01 cannot reach the front door (DNS, firewall, port 80) or the issuer is rate-limited: see docs/platform.md, TLS.",
           ESCALATE_PLATFORM),
     Alert("KubeChatCertificateNotReady", "kubechat-tls",
           'max by (namespace, name) (certmanager_certificate_ready_status{condition="False"}) == 1', "15m", "critical",

@@ -6,6 +6,7 @@ import json
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 NS = 'namespace="$namespace"'
+WEB_SPLIT = 'service=~"$namespace-kubechat-web-(stable|canary)-http@kubernetescrd"'
 
 
 def _panel(title: str, exprs: list[tuple[str, str]], *, unit: str = "short", kind: str = "timeseries",
@@ -55,8 +56,11 @@ def all_dashboards() -> dict[str, dict]:
                                 (f'kube_horizontalpodautoscaler_spec_max_replicas{{{NS},horizontalpodautoscaler="kubechat-api"}}', "HPA max")]),
         ]),
         "kubechat-web": dashboard("kubechat-web", "KubeChat / Web", [
-            _panel("Requests per second by status (ingress)", [(f'sum by (status) (rate(nginx_ingress_controller_requests{{exported_namespace="$namespace",exported_service="kubechat-web"}}[5m]))', "{{status}}")], unit="reqps"),
-            _panel("Latency p95 (ingress)", [(f'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{{exported_namespace="$namespace",exported_service="kubechat-web"}}[5m])))', "p95")], unit="s"),
+            # Traefik's series of the web host's two split Services (app/exposure.py), stable and canary:
+            # `<namespace>-<service>-<port>@kubernetescrd` (delivery/progressive.py, web_queries).
+            _panel("Requests per second by status (front door)", [(f'sum by (code) (rate(traefik_service_requests_total{{{WEB_SPLIT}}}[5m]))', "{{code}}")], unit="reqps"),
+            _panel("Requests per second, stable and canary", [(f'sum by (service) (rate(traefik_service_requests_total{{{WEB_SPLIT}}}[5m]))', "{{service}}")], unit="reqps"),
+            _panel("Latency p95 (front door)", [(f'histogram_quantile(0.95, sum by (le) (rate(traefik_service_request_duration_seconds_bucket{{{WEB_SPLIT}}}[5m])))', "p95")], unit="s"),
             _panel("CPU", [(f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{NS},container="web"}}[5m]))', "{{pod}}")], unit="cores"),
             _panel("Memory", [(f'sum by (pod) (container_memory_working_set_bytes{{{NS},container="web"}})', "{{pod}}")], unit="bytes"),
             _panel("Restarts (1h)", [(f'sum by (pod) (increase(kube_pod_container_status_restarts_total{{{NS},container="web"}}[1h]))', "{{pod}}")]),

@@ -34,8 +34,8 @@ METRICS: dict[str, tuple[str, ...]] = {
     "cert-manager": ("certmanager_certificate_expiration_timestamp_seconds", "certmanager_certificate_ready_status"),
     # Trivy Operator (platform prerequisite trivy-operator; honorLabels keeps the workload's namespace)
     "trivy-operator": ("trivy_image_vulnerabilities",),
-    # ingress-nginx's controller
-    "ingress-nginx": ("nginx_ingress_controller_requests", "nginx_ingress_controller_request_duration_seconds_bucket"),
+    # Traefik, the front door (traefik v3.7.13 pkg/observability/metrics/prometheus.go; the platform's ServiceMonitor)
+    "traefik": ("traefik_service_requests_total", "traefik_service_request_duration_seconds_bucket"),
 }
 
 # Recording rules produce these (kubechat:* names), so they count as known too.

@@ -16,7 +16,43 @@ from kubechat_deploy import validation as v
 from kubechat_deploy.platform.props import AlertingProps, DeliveryProps, ScanningProps
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import KEEP, WAVE
-from kubechat_deploy.versions import operator
+from kubechat_deploy.versions import TRAEFIK_ENTRYPOINTS, TRAEFIK_GATEWAY_CLASS, TRAEFIK_NAMESPACE, operator
+
+
+TRAEFIK_API_GROUP = "traefik.io"
+TLS_CIPHER_SUITES = ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                     "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                     "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256")
+"""TLS 1.2's forward-secret AEAD suites (TLS 1.3's are Go's own and always these kinds)."""
+
+
+def traefik_values() -> dict:
+    """The traefik chart 41.6.0 values (traefik/values.yaml of that chart) for the front door:
+    - the Gateway API provider and the CRD provider (Middleware filters and the canaries' TraefikServices are
+      its kinds: traefik v3.7.13 pkg/provider/kubernetes/gateway/httproute.go resolves an ExtensionRef or a
+      TraefikService backendRef only through what the CRD provider registers); no Ingress provider, no
+      IngressClass, no chart-made Gateway (each environment renders its own), the GatewayClass `traefik`;
+    - the `default` TLSOption: TLS 1.2 at least with forward-secret AEAD suites; strict TLS options (the
+      mitigation of GHSA-g55h-rg46-x9c5, core.strictTLSOptions, v3.7.11 and later);
+    - two replicas behind a PodDisruptionBudget; Prometheus metrics with a ServiceMonitor that keeps the
+      series' own `service` label (honorLabels: the Service's target label would rename it exported_service),
+      with buckets fine enough for a p95 around the analyses' thresholds."""
+    return {
+        "deployment": {"replicas": 2},
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "core": {"strictTLSOptions": True},
+        "ingressClass": {"enabled": False},
+        "gateway": {"enabled": False},
+        "gatewayClass": {"enabled": True, "name": TRAEFIK_GATEWAY_CLASS},
+        "providers": {"kubernetesCRD": {"enabled": True}, "kubernetesIngress": {"enabled": False},
+                      "kubernetesGateway": {"enabled": True}},
+        "ports": {"web": {"port": TRAEFIK_ENTRYPOINTS["http"]}, "websecure": {"port": TRAEFIK_ENTRYPOINTS["https"]}},
+        "tlsOptions": {"default": {"minVersion": "VersionTLS12", "cipherSuites": list(TLS_CIPHER_SUITES)}},
+        "metrics": {"prometheus": {"buckets": "0.05,0.1,0.25,0.5,1,2.5,5,10",
+                                   "service": {"enabled": True},
+                                   "serviceMonitor": {"enabled": True, "honorLabels": True}}},
+    }
 
 
 @dataclass(frozen=True)
@@ -33,8 +69,15 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
     # namespace (cert-manager) wins and the environments' certificate alerts, which the operator confines to
     # their namespace (enforcedNamespaceLabel), never match (cert-manager v1.21.1
     # deploy/charts/cert-manager/values.yaml prometheus.servicemonitor.honorLabels, default false).
+    # The Gateway API's CRDs first: cert-manager (HTTP-01 through an HTTPRoute) and Traefik watch its kinds.
+    Prerequisite("gateway-api", TRAEFIK_NAMESPACE, -12, {}),
+    # config.gatewayAPI.enabled: the HTTP-01 solver creates an HTTPRoute to its pod (gatewayHTTPRoute; cert-manager
+    # v1.21.1 pkg/apis/config/controller/v1alpha1/types.go GatewayAPIConfig, the chart's `config` is that
+    # ControllerConfiguration; pkg/controller/context.go starts the Gateway API informers only when it is set).
     Prerequisite("cert-manager", "cert-manager", -10,
                  {"crds": {"enabled": True, "keep": True},
+                  "config": {"apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                             "kind": "ControllerConfiguration", "gatewayAPI": {"enabled": True}},
                   "prometheus": {"servicemonitor": {"enabled": True, "honorLabels": True}}}),
     Prerequisite("cloudnative-pg", "cnpg-system", -10, {"config": {"clusterWide": True}}),
     Prerequisite("external-secrets", "external-secrets", -10, {"installCRDs": True}),
@@ -47,13 +90,15 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
                      "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
                                                             "labelValue": "1", "searchNamespace": "ALL"}}}}),
     Prerequisite("plugin-barman-cloud", "cnpg-system", -9, {}),
-    Prerequisite("ingress-nginx", "ingress-nginx", -9, {"controller": {"config": {
-                     "ssl-protocols": "TLSv1.2 TLSv1.3", "hsts": "true", "hsts-max-age": "31536000",
-                     "hsts-include-subdomains": "true",
-                     "global-allowed-response-headers": "Content-Security-Policy,X-Frame-Options,"
-                                                        "X-Content-Type-Options,Referrer-Policy,Permissions-Policy"},
-                     "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}}}),
-    Prerequisite("argo-rollouts", "argo-rollouts", -9, {}),
+    Prerequisite("traefik", TRAEFIK_NAMESPACE, -9, traefik_values()),
+    # Canary traffic is split by weight in a TraefikService (trafficRouting.traefik); the controller's default
+    # API group is Traefik v2's traefik.containo.us (argo-rollouts v1.9.1 utils/defaults/defaults.go
+    # DefaultTraefikAPIGroup; flags in cmd/rollouts-controller/main.go), which Traefik v3 no longer serves. The
+    # chart passes controller.extraArgs to the controller's container and its ClusterRole already covers
+    # traefik.io traefikservices (argoproj/argo-helm 8796aeaa, chart 2.41.0: templates/controller/deployment.yaml,
+    # templates/_helpers.tpl providerRBAC.providers.traefik, true by default).
+    Prerequisite("argo-rollouts", "argo-rollouts", -9, {"controller": {"extraArgs": [
+        f"--traefik-api-group={TRAEFIK_API_GROUP}", f"--traefik-api-version={TRAEFIK_API_GROUP}/v1alpha1"]}}),
     # Three admission controllers, spread by the chart's default anti-affinity, behind a PodDisruptionBudget:
     # KubeChat's policies fail closed, so one replica would stop every pod creation during its restart or a
     # drain (kyverno/kyverno charts/kyverno/values.yaml at tag v1.19.0: admissionController.replicas,
@@ -97,6 +142,16 @@ class PlatformPrerequisites(Construct):
             if p.name == "kube-prometheus-stack":
                 values = _set(values, "prometheus.prometheusSpec.excludedFromEnforcement",
                               excluded_from_enforcement(delivery))
+            if pin.chart is None:
+                # CRDs only: the API's own repository at the pinned tag, never pruned (as the override CRDs below).
+                _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
+                             project="default", labels=labels, wave=p.wave, destination_namespace=p.namespace,
+                             server=delivery.destination_server,
+                             source=argo.ApplicationSpecSource(
+                                 repo_url=f"https://github.com/{pin.crd_repo}.git", target_revision=pin.version,
+                                 path=pin.crds_path,
+                                 kustomize=argo.ApplicationSpecSourceKustomize(common_annotations=KEEP)))
+                continue
             if not re.fullmatch(r"v?\d+\.\d+\.\d+", pin.chart.version):
                 raise v.SettingsError(f"versions.{p.name}.chart.version", pin.chart.version, "an exact chart version")
             extra = []
@@ -179,7 +234,7 @@ ENFORCED_RESOURCES = ("servicemonitors", "podmonitors", "prometheusrules")
 def excluded_from_enforcement(delivery: DeliveryProps) -> list[dict]:
     """`enforcedNamespaceLabel: namespace` scopes KubeChat's monitors and rules to their environment's
     namespace; it would also overwrite `namespace` on every series the platform's own monitors scrape
-    (kube-state-metrics, the kubelet, cert-manager, ingress-nginx, Trivy: their ServiceMonitors live in the
+    (kube-state-metrics, the kubelet, cert-manager, Traefik, Trivy: their ServiceMonitors live in the
     platform namespaces) with the monitor's namespace, and confine the platform's own rules to it. So the
     monitors and rules of every platform namespace are excluded (prometheus-operator v0.93.0
     pkg/namespacelabeler/labeler.go: IsExcluded, an ObjectReference without a name matches every object of

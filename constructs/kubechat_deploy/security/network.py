@@ -25,8 +25,8 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 class NetworkProps:
     """Where the cluster's shared components run; the policies admit traffic from them."""
 
-    ingress_namespace: str = "ingress-nginx"
-    """Namespace of the ingress controller. Default: ingress-nginx."""
+    proxy_namespace: str = "traefik"
+    """Namespace of the front door's proxy: where the platform runs Traefik (versions.TRAEFIK_NAMESPACE). Default: traefik."""
     monitoring_namespace: str = "monitoring"
     """Namespace of Prometheus (kube-prometheus-stack). Default: monitoring."""
     dns_namespace: str = "kube-system"
@@ -44,7 +44,7 @@ class NetworkProps:
     """Ports of the Kubernetes API server (Service and endpoints). Default: (443, 6443)."""
 
     def __post_init__(self) -> None:
-        for name in ("ingress_namespace", "monitoring_namespace", "dns_namespace", "operator_namespace"):
+        for name in ("proxy_namespace", "monitoring_namespace", "dns_namespace", "operator_namespace"):
             v.dns_label(f"network.{name}", getattr(self, name))
         if not self.operator_pod_labels:
             raise v.SettingsError("network.operator_pod_labels", self.operator_pod_labels,
@@ -94,7 +94,7 @@ class KubeChatNetworkPolicies(Construct):
             ports=ports(53, protocol="UDP") + ports(53))])
         self.policy("api", api.props.name, api.pod_selector,
                     ingress=[
-                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
+                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.proxy_namespace),
                                                             pod_peer(web.pod_selector), pod_peer(smoke_test.pod_selector)],
                                                      ports=ports(api.http_port_name)),
                         k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports(api.metrics_port_name)),
@@ -105,7 +105,7 @@ class KubeChatNetworkPolicies(Construct):
                         kubernetes_api,
                     ])
         self.policy("web", web.props.name, web.pod_selector,
-                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.ingress_namespace),
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.proxy_namespace),
                                                                  pod_peer(smoke_test.pod_selector)],
                                                           ports=ports(web.http_port_name))],
                     egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)],
