@@ -175,3 +175,26 @@ def test_the_environments_admit_the_namespace_the_platform_runs_traefik_in():
     from kubechat_deploy.security.network import NetworkProps
 
     assert NetworkProps().proxy_namespace == next(p.namespace for p in PREREQUISITES if p.name == "traefik")
+
+
+def test_during_a_move_from_ingress_nginx_both_front_doors_reach_web_and_api_and_only_then():
+    """docs/platform.md, "Moving a running cluster from ingress-nginx": users reach the old front door until DNS
+    has moved, so its namespace is admitted beside Traefik's while NetworkProps.legacy_proxy_namespaces names
+    it, and never otherwise (the synthesized policies, evaluated with the project's NetworkPolicy model)."""
+    from cdk8s import App
+
+    from kubechat_deploy.chart import KubeChatChart, KubeChatProps
+    from kubechat_deploy.security.network import NetworkProps
+
+    nginx = Endpoint(name="ingress-nginx-controller", namespace="ingress-nginx", labels={"app.kubernetes.io/name": "ingress-nginx"})
+    for legacy in ((), ("ingress-nginx",)):
+        app = App()
+        chart = KubeChatChart(app, "kubechat", props=KubeChatProps(network=NetworkProps(legacy_proxy_namespaces=legacy)))
+        docs = chart.to_json()
+        for doc in docs:  # the environment's namespace, as its transformer sets it
+            doc["metadata"].setdefault("namespace", "kubechat")
+        pods = pods_of(docs)
+        for workload in ("kubechat-api", "kubechat-web"):
+            assert allowed(docs, PROXY, pods[workload], "http"), workload
+            assert allowed(docs, nginx, pods[workload], "http") == bool(legacy), (workload, legacy)
+            assert not allowed(docs, OTHER_TENANT, pods[workload], "http")

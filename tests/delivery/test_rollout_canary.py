@@ -13,6 +13,7 @@ check check_canary_measured requires). The queries and the success and failure c
 rendered ones."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -231,6 +232,21 @@ def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery
     stack.wait_app(app, synced_healthy(revision), 300, f"Synced and Healthy at {revision[:8]}")
 
 
+def run_documented(stack, section: str, containing: str) -> None:
+    """Run the command lines of docs/platform.md's `section` that contain `containing`, for this environment, as
+    an operator types them: a shell with kubectl on PATH and the cluster's kubeconfig. Lines for what the tier
+    does not run (Argo CD's platform Applications, namespaces of the platform) are not among them."""
+    text = (ROOT / "docs" / "platform.md").read_text()
+    body = text.split(f"### {section}", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for line in body.splitlines() if line.strip().startswith("kubectl ") and containing in line]
+    assert lines, f"docs/platform.md, {section}: no command with {containing!r}"
+    env = {**os.environ, "PATH": f"{stack.plane.bin}:{os.environ['PATH']}", "KUBECONFIG": str(stack.plane.kubeconfig)}
+    for line in lines:
+        result = subprocess.run(["bash", "-c", line.replace("<env>", ENV)], capture_output=True, text=True, env=env,
+                                timeout=60)
+        assert result.returncode == 0, f"{line}: {result.stderr}"
+
+
 def data_uids(stack) -> dict[str, str]:
     """UIDs of what holds data or must never be recreated (Prune=false, Delete=false): the database Cluster,
     every PVC, the Namespace. A changed UID is a deletion."""
@@ -288,8 +304,25 @@ def test_upgrade_and_both_documented_rollbacks_keep_the_data(stack, delivery, me
              ("rollback: git revert", previous), ("upgrade again", None)]
     revisions = {}
     for label, commit in steps:
+        old_door = stack.get("ingresses", "kubechat", NS)
+        if label == "upgrade to this commit" and old_door:
+            # The previous release serves through ingress-nginx: docs/platform.md's move to Traefik, step 1.
+            run_documented(stack, "Moving a running cluster from ingress-nginx", "annotate ingress")
         revisions[label] = deliver(stack, exporter, prometheus, commit, label)
         assert data_uids(stack) == kept, f"{label}: a data-holding object was recreated"
+        if label == "upgrade to this commit" and old_door:
+            # Both front doors serve until DNS moves: the annotated Ingress stayed, the Gateway and its routes
+            # are live beside it (Synced/Healthy: Traefik's stand-in accepted them).
+            assert (stack.get("ingresses", "kubechat", NS) or {}).get("metadata", {}).get("uid") == \
+                old_door["metadata"]["uid"], "the upgrade pruned the Ingress users still reach"
+            assert stack.get("gateways.gateway.networking.k8s.io", "kubechat", NS)
+            assert stack.get("httproutes.gateway.networking.k8s.io", "kubechat-api", NS)
+            # Step 4, once DNS has moved: the old Ingress goes (the controller's Application is the platform's).
+            run_documented(stack, "Moving a running cluster from ingress-nginx", "delete ingress")
+            assert stack.get("ingresses", "kubechat", NS) is None
+        if label == "upgrade again":
+            # Without step 1 the upgrade prunes the Ingress at once: why the procedure annotates it first.
+            assert stack.get("ingresses", "kubechat", NS) is None
     live = stack.get("analysistemplates.argoproj.io", "kubechat-web-canary", NS)["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
     assert live == next(d for d in load_dir(DIST / "rendered" / ENV) if d["metadata"]["name"] == "kubechat-web-canary")[
         "spec"]["metrics"][0]["provider"]["prometheus"]["query"], "the upgrade did not apply this commit's template"

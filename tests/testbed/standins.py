@@ -17,6 +17,9 @@ writes and what Argo CD's health assessment reads, following the operator's sour
   ResolvedRefs False, as Traefik reports it, when a TraefikService backend or a Middleware filter it names
   does not exist in the route's namespace (traefik v3.7.13 pkg/provider/kubernetes/gateway/httproute.go:
   RouteReasonBackendNotFound, RouteReasonInvalidKind). Traefik itself is not built here yet.
+- ingress-nginx, for releases from before the front door moved to Traefik (the upgrade tests deliver one):
+  an Ingress gets status.loadBalancer.ingress (what the controller publishes; Argo CD's Ingress health
+  waits for it).
 - a volume provisioner: a Pending PersistentVolumeClaim gets a hostPath PersistentVolume bound to it.
 - metrics-server: metrics.k8s.io/v1beta1 PodMetrics (a fixed small usage per container), served on a
   loopback HTTPS port and registered as an APIService through an ExternalName Service, so the
@@ -40,6 +43,7 @@ import yaml
 
 STANDINS = ("cloudnative-pg (Cluster, Backup status)", "external-secrets (ExternalSecret status, target Secret)",
             "cert-manager (ClusterIssuer, Certificate status, TLS Secret)", "Traefik (Gateway, HTTPRoute status)",
+            "ingress-nginx (Ingress status, releases before Traefik)",
             "volume provisioner (hostPath PersistentVolumes)", "metrics-server (metrics.k8s.io PodMetrics)")
 CLUSTER_STATUS_DELAY = 3.0
 """Seconds a new CloudNativePG Cluster stays without status (the operator's first reconcile)."""
@@ -123,6 +127,7 @@ class StandIns:
         self.issuers()
         self.certificates()
         self.gateways()
+        self.ingresses()
         self.volumes()
 
     def clusters(self) -> None:
@@ -196,6 +201,13 @@ class StandIns:
             self.api.patch_status(ns_path("cert-manager.io/v1", meta["namespace"], "certificates", meta["name"]), {
                 "conditions": ready("Ready", "Certificate is up to date and has not expired"),
                 "notAfter": "2099-01-01T00:00:00Z", "revision": 1})
+
+    def ingresses(self) -> None:
+        for ing in self.api.list("/apis/networking.k8s.io/v1/ingresses"):
+            if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+                meta = ing["metadata"]
+                self.api.patch_status(ns_path("networking.k8s.io/v1", meta["namespace"], "ingresses", meta["name"]),
+                                      {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}})
 
     GATEWAY_CONTROLLER = "traefik.io/gateway-controller"
     """The controllerName Traefik's GatewayClass carries (traefik v3.7.13 pkg/provider/kubernetes/gateway)."""

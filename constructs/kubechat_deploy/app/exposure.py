@@ -128,7 +128,12 @@ class PublicExposure(Construct):
                             cm.ClusterIssuerSpecAcmeSolversHttp01GatewayHttpRouteParentRefs(
                                 group="gateway.networking.k8s.io", kind="Gateway", name=GATEWAY,
                                 section_name=http)])))])))
-        cm.Certificate(self, "certificate", metadata=meta(TLS_SECRET, Wave.EXPOSURE),
+        # A temporary self-signed certificate is in the Secret at once (cert-manager v1.21.1
+        # pkg/controller/certificates/issuing/temporary.go): until the real one is issued, Traefik can load the
+        # HTTPS listener's certificateRefs, so the Gateway and its routes are not Degraded (Argo CD's Gateway
+        # health: a listener whose ResolvedRefs is False), which would fail the first sync of an environment.
+        cm.Certificate(self, "certificate", metadata={**meta(TLS_SECRET, Wave.EXPOSURE), "annotations": {
+                           **wave(Wave.EXPOSURE), "cert-manager.io/issue-temporary-certificate": "true"}},
                        spec=cm.CertificateSpec(
                            secret_name=TLS_SECRET, dns_names=[props.host, props.api_host], renew_before=props.renew_before,
                            issuer_ref=cm.CertificateSpecIssuerRef(kind="ClusterIssuer", name=props.issuer,
@@ -189,7 +194,10 @@ class PublicExposure(Construct):
                 request_redirect=gw.HttpRouteSpecRulesFiltersRequestRedirect(
                     scheme=gw.HttpRouteSpecRulesFiltersRequestRedirectScheme.HTTPS,
                     status_code=gw.HttpRouteSpecRulesFiltersRequestRedirectStatusCode.VALUE_301))])]))
-        for workload, host, limits in ((web, props.host, ()), (api, props.api_host, (RATE_LIMIT_MIDDLEWARE,))):
+        # The body limit only on the API's host: Traefik's buffering holds the whole response too (vulcand/oxy
+        # v2.1.0 buffer/buffer.go), which would hold back the web's streamed pages; uploads go to the API.
+        for workload, host, limits in ((web, props.host, ()),
+                                       (api, props.api_host, (RATE_LIMIT_MIDDLEWARE, BODY_LIMIT_MIDDLEWARE))):
             service, port = workload.service_name, workload.http_port_name
             # The split Argo Rollouts moves: all to the stable pods until a canary starts. Its two Services start
             # as the workload's own selector; Rollouts adds each one's pod-template hash. In the workloads' wave:
@@ -205,12 +213,12 @@ class PublicExposure(Construct):
                                                           weight=weight)
                     for name, weight in ((stable_service(service), 100), (canary_service(service), 0))])))
             backend = [gw.HttpRouteSpecRulesBackendRefs(group="traefik.io", kind="TraefikService", name=service)]
-            rules = [gw.HttpRouteSpecRules(filters=[middleware(m) for m in (*limits, BODY_LIMIT_MIDDLEWARE, HEADERS_MIDDLEWARE)],
+            rules = [gw.HttpRouteSpecRules(filters=[middleware(m) for m in (*limits, HEADERS_MIDDLEWARE)],
                                            backend_refs=backend)]
             if workload is api:  # streams are never buffered, so never body-limited here (the API limits its own)
                 rules.insert(0, gw.HttpRouteSpecRules(
                     matches=[gw.HttpRouteSpecRulesMatches(path=gw.HttpRouteSpecRulesMatchesPath(
                         type=gw.HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value=STREAM_PATH))],
-                    filters=[middleware(m) for m in (*limits, HEADERS_MIDDLEWARE)], backend_refs=backend))
+                    filters=[middleware(m) for m in (RATE_LIMIT_MIDDLEWARE, HEADERS_MIDDLEWARE)], backend_refs=backend))
             gw.HttpRoute(self, f"{service}-route", metadata=meta(service, Wave.EXPOSURE), spec=gw.HttpRouteSpec(
                 parent_refs=on(https), hostnames=[host], rules=rules))

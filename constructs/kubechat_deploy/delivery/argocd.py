@@ -134,9 +134,11 @@ class Delivery(Construct):
                                             # Argo Rollouts owns the canary's traffic split while a canary runs
                                             # (weights) and the split Services' pod-template hash selector: a
                                             # self-heal must not move traffic back in the middle of an analysis.
+                                            # Only the weights: a change of the split's Services in git applies
+                                            # (an ignored field keeps its live value in what Argo CD applies).
                                             t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
                                                 group="traefik.io", kind="TraefikService",
-                                                json_pointers=["/spec/weighted/services"]),
+                                                jq_path_expressions=[".spec.weighted.services[].weight"]),
                                             t.ApplicationSetSpecTemplateSpecIgnoreDifferences(
                                                 group="", kind="Service",
                                                 json_pointers=["/spec/selector/rollouts-pod-template-hash"]),

@@ -20,6 +20,8 @@ from kubechat_deploy.versions import TRAEFIK_ENTRYPOINTS, TRAEFIK_GATEWAY_CLASS,
 
 
 TRAEFIK_API_GROUP = "traefik.io"
+STREAM_READ_TIMEOUT = "3600s"
+"""How long a connection to the HTTPS entry point may stay open reading: the longest chat stream."""
 TLS_CIPHER_SUITES = ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
                      "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
                      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256")
@@ -36,7 +38,18 @@ def traefik_values() -> dict:
       mitigation of GHSA-g55h-rg46-x9c5, core.strictTLSOptions, v3.7.11 and later);
     - two replicas behind a PodDisruptionBudget; Prometheus metrics with a ServiceMonitor that keeps the
       series' own `service` label (honorLabels: the Service's target label would rename it exported_service),
-      with buckets fine enough for a p95 around the analyses' thresholds."""
+      with buckets fine enough for a p95 around the analyses' thresholds;
+    - safeNaming off, as pinned here rather than left to the default: the series' `service` names
+      (`<namespace>-<service>-<port>@kubernetescrd`, which the web canary analysis and the dashboards select)
+      follow from it (pkg/provider/kubernetes/crd/kubernetes_http.go fullServiceName);
+    - the TLSOption `default` read only from Traefik's own namespace (defaultTLSResourcesNamespace: one named
+      `default` elsewhere would otherwise compete with it, pkg/provider/kubernetes/crd/kubernetes.go);
+    - the websecure entry point's readTimeout at an hour: Traefik v3's default of 60 s
+      (pkg/config/static/static_config.go DefaultReadTimeout) is a deadline on the connection, which ends a
+      server-sent event stream of the chat after a minute;
+    - the Service's externalTrafficPolicy Local: the client's own address reaches Traefik, which the API's
+      rate limit counts (a Cluster policy would count the nodes' addresses: every user behind one node would
+      share one limit)."""
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
@@ -45,9 +58,13 @@ def traefik_values() -> dict:
         "ingressClass": {"enabled": False},
         "gateway": {"enabled": False},
         "gatewayClass": {"enabled": True, "name": TRAEFIK_GATEWAY_CLASS},
-        "providers": {"kubernetesCRD": {"enabled": True}, "kubernetesIngress": {"enabled": False},
-                      "kubernetesGateway": {"enabled": True}},
-        "ports": {"web": {"port": TRAEFIK_ENTRYPOINTS["http"]}, "websecure": {"port": TRAEFIK_ENTRYPOINTS["https"]}},
+        "providers": {"kubernetesCRD": {"enabled": True, "safeNaming": False,
+                                        "defaultTLSResourcesNamespace": TRAEFIK_NAMESPACE},
+                      "kubernetesIngress": {"enabled": False}, "kubernetesGateway": {"enabled": True}},
+        "ports": {"web": {"port": TRAEFIK_ENTRYPOINTS["http"]},
+                  "websecure": {"port": TRAEFIK_ENTRYPOINTS["https"],
+                                "transport": {"respondingTimeouts": {"readTimeout": STREAM_READ_TIMEOUT}}}},
+        "service": {"spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}},
         "tlsOptions": {"default": {"minVersion": "VersionTLS12", "cipherSuites": list(TLS_CIPHER_SUITES)}},
         "metrics": {"prometheus": {"buckets": "0.05,0.1,0.25,0.5,1,2.5,5,10",
                                    "service": {"enabled": True},

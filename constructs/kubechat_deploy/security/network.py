@@ -27,6 +27,10 @@ class NetworkProps:
 
     proxy_namespace: str = "traefik"
     """Namespace of the front door's proxy: where the platform runs Traefik (versions.TRAEFIK_NAMESPACE). Default: traefik."""
+    legacy_proxy_namespaces: tuple[str, ...] = ()
+    """Namespaces of a front door being replaced, admitted to the web and the API beside proxy_namespace while
+    users still reach it: ("ingress-nginx",) from step 1 to step 4 of docs/platform.md, "Moving a running cluster
+    from ingress-nginx". Default: none."""
     monitoring_namespace: str = "monitoring"
     """Namespace of Prometheus (kube-prometheus-stack). Default: monitoring."""
     dns_namespace: str = "kube-system"
@@ -46,6 +50,8 @@ class NetworkProps:
     def __post_init__(self) -> None:
         for name in ("proxy_namespace", "monitoring_namespace", "dns_namespace", "operator_namespace"):
             v.dns_label(f"network.{name}", getattr(self, name))
+        for name in self.legacy_proxy_namespaces:
+            v.dns_label("network.legacy_proxy_namespaces", name)
         if not self.operator_pod_labels:
             raise v.SettingsError("network.operator_pod_labels", self.operator_pod_labels,
                                   "at least one label of the operator's pods (an empty selector admits every pod)")
@@ -86,6 +92,7 @@ class KubeChatNetworkPolicies(Construct):
         # (443 also carries the database backups to the object store.)
         kubernetes_api = k8s.NetworkPolicyEgressRule(ports=ports(*props.kubernetes_api_ports))
         monitoring = namespace_peer(props.monitoring_namespace)
+        front_doors = [namespace_peer(ns) for ns in (props.proxy_namespace, *props.legacy_proxy_namespaces)]
 
         self.policy("default-deny", "default-deny-all", everything, ingress=[], egress=[])
         self.policy("dns", "allow-dns-egress", everything, egress=[k8s.NetworkPolicyEgressRule(
@@ -94,8 +101,8 @@ class KubeChatNetworkPolicies(Construct):
             ports=ports(53, protocol="UDP") + ports(53))])
         self.policy("api", api.props.name, api.pod_selector,
                     ingress=[
-                        k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.proxy_namespace),
-                                                            pod_peer(web.pod_selector), pod_peer(smoke_test.pod_selector)],
+                        k8s.NetworkPolicyIngressRule(from_=[*front_doors, pod_peer(web.pod_selector),
+                                                            pod_peer(smoke_test.pod_selector)],
                                                      ports=ports(api.http_port_name)),
                         k8s.NetworkPolicyIngressRule(from_=[monitoring], ports=ports(api.metrics_port_name)),
                     ],
@@ -105,8 +112,7 @@ class KubeChatNetworkPolicies(Construct):
                         kubernetes_api,
                     ])
         self.policy("web", web.props.name, web.pod_selector,
-                    ingress=[k8s.NetworkPolicyIngressRule(from_=[namespace_peer(props.proxy_namespace),
-                                                                 pod_peer(smoke_test.pod_selector)],
+                    ingress=[k8s.NetworkPolicyIngressRule(from_=[*front_doors, pod_peer(smoke_test.pod_selector)],
                                                           ports=ports(web.http_port_name))],
                     egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(api.pod_selector)],
                                                         ports=ports(api.props.http_port))])
