@@ -133,12 +133,11 @@ def fetch(source: CrdSource, *, download: bool = True, cache: Path | None = None
 _MODULE_DIRS: dict[str, Path] = {}
 
 
-def from_go_module(source: CrdSource) -> tuple[bytes, str]:
-    """The file from the Go module proxy: `go mod download` of the pinned module@version (into the Go module
-    cache), then the file at the address's path inside it. The sha256 pin is checked by the caller."""
-    module = source.go_module
+def go_module_download(module: str) -> Path:
+    """The folder of module@version in the Go module cache, downloaded from the Go module proxy when missing
+    (`go mod download`, outside any go.mod); a module that cannot be had raises CrdError naming it."""
     if module not in _MODULE_DIRS:
-        with tempfile.TemporaryDirectory() as scratch:  # outside any go.mod: a plain download
+        with tempfile.TemporaryDirectory() as scratch:
             result = subprocess.run(["go", "mod", "download", "-json", module], cwd=scratch, capture_output=True,
                                     text=True, env={**os.environ, "GOFLAGS": "-mod=mod"})
         try:
@@ -146,11 +145,21 @@ def from_go_module(source: CrdSource) -> tuple[bytes, str]:
         except json.JSONDecodeError:
             info = {"Error": (result.stderr or result.stdout).strip() or f"exit {result.returncode}"}
         if info.get("Error") or not info.get("Dir"):
-            raise CrdError(f"crds.yaml: {source.url} is not in the mirror, and go mod download {module} failed: "
-                           f"{info.get('Error') or 'no Dir'}. {OFFLINE_HELP}")
+            raise CrdError(f"go mod download {module} failed: {info.get('Error') or 'no Dir'}. {OFFLINE_HELP}")
         _MODULE_DIRS[module] = Path(info["Dir"])
+    return _MODULE_DIRS[module]
+
+
+def from_go_module(source: CrdSource) -> tuple[bytes, str]:
+    """The file from the Go module proxy: `go mod download` of the pinned module@version (into the Go module
+    cache), then the file at the address's path inside it. The sha256 pin is checked by the caller."""
+    module = source.go_module
+    try:
+        folder = go_module_download(module)
+    except CrdError as error:
+        raise CrdError(f"crds.yaml: {source.url} is not in the mirror, and {error}") from None
     inside = source.relative_path.split("/", 3)[3]  # <owner>/<repo>/<tag>/<path>: the path in the module
-    path = _MODULE_DIRS[module] / inside
+    path = folder / inside
     if not path.is_file():
         raise CrdError(f"crds.yaml: {inside} is not in the Go module {module} (pinned as {source.url})")
     return path.read_bytes(), f"the Go module {module}"
