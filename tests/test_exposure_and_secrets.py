@@ -199,3 +199,19 @@ def test_every_contract_path_reaches_the_service_that_serves_it(rendered, env):
         # The stable Service selects the workload's pods (Rollouts adds the stable hash during a canary).
         selector = find(docs, "Service", stable)["spec"]["selector"]
         assert selector == find(docs, "Service", service)["spec"]["selector"]
+
+
+@pytest.mark.parametrize("env", PUBLIC)
+def test_what_a_route_names_exists_a_wave_before_the_route(rendered, env):
+    """A route whose Middleware or TraefikService is missing when Traefik reads it is ResolvedRefs False, which
+    Argo CD's HTTPRoute health (argo-cd v3.5.1 resource_customizations/gateway.networking.k8s.io/HTTPRoute)
+    calls Degraded, failing the sync: what a route names comes in an earlier wave (the delivery tier's first
+    sync failed once when they shared one)."""
+    docs = rendered[env]
+    wave = lambda d: int(d["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])  # noqa: E731
+    for route in (d for d in docs if d["kind"] == "HTTPRoute"):
+        for rule in route["spec"]["rules"]:
+            named = [("Middleware", m) for m in middlewares(rule)] + \
+                [(b["kind"], b["name"]) for b in rule.get("backendRefs", [])]
+            for kind, name in named:
+                assert wave(find(docs, kind, name)) < wave(route), (route["metadata"]["name"], kind, name)

@@ -164,7 +164,10 @@ class PublicExposure(Construct):
                                                    mode=gw.GatewaySpecListenersTlsMode.TERMINATE,
                                                    certificate_refs=[gw.GatewaySpecListenersTlsCertificateRefs(
                                                        group="", kind="Secret", name=TLS_SECRET)]))]))
-        tr.Middleware(self, "headers", metadata=meta(HEADERS_MIDDLEWARE, Wave.EXPOSURE), spec=tr.MiddlewareSpec(
+        # The Middlewares in the workloads' wave, before the routes that name them: a route Traefik reads while a
+        # Middleware it names is missing is ResolvedRefs False (pkg/provider/kubernetes/gateway/httproute.go),
+        # which Argo CD's HTTPRoute health calls Degraded, and a Degraded resource fails the sync.
+        tr.Middleware(self, "headers", metadata=meta(HEADERS_MIDDLEWARE, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
             headers=tr.MiddlewareSpecHeaders(
                 content_security_policy=content_security_policy(props.api_host),
                 frame_deny=True, content_type_nosniff=True,
@@ -172,10 +175,10 @@ class PublicExposure(Construct):
                 permissions_policy=SECURITY_HEADERS["Permissions-Policy"],
                 # Sent on HTTPS responses only (Traefik adds it when the request came over TLS).
                 sts_seconds=HSTS_SECONDS, sts_include_subdomains=True)))
-        tr.Middleware(self, "body-limit", metadata=meta(BODY_LIMIT_MIDDLEWARE, Wave.EXPOSURE), spec=tr.MiddlewareSpec(
+        tr.Middleware(self, "body-limit", metadata=meta(BODY_LIMIT_MIDDLEWARE, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
             buffering=tr.MiddlewareSpecBuffering(max_request_body_bytes=props.max_request_body_bytes,
                                                  mem_request_body_bytes=1024 * 1024)))
-        tr.Middleware(self, "rate-limit", metadata=meta(RATE_LIMIT_MIDDLEWARE, Wave.EXPOSURE), spec=tr.MiddlewareSpec(
+        tr.Middleware(self, "rate-limit", metadata=meta(RATE_LIMIT_MIDDLEWARE, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
             rate_limit=tr.MiddlewareSpecRateLimit(average=props.api_requests_per_second, burst=props.api_burst)))
 
         def middleware(name: str) -> gw.HttpRouteSpecRulesFilters:
