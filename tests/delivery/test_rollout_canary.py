@@ -157,12 +157,12 @@ def start_canary(stack, exporter: TrafficExporter, stable: str, profile: str, ex
     return canary
 
 
-def analysis_runs(stack, pod_hash: str) -> list[dict]:
+def analysis_runs(stack, pod_hash: str, workload: str = "kubechat-api") -> list[dict]:
     import json
 
     out = stack.plane.kubectl("get", "analysisruns.argoproj.io", "-n", NS, "-l",
                               f"rollouts-pod-template-hash={pod_hash},rollout-type=Background", "-o", "json").stdout
-    return [r for r in json.loads(out)["items"] if r["metadata"]["name"].startswith("kubechat-api-")]
+    return [r for r in json.loads(out)["items"] if r["metadata"]["name"].startswith(f"{workload}-")]
 
 
 def stable_keeps_serving(stack, stable: str) -> None:
@@ -208,6 +208,26 @@ def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery
         failed = {m["name"] for r in runs for m in r["status"].get("metricResults", []) if m["phase"] == "Failed"}
         assert metric in failed, f"{profile}: aborted, but not by {metric}: {[r['status'] for r in runs]}"
         stable_keeps_serving(stack, stable)
+
+    # A web canary failing 3% of its requests, among healthy stable pods: Traefik counts the canary's Service
+    # apart (the split Argo Rollouts moved), so its own success rate fails and the web's canary is aborted;
+    # the API's canary of the same release is healthy.
+    web_stable = rollout(stack, "kubechat-web")["status"]["stableRS"]
+    exporter.web_canary_errors = 0.03
+    try:
+        release(stack, prometheus, "1.0.5-web-errors")
+        canary = start_canary(stack, exporter, stable, "healthy")
+        wait("web canary aborted", lambda: rollout(stack, "kubechat-web")["status"].get("abort") is True, 240, stack)
+        web_canary = rollout(stack, "kubechat-web")["status"]["currentPodHash"]
+        runs = [r for r in analysis_runs(stack, web_canary, "kubechat-web")]
+        failed = {m["name"] for r in runs for m in r["status"].get("metricResults", []) if m["phase"] == "Failed"}
+        assert "success-rate" in failed, [r["status"] for r in runs]
+        assert rollout(stack, "kubechat-web")["status"]["stableRS"] == web_stable
+        # The API's canary of that release answers well: promoted, whatever the web's does.
+        wait("the API's healthy canary promoted", lambda: rollout(stack)["status"].get("stableRS") == canary, 240, stack)
+        stable = canary
+    finally:
+        exporter.web_canary_errors = 0.0
 
     # A canary with no data: Inconclusive, the rollout pauses and is not promoted (well past its pause).
     release(stack, prometheus, "1.0.4-silent")

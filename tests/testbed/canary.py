@@ -41,8 +41,10 @@ class TrafficExporter(LoopbackServer):
         self.profiles: dict[str, tuple[str, float]] = {}
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.web = {"stable": 0.0, "canary": 0.0}
-        """Requests the web split's two Services received so far."""
+        self.web = {("stable", "200"): 0.0, ("canary", "200"): 0.0, ("canary", "503"): 0.0}
+        """Requests the web split's two Services received so far, by status."""
+        self.web_canary_errors = 0.0
+        """The share of the web canary's requests answering 503 (the test sets it)."""
         self.canary_weight = canary_weight
         self.stopping = threading.Event()
         if canary_weight is not None:
@@ -67,8 +69,10 @@ class TrafficExporter(LoopbackServer):
                 continue
             now = time.monotonic()
             with self.lock:
-                self.web["canary"] += RATE * (now - last) * weight / 100
-                self.web["stable"] += RATE * (now - last) * (100 - weight) / 100
+                canary = RATE * (now - last) * weight / 100
+                self.web[("canary", "503")] += canary * self.web_canary_errors
+                self.web[("canary", "200")] += canary * (1 - self.web_canary_errors)
+                self.web[("stable", "200")] += RATE * (now - last) * (100 - weight) / 100
             last = now
 
     def stop(self) -> None:
@@ -109,10 +113,10 @@ class TrafficExporter(LoopbackServer):
         # request has no series (Traefik creates them with the first request).
         with self.lock:
             web = dict(self.web)
-        for side, count in sorted(web.items()):
+        for (side, code), count in sorted(web.items()):
             if count > 0:
                 service = f"{self.namespace}-kubechat-web-{side}-http@kubernetescrd"
-                lines.append(f'traefik_service_requests_total{{code="200",method="GET",protocol="http",service="{service}"}} {count:.3f}')
+                lines.append(f'traefik_service_requests_total{{code="{code}",method="GET",protocol="http",service="{service}"}} {count:.3f}')
         return "\n".join(lines) + "\n"
 
 
