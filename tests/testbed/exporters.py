@@ -169,14 +169,17 @@ def traefik_page(envs: list[Environment]) -> list[str]:
     code, method, protocol, service; a TraefikService's Kubernetes Service named <namespace>-<name>-<port>@kubernetescrd)."""
     lines = []
     for env in envs:
-        total = 20.0 * env.elapsed()
-        errors = total * 0.5 if env.bad else 0.0
-        request = {"method": "GET", "protocol": "http", "service": f"{env.namespace}-kubechat-web-stable-http@kubernetescrd"}
-        lines += [_line("traefik_service_requests_total", {**request, "code": "200"}, total - errors),
-                  _line("traefik_service_requests_total", {**request, "code": "503"}, errors)]
-        for le in ("0.1", "0.5", "1", "+Inf"):
-            lines.append(_line("traefik_service_request_duration_seconds_bucket", {**request, "code": "200", "le": le},
-                               total - errors))
+        # A canary at 20% of the web's traffic: the stable pods answer well, the canary's do in the healthy
+        # environment and fail half their requests in the broken one.
+        for side, share, failing in (("stable", 0.8, 0.0), ("canary", 0.2, 0.5 if env.bad else 0.0)):
+            total = 20.0 * share * env.elapsed()
+            errors = total * failing
+            request = {"method": "GET", "protocol": "http", "service": f"{env.namespace}-kubechat-web-{side}-http@kubernetescrd"}
+            lines += [_line("traefik_service_requests_total", {**request, "code": "200"}, total - errors),
+                      _line("traefik_service_requests_total", {**request, "code": "503"}, errors)]
+            for le in ("0.1", "0.5", "1", "+Inf"):
+                lines.append(_line("traefik_service_request_duration_seconds_bucket", {**request, "code": "200", "le": le},
+                                   total - errors))
     return lines
 
 
