@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, find
+from testbed.cert_manager import best_rule
 
 PUBLIC = {"staging": "staging.kubechat.example.com", "production": "kubechat.example.com"}
 API = {env: "api." + host for env, host in PUBLIC.items()}
@@ -165,23 +166,13 @@ def contract_routes() -> list[tuple[str, str, str]]:
 
 def route(docs: list[dict], host: str, path: str) -> str | None:
     """The Service of the stable pods that host+path reaches: the HTTPRoute of that hostname, its rule with the
-    best match by the Gateway API's precedence (an Exact path, then the longest PathPrefix; no match is "/"), its
+    best match as Traefik ranks them (testbed.cert_manager.best_rule), its
     TraefikService, and that split's weighted Service with the weight (before any canary, the stable one)."""
-    best = None
-    for r in (d for d in docs if d["kind"] == "HTTPRoute" and host in d["spec"].get("hostnames", [])):
-        if not any(p.get("sectionName") == "https" for p in r["spec"]["parentRefs"]):
-            continue
-        for rule in r["spec"]["rules"]:
-            for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
-                kind, value = match["path"]["type"], match["path"]["value"]
-                prefix = value.rstrip("/")
-                hit = path == value if kind == "Exact" else path == prefix or path.startswith(prefix + "/") or not prefix
-                rank = (kind == "Exact", len(value))
-                if hit and (best is None or rank > best[0]):
-                    best = (rank, rule["backendRefs"][0])
+    https = lambda route: any(p.get("sectionName") == "https" for p in route["spec"]["parentRefs"])  # noqa: E731
+    best = best_rule([d for d in docs if d["kind"] == "HTTPRoute"], host, path, https)
     if best is None:
         return None
-    backend = best[1]
+    backend = best[1]["backendRefs"][0]
     assert (backend["group"], backend["kind"]) == ("traefik.io", "TraefikService"), backend
     split = find(docs, "TraefikService", backend["name"])["spec"]["weighted"]["services"]
     return max(split, key=lambda s: s["weight"])["name"]

@@ -152,6 +152,29 @@ class Pebble(ProcessGroup):
         raise RuntimeError(f"Pebble did not start in {timeout:.0f} s:\n{self.log_tail('pebble')}")
 
 
+def best_rule(routes: list[dict], host: str, path: str, listener=lambda route: True) -> tuple[dict, dict] | None:
+    """(route, rule) Traefik sends host+path to among `routes` whose hostnames include the host and that
+    `listener` accepts: the rule whose match ranks highest as traefik v3.7.13 ranks them
+    (pkg/provider/kubernetes/gateway/httproute.go buildPathRule: Exact 100000, a PathPrefix 10000 + 100 per
+    character, the catch-all "/" 1; a rule without matches is "/")."""
+    best = None
+    for route in routes:
+        if host not in route["spec"].get("hostnames", []) or not listener(route):
+            continue
+        for rule in route["spec"].get("rules", []):
+            for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+                kind, value = match["path"]["type"], match["path"]["value"]
+                prefix = value.rstrip("/")
+                if kind == "Exact":
+                    hit, rank = path == value, 100000
+                else:
+                    hit = path == prefix or path.startswith(prefix + "/") or not prefix
+                    rank = 1 if value == "/" else 10000 + len(value) * 100
+                if hit and (best is None or rank > best[0]):
+                    best = (rank, route, rule)
+    return best[1:] if best else None
+
+
 class GatewayStandIn(LoopbackServer):
     """An HTTP proxy on loopback that answers cert-manager's HTTP-01 self-check as Traefik and the solver pod
     would (module docstring); every answer and refusal is recorded in `log`."""
@@ -200,24 +223,12 @@ class GatewayStandIn(LoopbackServer):
     def answer(self, url: str) -> tuple[int, str]:
         parts = urlsplit(url)
         host, path = parts.hostname or "", parts.path
-        best = None
-        for route in self._get("httproutes.gateway.networking.k8s.io", "--all-namespaces")["items"]:
-            if host not in route["spec"].get("hostnames", []) or not self._on_http_listener(route):
-                continue
-            for rule in route["spec"].get("rules", []):
-                for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
-                    kind, value = match["path"]["type"], match["path"]["value"]
-                    prefix = value.rstrip("/")
-                    if kind == "Exact":
-                        hit, rank = path == value, 100000
-                    else:
-                        hit = path == prefix or path.startswith(prefix + "/") or not prefix
-                        rank = 1 if value == "/" else 10000 + len(value) * 100
-                    if hit and (best is None or rank > best[0]):
-                        best = (rank, route["metadata"]["namespace"], rule)
+        routes = self._get("httproutes.gateway.networking.k8s.io", "--all-namespaces")["items"]
+        best = best_rule(routes, host, path, self._on_http_listener)
         if best is None:
             return 404, f"no HTTPRoute on a traefik Gateway's HTTP listener routes {host}{path}"
-        _, namespace, rule = best
+        route, rule = best
+        namespace = route["metadata"]["namespace"]
         redirect = next((f["requestRedirect"] for f in rule.get("filters", []) if f["type"] == "RequestRedirect"), None)
         if redirect is not None:
             return redirect.get("statusCode", 302), f"redirect to {redirect.get('scheme', 'http')}://{host}{path}"
