@@ -72,8 +72,9 @@ bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	@touch $@
 
 # Debian packages the tests run for real: PostgreSQL (migrations, backups, PITR), curl and openssl
-# (the smoke-test script and its TLS check), redis-server (Argo CD's cache in the delivery tier),
-# libnss-wrapper (a container image's users for the backup jobs' test).
+# (the smoke-test script and its TLS check), redis-server (Argo CD's cache in the delivery tier, the API's
+# cache with its rendered arguments), libnss-wrapper (a container image's users for the backup jobs' test),
+# iproute2 (the admission tier's pod network: tests/testbed/netns.py), chromium (tests/test_web_csp.py).
 # Installed only when missing.
 .cache/postgresql.stamp: Makefile
 	@missing=""; \
@@ -82,10 +83,20 @@ bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || missing="$$missing libnss-wrapper"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@mkdir -p .cache && touch $@
+
+# The Next.js page tests/test_web_csp.py loads in Chromium (tests/fixtures/web-app: its package-lock.json pins
+# Next.js and React), installed and built once.
+WEB_APP := tests/fixtures/web-app
+.cache/web-app.stamp: $(WEB_APP)/package-lock.json $(WEB_APP)/next.config.mjs $(WEB_APP)/proxy.js $(wildcard $(WEB_APP)/app/*)
+	@echo "setup: the web front end's test page (npm ci, next build in $(WEB_APP))"
+	@cd $(WEB_APP) && npm ci --no-audit --no-fund --loglevel=error && NEXT_TELEMETRY_DISABLED=1 node_modules/.bin/next build >/dev/null
 	@mkdir -p .cache && touch $@
 
 # The CRDs pinned in crds.yaml, fetched once (CRD_MIRROR offline) and verified against their sha256. The
@@ -97,7 +108,7 @@ bin/.stamp: bin/kustomize tools/go.mod tools/go.sum $(wildcard tools/cmd/*/*.go)
 
 crds: .cache/crds.stamp ## fetch and verify the pinned CRDs (sha256) into .cache/crds/
 
-setup: .cache/crds.stamp $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp ## install every pinned tool (idempotent)
+setup: .cache/crds.stamp $(VENV)/.stamp node_modules/.stamp bin/.stamp .venv-checkov/.stamp .cache/postgresql.stamp .cache/web-app.stamp ## install every pinned tool (idempotent)
 
 render: .cache/crds.stamp node_modules/.stamp bin/kustomize ## cdk8s synth + kustomize build of every overlay into dist/
 	@$(PY) scripts/render.py

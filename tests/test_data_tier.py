@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 
 import pytest
 import yaml
@@ -15,6 +18,7 @@ from kubechat_tools.footprint import quantity
 from kubechat_tools.gates import references_gate, schema_gate, workloads_gate
 from kubechat_tools.manifests import load_all_text
 from kubechat_tools.netpol import Endpoint, allowed, pods_of
+from testbed.controlplane import free_port
 
 from conftest import cloudnative_pg_operator_pod_labels
 
@@ -77,10 +81,9 @@ def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(render
     api = env_of(api_container(docs))
     assert "@kubechat-db-pooler-rw:5432/kubechat" in api["DATABASE_URL"]["value"]
     assert api["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-db-app", "key": "password"}
-    assert "@kubechat-redis:6379/0" in api["REDIS_URL"]["value"]
+    assert api["REDIS_URL"]["value"] == "redis://kubechat-redis:6379/0"  # its password apart: REDIS_PASSWORD
     names = [e["name"] for e in api_container(docs)["env"]]
-    assert names.index("DB_USER") < names.index("DATABASE_URL") and names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), \
-        "$(VAR) references only resolve to variables defined earlier"
+    assert names.index("DB_USER") < names.index("DATABASE_URL"), "$(VAR) references only resolve to variables defined earlier"
     job = find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert "@kubechat-db-rw:5432/kubechat" in env_of(job)["DATABASE_URL"]["value"]
     assert job["command"] == ["/bin/sh", "/migrations/migrate_up.sh"] and "args" not in job
@@ -359,3 +362,82 @@ def test_the_storage_quota_holds_every_claim_the_environment_makes_at_once(rende
         job = find(docs, "CronJob", name)["spec"]
         assert job["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 3600
         assert job["successfulJobsHistoryLimit"] == 1 and job["failedJobsHistoryLimit"] == 1
+
+
+PASSWORD_WITH_URL_CHARACTERS = "p@ss/w:rd%40?#&$x"
+"""A password a secret store may hold: every character that means something inside a URL."""
+
+
+def kubelet_env(container: dict, secrets: dict[tuple[str, str], str]) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: a secretKeyRef's value from `secrets` (any other
+    secret: "x"), and $(NAME) replaced by a variable defined before it, $$ by $, an unknown reference kept
+    (k8s.io/kubernetes third_party/forked/golang/expansion/expand.go)."""
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = expand(item["value"], env)
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets.get((ref["name"], ref["key"]), "x")
+    return env
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+
+
+def redis_command(client: socket.socket, *words: str) -> bytes:
+    client.sendall(f"*{len(words)}\r\n".encode() + b"".join(
+        f"${len(w.encode())}\r\n".encode() + w.encode() + b"\r\n" for w in words))
+    return client.recv(4096)
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_reaches_the_cache_whatever_characters_its_password_holds(rendered, env, tmp_path):
+    """The cache started with its rendered arguments (a real redis-server; the kubelet's expansion of the
+    password) and a password full of URL characters; the API's rendered REDIS_URL and REDIS_PASSWORD, read as
+    docs/app-contract.md says, reach it: the URL names the cache's Service, port and database and carries no
+    credentials, and the password authenticates. redis-commander (dev) gets host, port and password apart."""
+    docs = rendered[env]
+    secret = find(docs, "StatefulSet", "kubechat-redis")["spec"]["template"]["spec"]["containers"][0]
+    password_ref = next(e["valueFrom"]["secretKeyRef"] for e in secret["env"] if e["name"] == "REDIS_PASSWORD")
+    secrets = {(password_ref["name"], password_ref["key"]): PASSWORD_WITH_URL_CHARACTERS}
+    api = kubelet_env(api_container(docs), secrets)
+    url = urllib.parse.urlsplit(api["REDIS_URL"])
+    assert (url.scheme, url.username, url.password) == ("redis", None, None), api["REDIS_URL"]
+    assert url.hostname == find(docs, "Service", "kubechat-redis")["metadata"]["name"]
+    assert url.port == find(docs, "Service", "kubechat-redis")["spec"]["ports"][0]["port"] and url.path == "/0"
+    assert api["REDIS_PASSWORD"] == PASSWORD_WITH_URL_CHARACTERS
+
+    server_env = kubelet_env(secret, secrets)
+    args = [expand(a, server_env) for a in secret["args"]]
+    port = free_port()
+    for flag, value in (("--port", str(port)), ("--dir", str(tmp_path))):
+        args[args.index(flag) + 1] = value
+    server = subprocess.Popen(["redis-server", *args, "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # the Service's name resolves, in a cluster, to the cache; here it is on loopback
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+                time.sleep(0.1)
+        with client:
+            assert redis_command(client, "PING").startswith(b"-NOAUTH"), "the cache must require its password"
+            assert redis_command(client, "AUTH", api["REDIS_PASSWORD"]) == b"+OK\r\n"
+            assert redis_command(client, "SELECT", url.path.lstrip("/")) == b"+OK\r\n"
+            assert redis_command(client, "PING") == b"+PONG\r\n"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    if env == "dev":
+        tool = find(docs, "Deployment", "kubechat-redis-commander")["spec"]["template"]["spec"]["containers"][0]
+        commander = kubelet_env(tool, secrets)
+        assert "REDIS_HOSTS" not in commander
+        assert (commander["REDIS_HOST"], commander["REDIS_PORT"], commander["REDIS_PASSWORD"]) == \
+            (url.hostname, str(url.port), PASSWORD_WITH_URL_CHARACTERS)

@@ -58,6 +58,12 @@ def test_every_public_response_carries_the_security_headers_and_the_api_is_rate_
     headers = kinds["kubechat-security-headers"]["headers"]
     assert "frame-ancestors 'none'" in headers["contentSecurityPolicy"]
     assert f"connect-src 'self' https://{API[env]};" in headers["contentSecurityPolicy"]
+    # The web host: the same headers without the policy, which the web app sends with its nonce (the ConfigMap's,
+    # with the environment's API host; tests/test_web_csp.py loads a page under it in Chromium).
+    web = kinds["kubechat-web-security-headers"]["headers"]
+    assert web == {k: v for k, v in headers.items() if k != "contentSecurityPolicy"}
+    policy = find(docs, "ConfigMap", "kubechat-web-content-security-policy")["data"]["CONTENT_SECURITY_POLICY"]
+    assert f"connect-src 'self' https://{API[env]};" in policy and "'nonce-{nonce}'" in policy
     assert headers["frameDeny"] is True and headers["contentTypeNosniff"] is True
     assert headers["referrerPolicy"] == "strict-origin-when-cross-origin" and "camera=()" in headers["permissionsPolicy"]
     assert headers["stsSeconds"] >= 31536000 and headers["stsIncludeSubdomains"] is True
@@ -68,7 +74,8 @@ def test_every_public_response_carries_the_security_headers_and_the_api_is_rate_
         for rule in route["spec"]["rules"]:
             used = middlewares(rule)
             assert set(used) <= set(kinds), f"{route['metadata']['name']}: {used}"
-            assert used[-1] == "kubechat-security-headers"
+            assert used[-1] == ("kubechat-web-security-headers" if route["metadata"]["name"] == "kubechat-web"
+                                else "kubechat-security-headers")
             assert ("kubechat-api-rate-limit" in used) == (route["metadata"]["name"] == "kubechat-api")
             # Traefik's buffering holds the whole response too (vulcand/oxy v2.1.0 buffer/buffer.go): never on a
             # stream, whose events must reach the browser as they are written, nor on the web's streamed pages.

@@ -33,6 +33,8 @@ PLACEHOLDERS = (
                          "sends expiry notices to",
         "ConfigMap/kubechat-api-config": "overlays/{env}/api-settings.env (CORS_ALLOWED_ORIGINS, PUBLIC_URL, PUBLIC_API_URL)",
         "Middleware/kubechat-security-headers": "overlays/{env}/tls.yaml (the Content-Security-Policy's connect-src: the API host)",
+        "ConfigMap/kubechat-web-content-security-policy": "overlays/{env}/tls.yaml (the web pages' Content-Security-Policy's "
+                                                          "connect-src: the API host)",
         "ConfigMap/argocd-notifications-cm": "DeliveryProps.argocd_url (constructs/kubechat_deploy/platform/props.py): "
                                             "your Argo CD's address, for the links in notifications, then make render",
         "": "overlays/{env}/"}),

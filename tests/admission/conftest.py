@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import json
 import time
 
 import pytest
 
 from kubechat_deploy.versions import TRAEFIK_NAMESPACE, operator
-from testbed import kyverno as admission, cert_manager as certificates, registry as supply_chain
-from testbed.controlplane import ControlPlane
+from testbed import kyverno as admission, cert_manager as certificates, registry as supply_chain, traefik as front_door
+from testbed.controlplane import POD_CIDR, ControlPlane
+from testbed.netns import PodNetwork
 from kubechat_tools.manifests import load_dir
+from testbed.registry import vulnerability_predicate
 from kubechat_tools.paths import DIST
 
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -41,12 +44,14 @@ def pytest_terminal_summary(terminalreporter):
         + f"; Pebble {certificates.versions()['pebble']}; distribution {supply_chain.registry_version()}; cosign and "
         f"crane at Kyverno's versions; binaries {built_text}; Kyverno serving with every policy ready in {TIMINGS['ready']:.0f} s")
     terminalreporter.write_line(
-        "admission tier stand-ins: Traefik and the acmesolver's process answer cert-manager's HTTP-01 "
-        "self-check (from the solver pod's arguments, through the rendered NetworkPolicies as the project's "
-        "NetworkPolicy model evaluates them: no CNI); Pebble skips its own "
-        "HTTP-01 request; the images are one-layer test images signed with key pairs of the test (keyless "
-        "signing needs the public Sigstore services); a scan older than the limit is admitted and reported "
-        "(docs/security.md: the scan's age is audited, not enforced), where issue #15 lists it among the refusals")
+        f"admission tier front door: Traefik {front_door.version()} (the platform pins v3.7.13, which cannot be "
+        f"built from the module proxy: README), in a network namespace of the tier's own where the pods' addresses "
+        f"are local; stand-ins: the acmesolver's process and the workloads' processes (the test serves the pods' "
+        f"ports), the pod network's NetworkPolicies (the project's NetworkPolicy model: no CNI), Argo Rollouts "
+        f"setting the split's selectors and weights; Pebble skips its own HTTP-01 request; the images are one-layer "
+        f"test images signed with key pairs of the test (keyless signing needs the public Sigstore services); a "
+        f"scan older than the limit is admitted and reported (docs/security.md: the scan's age is audited, not "
+        f"enforced), where issue #15 lists it among the refusals")
 
 
 def renders() -> dict[str, list[dict]]:
@@ -55,7 +60,7 @@ def renders() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="package")
 def plane():
-    plane = ControlPlane.start()
+    plane = ControlPlane.start(distinct_pod_addresses=True)  # Traefik reaches the pods by address
     try:
         yield plane
     finally:
@@ -73,10 +78,14 @@ def registry(tmp_path_factory):
 
 
 @pytest.fixture(scope="package")
-def outbound():
-    """HTTPS_PROXY for cert-manager: refuses (and records) every host, so nothing it is asked for leaves the
-    machine (Pebble and the API server are on loopback, which Go never proxies)."""
-    proxy = supply_chain.ConnectProxy({})
+def outbound(kyverno, traefik):
+    """HTTPS_PROXY for cert-manager: tunnels CONNECT <public host>:443 to Traefik's HTTPS entry point (where the
+    rendered hosts lead in a cluster: cert-manager's self-check follows the rendered redirect there when it
+    asks before Traefik has the challenge's route) and refuses (and records) every other host, so nothing it
+    is asked for leaves the machine (Pebble and the API server are on loopback, which Go never proxies)."""
+    hosts = {host for docs in kyverno.context["renders"].values() for d in docs if d["kind"] == "HTTPRoute"
+             for host in d["spec"].get("hostnames", [])}
+    proxy = supply_chain.ConnectProxy({host: traefik.port("websecure") for host in sorted(hosts)})
     try:
         yield proxy
     finally:
@@ -119,6 +128,29 @@ def kyverno(plane, registry, release_key, tmp_path_factory):
         controller.stop()
 
 
+REPOSITORY = "ghcr.io/kubechat/kubechat-api"
+RELEASE_TAG = "1.0.0"
+
+
+def scan_time(days_ago: float) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image(signer, case: str, *, key=None, scan_age_days: float = 0.0, findings: tuple[str, ...] = ("HIGH", "MEDIUM"),
+          attest: bool = True) -> tuple[str, str]:
+    """An image of its own for `case`, signed with `key` (none: unsigned) and, with `attest`, given a
+    vulnerability attestation by the same key for a scan finished `scan_age_days` ago reporting `findings`.
+    Returns (repository:tag, repository@digest)."""
+    tag = f"{RELEASE_TAG}-{case}"
+    by_digest = signer.push(REPOSITORY, tag, f"kubechat-api {case}")
+    if key:
+        signer.sign(by_digest, key[0])
+        if attest:
+            signer.attest_scan(by_digest, key[0], vulnerability_predicate(scan_time(scan_age_days), list(findings)))
+    return f"{REPOSITORY}:{tag}", by_digest
+
+
 def pod_from(template: dict, name: str, namespace: str, image: str) -> dict:
     """A pod of a rendered workload's template, with every container's image replaced."""
     spec = json.loads(json.dumps(template["spec"]))
@@ -127,6 +159,45 @@ def pod_from(template: dict, name: str, namespace: str, image: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "labels": dict(template["metadata"].get("labels", {}))},
             "spec": spec}
+
+
+@pytest.fixture(scope="package")
+def pod_network():
+    """The pods' addresses made local in a network namespace of the tier's own (testbed.netns)."""
+    network = PodNetwork(POD_CIDR)
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
+@pytest.fixture(scope="package")
+def traefik(plane, kyverno, pod_network, tmp_path_factory):
+    """Traefik (testbed.traefik) in the pod network, watching the tier's control plane, with the Gateway API's
+    and Traefik's CRDs, the chart's GatewayClass and TLSOption; after `kyverno` so the environments'
+    namespaces and NetworkPolicies exist."""
+    proxy = front_door.Traefik(folder=front_door.binaries(), workdir=tmp_path_factory.mktemp("traefik"), plane=plane,
+                               network=pod_network)
+    try:
+        proxy.start()
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="package")
+def solvers(plane, pod_network, traefik):
+    """The solver pods' processes (testbed.cert_manager.Solvers), behind Traefik."""
+    ports = certificates.Solvers(plane, pod_network)
+    try:
+        yield ports
+    finally:
+        ports.stop()
+
+
+def traefik_http(traefik) -> str:
+    """HTTP_PROXY for cert-manager: Traefik's plain-HTTP entry point."""
+    return f"http://{traefik.ip}:{traefik.port('web')}"
 
 
 @pytest.fixture(scope="package")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.client
 import json
 import re
 import subprocess
@@ -19,11 +20,22 @@ from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE
 from testbed import cert_manager as certificates
 from kubechat_tools.paths import ROOT
 
-from .conftest import front_door_for, issuers_for, rendered_certificate
+from .conftest import front_door_for, issuers_for, rendered_certificate, traefik_http
 
 pytestmark = pytest.mark.admission
 
 ISSUING_ENVIRONMENTS = ("staging", "production")
+
+
+def plain_http(traefik, host: str, path: str) -> tuple[int, dict[str, str]]:
+    """GET http://<host><path> sent to Traefik's plain-HTTP entry point; (status, headers), redirects not followed."""
+    connection = http.client.HTTPConnection(traefik.ip, traefik.port("web"), timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders())
+    finally:
+        connection.close()
 
 
 def wait_ready(plane, namespace: str, name: str, timeout: float = 120) -> dict:
@@ -54,27 +66,30 @@ def certificates_to_issue(kyverno, env: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def issuance(kyverno, plane, pebble, outbound, tmp_path_factory):
-    """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificates."""
+def issuance(kyverno, plane, pebble, outbound, traefik, solvers, tmp_path_factory):
+    """cert-manager with the chart's solver image (the pinned one) issuing each environment's Certificates,
+    its HTTP-01 self-check through Traefik."""
     plane.install_crds(certificates.cert_manager_crds() + certificates.gateway_api_crds())
     plane.apply_docs([i for env in ISSUING_ENVIRONMENTS for i in issuers_for(kyverno, env, pebble)]
                      + [d for env in ISSUING_ENVIRONMENTS for d in front_door_for(kyverno, env)])
-    stand_in = certificates.GatewayStandIn(plane)
     controller = certificates.CertManager(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("cert-manager"),
-                                          plane=plane, proxy_url=stand_in.url, https_proxy_url=outbound.url,
+                                          plane=plane, proxy_url=traefik_http(traefik), https_proxy_url=outbound.url,
                                           solver_image=certificates.chart_solver_image())
     try:
         assert controller.enable_gateway_api, "the platform's cert-manager has no Gateway API integration"
         controller.start()
         wanted = [c for env in ISSUING_ENVIRONMENTS for c in certificates_to_issue(kyverno, env)]
         plane.apply_docs(wanted)
-        issued = {(c["metadata"]["namespace"], c["metadata"]["name"]):
-                  wait_ready(plane, c["metadata"]["namespace"], c["metadata"]["name"]) for c in wanted}
+        try:
+            issued = {(c["metadata"]["namespace"], c["metadata"]["name"]):
+                      wait_ready(plane, c["metadata"]["namespace"], c["metadata"]["name"]) for c in wanted}
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nsolver requests through Traefik: {solvers.served()}\n"
+                                 f"Traefik's log:\n{traefik.log_tail('traefik', 30)}") from None
         controller.check_running()
-        yield {"issued": issued, "stand_in": stand_in, "controller": controller}
+        yield {"issued": issued, "solvers": solvers, "controller": controller}
     finally:
         controller.stop()
-        stand_in.stop()
 
 
 def test_the_controller_runs_cert_managers_solver_defaults():
@@ -127,26 +142,28 @@ def test_the_rendered_certificate_is_issued(kyverno, plane, issuance, outbound, 
 
 
 @pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
-def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, env):
+def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, traefik, env):
     """The key was served by a Running solver pod cert-manager created in the environment's namespace, with
-    the pinned image, reached through the rendered NetworkPolicies from Traefik, by the HTTPRoute cert-manager
-    created on the rendered Gateway's HTTP listener, which outranks the rendered redirect of every other path."""
+    the pinned image, reached by cert-manager's self-check through Traefik (the HTTPRoute cert-manager created
+    on the rendered Gateway's HTTP listener, which outranks the rendered redirect of every other path) and the
+    rendered NetworkPolicies from Traefik's namespace."""
     rendered = rendered_certificate(kyverno, env)
     namespace = rendered["metadata"]["namespace"]
     for domain in rendered["spec"]["dnsNames"]:
-        pod = issuance["stand_in"].served_from.get((namespace, domain))
-        assert pod, f"no solver pod answered for {domain}: {issuance['stand_in'].log}"
+        pod = issuance["solvers"].served_from.get((namespace, domain))
+        assert pod, f"no solver pod answered for {domain}: {issuance['solvers'].served()}"
         assert [c["image"] for c in pod["spec"]["containers"]] == [ACME_HTTP01_SOLVER_IMAGE]
         assert pod["metadata"]["labels"]["acme.cert-manager.io/http01-solver"] == "true"
-        # Any other path of the host is the redirect's: 301 to HTTPS.
-        assert issuance["stand_in"].answer(f"http://{domain}/api/clusters") == (301, f"redirect to https://{domain}/api/clusters")
+        # Any other path of the host is the redirect's: Traefik answers 301 to HTTPS.
+        status, headers = plain_http(traefik, domain, "/api/clusters")
+        assert (status, headers.get("Location")) == (301, f"https://{domain}/api/clusters"), (status, headers)
 
 
 def test_the_policies_refuse_the_solver_pod_altered(kyverno, plane, issuance):
     """The policies that admitted cert-manager's solver pod are live: the same pod with another image is
     refused (by the rendered image-references ValidatingAdmissionPolicy, which the API server evaluates before
     Kyverno's webhook), running as root by the namespace's Pod Security "restricted" label."""
-    solver = issuance["stand_in"].served_from[("kubechat-production", rendered_certificate(kyverno, "production")
+    solver = issuance["solvers"].served_from[("kubechat-production", rendered_certificate(kyverno, "production")
                                                 ["spec"]["dnsNames"][0])]
 
     def variant(name: str, change) -> dict:

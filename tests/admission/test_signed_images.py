@@ -16,7 +16,6 @@ does not refuse it, and this test holds it to that decision.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import time
@@ -25,39 +24,17 @@ import pytest
 import yaml
 
 from kubechat_tools.gates import pod_template
-from testbed.registry import vulnerability_predicate
 
-from .conftest import pod_from
+from .conftest import RELEASE_TAG, REPOSITORY, image, pod_from
 
 pytestmark = pytest.mark.admission
 
-REPOSITORY = "ghcr.io/kubechat/kubechat-api"
-RELEASE_TAG = "1.0.0"
-
-
-def scan_time(days_ago: float) -> str:
-    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(scope="module")
 def other_key(signer):
     """A key pair that is not the release pipeline's."""
     return signer.key_pair("someone-else")
-
-
-def image(signer, case: str, *, key=None, scan_age_days: float = 0.0, findings: tuple[str, ...] = ("HIGH", "MEDIUM"),
-          attest: bool = True) -> tuple[str, str]:
-    """An image of its own for `case`, signed with `key` (none: unsigned) and, with `attest`, given a
-    vulnerability attestation by the same key for a scan finished `scan_age_days` ago reporting `findings`.
-    Returns (repository:tag, repository@digest)."""
-    tag = f"{RELEASE_TAG}-{case}"
-    by_digest = signer.push(REPOSITORY, tag, f"kubechat-api {case}")
-    if key:
-        signer.sign(by_digest, key[0])
-        if attest:
-            signer.attest_scan(by_digest, key[0], vulnerability_predicate(scan_time(scan_age_days), list(findings)))
-    return f"{REPOSITORY}:{tag}", by_digest
 
 
 def api_pod(kyverno, env: str, name: str, reference: str) -> dict:

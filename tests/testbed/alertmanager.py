@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,14 +56,5 @@ class Alertmanager(ProcessGroup):
         self.spawn("alertmanager", [str(self.binary), f"--config.file={self.workdir / 'alertmanager.yaml'}",
                                     f"--storage.path={self.workdir / 'data'}",
                                     f"--web.listen-address={self.address}", "--cluster.listen-address="])
-        deadline = time.monotonic() + 60
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        while time.monotonic() < deadline:
-            self.check_running()
-            try:
-                with opener.open(f"http://{self.address}/-/ready", timeout=5) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"alertmanager did not become ready:\n{self.log_tail('alertmanager')}")
+        self.wait_http_ok(f"http://{self.address}/-/ready", "alertmanager", 60, interval=0.5)
+        return self

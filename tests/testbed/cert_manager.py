@@ -1,35 +1,32 @@
 """cert-manager's ACME issuance end to end on the admission tier's control plane (tests/admission):
 cert-manager's controllers at the platform's pin (tools/cert-manager), Let's Encrypt's test ACME server
-Pebble on loopback, and a stand-in for the front door (Traefik) that answers the HTTP-01 self-check the way
-the cluster would.
+Pebble on loopback, and the front door, a real Traefik (testbed.traefik), on the way of the HTTP-01 self-check.
 
 What is real: cert-manager's controllers (the Order, the Challenge, the solver Pod, Service and HTTPRoute they
 create in KubeChat's namespace, admitted or refused by the API server with the rendered
 ValidatingAdmissionPolicies, Kyverno's webhook, the LimitRange and the ResourceQuota), Pebble (the ACME
-protocol, the account, the order, the signed certificate) and the Secret cert-manager writes.
+protocol, the account, the order, the signed certificate), the Secret cert-manager writes, and Traefik: cert-manager
+checks that http://<domain>/.well-known/acme-challenge/<token> serves the key before it asks the ACME server
+to validate (pkg/issuer/acme/http/http.go testReachability, whose transport honours HTTP_PROXY); its HTTP_PROXY
+is Traefik's plain-HTTP entry point, so the request goes through Traefik's routing of the rendered Gateway, the
+solver's HTTPRoute against the rendered redirect, the solver's Service and its endpoints.
 
-What stands in: Traefik and the solver's process (kwok runs no containers). cert-manager checks that
-http://<domain>/.well-known/acme-challenge/<token> serves the key before it asks the ACME server to validate
-(pkg/issuer/acme/http/http.go testReachability, whose transport honours HTTP_PROXY). The controller's
-HTTP_PROXY points at `GatewayStandIn`, which answers as Traefik and the solver would: through the HTTPRoute
-for that host whose rule matches the path best (an Exact match before the longest PathPrefix, traefik
-v3.7.13 pkg/provider/kubernetes/gateway/httproute.go buildPathRule), attached to the plain-HTTP listener of a
-Gateway of class traefik in its namespace (a RequestRedirect rule answers 301, as the rendered redirect does),
-its Service, a ready pod the Service selects, a path from Traefik's pod to that pod's port that the
-NetworkPolicies on the cluster allow (as the project's NetworkPolicy model, kubechat_tools.netpol, evaluates
-them: no CNI runs here), a Service port that is the solver's --listen-port, and the token and key of that
-pod's own arguments (the acmesolver's --domain/--token/--key, pkg/issuer/acme/http/pod.go). Pebble then skips its own HTTP-01 request
-(PEBBLE_VA_ALWAYS_VALID), which would need name resolution for the rendered domains.
+What stands in: the solver's process (kwok runs no containers; `Solvers` answers on the pod's address in the tier's pod network
+as cert-manager's acmesolver does, with the pod's own arguments) and the pod network (the NetworkPolicies
+between Traefik and the solver pod, as the project's NetworkPolicy model evaluates them: no CNI runs here).
+Pebble skips its own HTTP-01 request (PEBBLE_VA_ALWAYS_VALID), which would need name resolution for the
+rendered domains.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import ssl
 import subprocess
+import urllib.request
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,7 +37,8 @@ from kubechat_deploy.versions import ACME_HTTP01_SOLVER_IMAGE, TRAEFIK_GATEWAY_C
 from kubechat_tools import netpol
 from testbed.controlplane import ControlPlane, ProcessGroup, build, free_port, serving_certificate
 from testbed.argocd import go_module_dir, go_module_version
-from testbed.loopback import LoopbackServer
+from testbed.netns import PodNetwork
+from testbed.pod_network import PodPorts
 from kubechat_tools.crds import load_crds
 from kubechat_tools.paths import CACHE, DIST
 
@@ -119,6 +117,7 @@ class Pebble(ProcessGroup):
     workdir: Path
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     port: int = 0
+    management_port: int = 0
 
     @property
     def directory(self) -> str:
@@ -132,9 +131,9 @@ class Pebble(ProcessGroup):
         w = self.workdir
         w.mkdir(parents=True, exist_ok=True)
         serving_certificate(w, ca_subject="/CN=pebble-test-ca", subject="/CN=127.0.0.1", san="IP:127.0.0.1")
-        self.port = free_port()
+        self.port, self.management_port = free_port(), free_port()
         (w / "pebble.json").write_text(json.dumps({"pebble": {
-            "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{free_port()}",
+            "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{self.management_port}",
             "certificate": str(w / "tls.crt"), "privateKey": str(w / "tls.key"),
             "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False,
             "retryAfter": {"authz": 1, "order": 1}, "keyAlgorithm": "ecdsa",
@@ -150,6 +149,13 @@ class Pebble(ProcessGroup):
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"Pebble did not start in {timeout:.0f} s:\n{self.log_tail('pebble')}")
+
+    def issuing_root(self) -> bytes:
+        """The root of the chains Pebble issues (its management API's /roots/0), PEM."""
+        context = ssl.create_default_context(cadata=self.ca_bundle.decode())
+        with urllib.request.urlopen(f"https://127.0.0.1:{self.management_port}/roots/0", context=context,
+                                    timeout=10) as response:
+            return response.read()
 
 
 def best_rule(routes: list[dict], host: str, path: str, listener=lambda route: True) -> tuple[dict, dict] | None:
@@ -175,107 +181,32 @@ def best_rule(routes: list[dict], host: str, path: str, listener=lambda route: T
     return best[1:] if best else None
 
 
-class GatewayStandIn(LoopbackServer):
-    """An HTTP proxy on loopback that answers cert-manager's HTTP-01 self-check as Traefik and the solver pod
-    would (module docstring); every answer and refusal is recorded in `log`."""
+class Solvers(PodPorts):
+    """cert-manager's solver pods answering as their acmesolver process would (kwok runs no container): on the
+    pod's address in the tier's pod network (testbed.netns) and its --listen-port, cert-manager's challenge handler with the pod's own
+    --domain/--token/--key (pkg/issuer/acme/http/solver/solver.go challengeHandler: the key for
+    /.well-known/acme-challenge/<token> of that host, 404 for another host, path or token, 200 for / and
+    /healthz), reached from Traefik only through the NetworkPolicies on the cluster (testbed.pod_network).
+    `served_from`: (namespace, domain) -> the pod (as the API server stored it) whose key was served."""
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
-        self.log: list[str] = []
+    def __init__(self, plane: ControlPlane, network: PodNetwork) -> None:
         self.served_from: dict[tuple[str, str], dict] = {}
-        """(namespace, domain) -> the solver pod (as the API server stored it) whose key was served."""
-        stand_in = self
+        super().__init__(plane, network, TRAEFIK, "acme.cert-manager.io/http01-solver=true", self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                status, body = stand_in.answer(self.path)
-                stand_in.log.append(f"GET {self.path} -> {status} {body if status != 200 else '<key>'}")
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
-
-    def _get(self, *args: str) -> dict:
-        return json.loads(self.plane.kubectl("get", *args, "-o", "json").stdout)
-
-    def _on_http_listener(self, route: dict) -> bool:
-        """Whether the route attaches to a plain-HTTP listener of a Gateway of class traefik."""
-        namespace = route["metadata"]["namespace"]
-        for ref in route["spec"].get("parentRefs", []):
-            if ref.get("kind", "Gateway") != "Gateway":
-                continue
-            gateway = json.loads(self.plane.kubectl("get", "gateways.gateway.networking.k8s.io", ref["name"], "-n",
-                                                    ref.get("namespace", namespace), "-o", "json", check=False).stdout or "{}")
-            if gateway.get("spec", {}).get("gatewayClassName") != TRAEFIK_GATEWAY_CLASS:
-                continue
-            for listener in gateway["spec"]["listeners"]:
-                if listener["protocol"] == "HTTP" and ref.get("sectionName", listener["name"]) == listener["name"]:
-                    return True
-        return False
-
-    def answer(self, url: str) -> tuple[int, str]:
-        parts = urlsplit(url)
-        host, path = parts.hostname or "", parts.path
-        routes = self._get("httproutes.gateway.networking.k8s.io", "--all-namespaces")["items"]
-        best = best_rule(routes, host, path, self._on_http_listener)
-        if best is None:
-            return 404, f"no HTTPRoute on a traefik Gateway's HTTP listener routes {host}{path}"
-        route, rule = best
-        namespace = route["metadata"]["namespace"]
-        redirect = next((f["requestRedirect"] for f in rule.get("filters", []) if f["type"] == "RequestRedirect"), None)
-        if redirect is not None:
-            return redirect.get("statusCode", 302), f"redirect to {redirect.get('scheme', 'http')}://{host}{path}"
-        backend = rule["backendRefs"][0]
-        if backend.get("kind", "Service") != "Service":
-            return 500, f"backend {backend.get('kind')} {backend['name']} is not a Service"
-        return self._serve(backend.get("namespace", namespace),
-                           {"name": backend["name"], "port": {"number": backend.get("port")}}, host, path)
-
-    def _serve(self, namespace: str, backend: dict, host: str, path: str) -> tuple[int, str]:
-        service = self._get("service", backend["name"], "-n", namespace)
-        port = next((p for p in service["spec"]["ports"]
-                     if p.get("port") == backend["port"].get("number") or p.get("name") == backend["port"].get("name")),
-                    None)
-        if port is None:
-            return 503, f"service {namespace}/{backend['name']} has no port {backend['port']}"
-        selector = ",".join(f"{k}={v}" for k, v in service["spec"].get("selector", {}).items())
-        # Traefik routes to the Service's ready endpoints only.
-        pods = [p for p in self._get("pods", "-n", namespace, "-l", selector)["items"]
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
-        if not pods:
-            return 503, f"no ready pod behind service {namespace}/{backend['name']} (selector {selector})"
-        policies = self._get("networkpolicy", "--all-namespaces")["items"]
-        token = path.rsplit("/", 1)[-1]
-        refusals = []
-        for pod in pods:
-            container = pod["spec"]["containers"][0]
-            target_port = port.get("targetPort", port["port"])
-            if isinstance(target_port, str):
-                target_port = next((p["containerPort"] for p in container.get("ports", []) if p.get("name") == target_port), None)
-            args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
-            if str(target_port) != args.get("listen-port"):
-                refusals.append(f"{pod['metadata']['name']} listens on {args.get('listen-port')}, the Service sends to {target_port}")
-                continue
-            destination = netpol.Endpoint(pod["metadata"]["name"], namespace, labels=pod["metadata"].get("labels", {}),
-                                          ports={p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p})
-            if not netpol.allowed(policies, TRAEFIK, destination, target_port):
-                refusals.append(f"NetworkPolicies drop traefik -> {namespace}/{pod['metadata']['name']}:{target_port}")
-                continue
-            if args.get("domain") != host or args.get("token") != token:
-                refusals.append(f"{pod['metadata']['name']} serves {args.get('domain')}/{args.get('token')}, not {host}/{token}")
-                continue
-            break
-        else:
-            return 504, "; ".join(refusals)
-        self.served_from[(namespace, host)] = pod
-        return 200, args["key"]
+    def _answer(self, pod: dict, port: int, request) -> tuple[int, dict[str, str], bytes] | None:
+        container = pod["spec"]["containers"][0]
+        args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
+        if str(port) != args.get("listen-port"):
+            return None  # the process listens elsewhere: nothing answers on this port
+        path = urlsplit(request.path).path
+        if path in ("/", "/healthz"):
+            return 200, {"Cache-Control": "no-cache, no-store, must-revalidate"}, b""
+        host = (request.headers.get("Host") or "").rsplit(":", 1)[0]
+        base, _, token = path.rpartition("/")
+        if base != "/.well-known/acme-challenge" or host != args.get("domain") or token != args.get("token"):
+            return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+        self.served_from[(pod["metadata"]["namespace"], host)] = pod
+        return 200, {"Cache-Control": "no-cache, no-store, must-revalidate"}, args["key"].encode()
 
 
 @dataclass
@@ -286,10 +217,12 @@ class CertManager(ProcessGroup):
     workdir: Path
     plane: ControlPlane
     proxy_url: str
-    """HTTP_PROXY: the front door's stand-in (GatewayStandIn.url)."""
+    """HTTP_PROXY: Traefik's plain-HTTP entry point (testbed.traefik), so cert-manager's self-check of
+    http://<domain>/.well-known/acme-challenge/<token> goes through the front door as it would in a cluster."""
     https_proxy_url: str
-    """HTTPS_PROXY: a proxy that refuses every host (supply_chain.ConnectProxy({})), so an ACME server
-    address left unpatched is refused and recorded instead of reached."""
+    """HTTPS_PROXY: a proxy that tunnels only the rendered public hosts to Traefik's HTTPS entry point and
+    refuses every other host (tests/admission/conftest.py `outbound`), so an ACME server address left
+    unpatched is refused and recorded instead of reached."""
     solver_image: str = ACME_HTTP01_SOLVER_IMAGE
     enable_gateway_api: bool = field(default_factory=platform_gateway_api_enabled)
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ REQUIRED = ("etcd", "kube-apiserver", "kubectl")
 OPTIONAL = ("kube-controller-manager", "kube-scheduler", "kwok")
 ADMIN_TOKEN = "kubechat-integration-admin"
 FAKE_NODE_LABEL = "kwok.x-k8s.io/fake-node"
+POD_CIDR = "10.244.0.0/16"
+"""kwok's pod addresses; reachable only inside a tier's own pod network (testbed.netns), never on the host."""
 ZONES = ("zone-a", "zone-b", "zone-c")
 
 
@@ -100,13 +103,16 @@ def build_tags(module: str) -> list[str]:
 
 
 def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags: dict[str, str] | None = None,
-          timings: dict[str, float] | None = None, vendored: dict[str, dict[str, str]] | None = None) -> Path:
+          timings: dict[str, float] | None = None, vendored: dict[str, dict[str, str]] | None = None,
+          upstream: dict[str, Path] | None = None) -> Path:
     """Build every binary (or reuse the cached build of the same pins); print how long it took.
     `ldflags`: module folder -> -ldflags value; `timings` receives module -> build seconds; `vendored`: module
     folder -> {path under vendor/: content}, files a module's release build generates and its module zip lacks
     (a web UI's compiled assets that a //go:embed needs): that module is built from a vendored copy of its
     tools/ folder with these files added (the module cache itself is read-only, and -overlay may not replace
-    files in it).
+    files in it); `upstream`: module folder -> the module cache's folder of the program's own module (at the
+    version tools/<folder>/go.mod requires, which the pin hash covers), built as the main module from a copy,
+    for a program whose go.mod has replace directives that a requiring module would not apply.
 
     Safe side by side (two pytest workers, two tiers): one build per pin hash, whoever asks first, under an
     exclusive lock on <cache>/<hash>.lock; the others wait and then find it finished. The build goes to
@@ -129,12 +135,13 @@ def build(cache: Path = CACHE / "controlplane", modules: dict = MODULES, ldflags
         if stamp.exists():
             log(f"binaries: built by another process into {target}")
             return target
-        _build_locked(target, modules, ldflags, timings, vendored or {})
+        _build_locked(target, modules, ldflags, timings, vendored or {}, upstream or {})
     return target
 
 
 def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
-                  timings: dict[str, float] | None, vendored: dict[str, dict[str, str]]) -> None:
+                  timings: dict[str, float] | None, vendored: dict[str, dict[str, str]],
+                  upstream: dict[str, Path]) -> None:
     started = time.monotonic()
     partial = target.parent / (target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -157,10 +164,15 @@ def _build_locked(target: Path, modules: dict, ldflags: dict[str, str] | None,
                 (folder / "vendor" / relative).parent.mkdir(parents=True, exist_ok=True)
                 (folder / "vendor" / relative).write_text(content)
             build_env = {**env, "GOFLAGS": "-mod=vendor"}
+        elif module in upstream:
+            folder = partial.parent / f"{target.name}.{module}-src"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(upstream[module], folder)
+            subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)  # the module cache is read-only
         flags += build_tags(module)
         result = subprocess.run(["go", "build", *flags, "-o", str(partial) + "/", *[package for package, _ in packages]],
                                 cwd=folder, env=build_env, capture_output=True, text=True)
-        if module in vendored:
+        if module in vendored or module in upstream:
             shutil.rmtree(folder, ignore_errors=True)
         if result.returncode != 0:
             raise RuntimeError(f"go build in tools/{module} failed:\n{result.stderr[-4000:]}")
@@ -246,6 +258,20 @@ class ProcessGroup:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited ({process.returncode}):\n{self.log_tail(name)}")
 
+    def wait_http_ok(self, url: str, name: str, timeout: float, interval: float = 0.3) -> None:
+        """Wait until `url` answers 200 (no proxy), `name`'s process still running; raise with its log's tail."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_running()
+            try:
+                with opener.open(url, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(interval)
+        raise RuntimeError(f"{name} did not answer {url} in {timeout:.0f} s:\n{self.log_tail(name)}")
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.workdir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -277,6 +303,8 @@ class ControlPlane(ProcessGroup):
     """Seconds spent getting the binaries (building or finding them) and starting the processes."""
     kwok_config: Path | None = None
     """A kwok configuration (Stage objects) replacing kwok's default pod stages."""
+    distinct_pod_addresses: bool = False
+    """Give each fake node a range of its own (fake_node), so no two pods share an address."""
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -288,13 +316,14 @@ class ControlPlane(ProcessGroup):
         return plane
 
     @classmethod
-    def start(cls, kwok_config: Path | None = None) -> "ControlPlane":
+    def start(cls, kwok_config: Path | None = None, distinct_pod_addresses: bool = False) -> "ControlPlane":
         found = time.monotonic()
         bin_dir = binaries()
         started = time.monotonic()
         workdir = Path(tempfile.mkdtemp(prefix="kubechat-controlplane-"))
         plane = cls(bin=bin_dir, workdir=workdir, kubeconfig=workdir / "kubeconfig",
-                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL), kwok_config=kwok_config)
+                    with_controllers=all((bin_dir / name).exists() for name in OPTIONAL), kwok_config=kwok_config,
+                    distinct_pod_addresses=distinct_pod_addresses)
         try:
             plane._start_all()
         except BaseException:
@@ -364,10 +393,10 @@ class ControlPlane(ProcessGroup):
                     "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(free_port()))
         self._spawn("kwok", "--kubeconfig", str(self.kubeconfig),
                     "--manage-nodes-with-label-selector", f"{FAKE_NODE_LABEL}=true",
-                    "--node-ip", "10.0.0.1", "--cidr", "10.244.0.0/16",
+                    "--node-ip", "10.0.0.1", "--cidr", POD_CIDR,
                     *(["--config", str(self.kwok_config)] if self.kwok_config else []))
         for index, zone in enumerate(ZONES):
-            self.apply_docs([fake_node(f"fake-node-{index}", zone)])
+            self.apply_docs([fake_node(f"fake-node-{index}", zone, index if self.distinct_pod_addresses else None)])
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -423,13 +452,18 @@ def crd_established(crd: dict) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def fake_node(name: str, zone: str) -> dict:
+def fake_node(name: str, zone: str, index: int | None = None) -> dict:
+    """A kwok node. With `index`, its pods take addresses from 10.244.<64 * index>.0/18 of POD_CIDR: kwok hands out
+    addresses per node from the node's podCIDR, else from --cidr, so without one two nodes' pods can share an
+    address (kwok v0.7.0 pkg/kwok/controllers/pod_controller.go), which matters only where a test reaches pods
+    by address (ControlPlane.start(distinct_pod_addresses=True))."""
     capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "500Gi"}
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
                          "labels": {FAKE_NODE_LABEL: "true", "kubernetes.io/hostname": name,
                                     "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                                     "topology.kubernetes.io/zone": zone, "type": "kwok"}},
+            **({"spec": {"podCIDR": f"10.244.{64 * index}.0/18"}} if index is not None else {}),
             "status": {"allocatable": capacity, "capacity": capacity}}
 
 

@@ -37,6 +37,11 @@ def _certificates() -> Path:
     return cert_manager.binaries()
 
 
+def _traefik() -> Path:
+    from testbed import traefik
+    return traefik.binaries()
+
+
 def _delivery() -> Path:
     from testbed import argocd
     return argocd.binaries()
@@ -54,12 +59,12 @@ def _kyverno_cli() -> Path:
 
 GROUPS: dict[str, Callable[[], Path]] = {
     "controlplane": _controlplane, "kyverno": _kyverno, "registry": _registry, "certificates": _certificates,
-    "delivery": _delivery, "metrics": _metrics, "kyverno-cli": _kyverno_cli,
+    "traefik": _traefik, "delivery": _delivery, "metrics": _metrics, "kyverno-cli": _kyverno_cli,
 }
 """Build group -> the function its tests call (the same one, so the same pins, cache folder and lock)."""
 
 NEEDS: dict[str, tuple[str, ...]] = {
-    "admission": ("controlplane", "kyverno", "registry", "certificates"),
+    "admission": ("controlplane", "kyverno", "registry", "certificates", "traefik"),
     "delivery": ("controlplane", "delivery"),
     "integration": ("controlplane",),
     "metrics": ("controlplane", "metrics"),

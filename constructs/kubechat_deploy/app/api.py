@@ -88,8 +88,11 @@ class KubeChatApi(Construct):
                 env_value("DATABASE_URL", f"postgres://$(DB_USER):$(DB_PASSWORD)@{database.pooler_service_name}:"
                                           f"{database.port}/{database.database}?sslmode=require"),
                 env_value("DATABASE_MAX_CONNECTIONS", str(props.database_pool_size)),
+                # The cache's address without credentials, and its password apart: a password from the secret
+                # store may hold any character, and one with @ / : % inside a URL breaks the URL
+                # (docs/app-contract.md: REDIS_PASSWORD, when set, is the password the API authenticates with).
                 env_from_secret("REDIS_PASSWORD", redis.password_secret, redis.password_key),
-                env_value("REDIS_URL", f"redis://:$(REDIS_PASSWORD)@{redis.service_name}:{redis.port}/0"),
+                env_value("REDIS_URL", f"redis://{redis.service_name}:{redis.port}/0"),
             ),
             config_maps=(self.config_map_name,),
             secrets=(self.secret_name,),

@@ -65,8 +65,11 @@ class DevTools(Construct):
                        ephemeral_storage_limit="1Gi"))  # two 256Mi emptyDirs, logs and the writable layer
         self._tool("redis-commander", "kubechat-redis-commander", props.redis_commander_image, 8081,
                    props.redis_commander_node_port, uid=1000,
+                   # Host, port and password apart (redis-commander's REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB):
+                   # its REDIS_HOSTS form is colon-separated, which a password with a colon breaks.
                    env=[env_from_secret("REDIS_PASSWORD", redis.password_secret, redis.password_key),
-                        env_value("REDIS_HOSTS", f"kubechat:{redis.service_name}:{redis.port}:0:$(REDIS_PASSWORD)")],
+                        env_value("REDIS_HOST", redis.service_name), env_value("REDIS_PORT", str(redis.port)),
+                        env_value("REDIS_DB", "0")],
                    health="/favicon.png", writable={"tmp": "/tmp"}, config=None,
                    reaches=(redis.pod_selector, redis.port), resources=Resources(
                        cpu_request="25m", memory_request="64Mi", cpu_limit="250m", memory_limit="128Mi"))

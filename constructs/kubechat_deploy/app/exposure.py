@@ -20,7 +20,7 @@ import imports.traefik.io.traefik as tr
 
 from kubechat_deploy import validation as v
 from kubechat_deploy.app.api import KubeChatApi
-from kubechat_deploy.app.web import KubeChatWeb
+from kubechat_deploy.app.web import CSP_CONFIG_MAP as WEB_CSP_CONFIG_MAP, KubeChatWeb
 from kubechat_deploy.delivery.sync import Wave, wave
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.security.network import namespace_peer
@@ -34,6 +34,10 @@ LETSENCRYPT = {
 GATEWAY = "kubechat"
 TLS_SECRET = "kubechat-tls"
 HEADERS_MIDDLEWARE = "kubechat-security-headers"
+"""The API host's headers: the security headers and a Content-Security-Policy."""
+WEB_HEADERS_MIDDLEWARE = "kubechat-web-security-headers"
+"""The web host's headers: the same security headers without a Content-Security-Policy, which the web app sends
+itself with a fresh nonce per response (WEB_CSP_CONFIG_MAP)."""
 BODY_LIMIT_MIDDLEWARE = "kubechat-request-body-limit"
 RATE_LIMIT_MIDDLEWARE = "kubechat-api-rate-limit"
 STREAM_PATH = "/api/chat/stream"
@@ -41,11 +45,17 @@ STREAM_PATH = "/api/chat/stream"
 HSTS_SECONDS = 31536000
 
 
-def content_security_policy(api_host: str) -> str:
+def content_security_policy(api_host: str, script_src: str = "'self'") -> str:
     """The pages may call the API's host (chat streams) and nothing else."""
-    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    return (f"default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; "
             f"img-src 'self' data:; connect-src 'self' https://{api_host}; frame-ancestors 'none'; "
             "base-uri 'self'; form-action 'self'")
+
+
+def web_content_security_policy(api_host: str) -> str:
+    """The web pages' policy: scripts only with the response's nonce, and what those load ('strict-dynamic':
+    Next.js adds its chunks' script elements at run time)."""
+    return content_security_policy(api_host, "'self' 'nonce-{nonce}' 'strict-dynamic'")
 
 
 SECURITY_HEADERS = {
@@ -54,7 +64,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-"""Every public response carries these, the Content-Security-Policy, and on HTTPS Strict-Transport-Security."""
+"""Every public response carries these and, on HTTPS, Strict-Transport-Security; the API host's responses the
+Content-Security-Policy too (the web app sends the pages' own, with its nonce: WEB_CSP_CONFIG_MAP)."""
 
 
 def stable_service(service: str) -> str:
@@ -167,14 +178,19 @@ class PublicExposure(Construct):
         # The Middlewares in the workloads' wave, before the routes that name them: a route Traefik reads while a
         # Middleware it names is missing is ResolvedRefs False (pkg/provider/kubernetes/gateway/httproute.go),
         # which Argo CD's HTTPRoute health calls Degraded, and a Degraded resource fails the sync.
-        tr.Middleware(self, "headers", metadata=meta(HEADERS_MIDDLEWARE, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
-            headers=tr.MiddlewareSpecHeaders(
-                content_security_policy=content_security_policy(props.api_host),
-                frame_deny=True, content_type_nosniff=True,
-                referrer_policy=SECURITY_HEADERS["Referrer-Policy"],
-                permissions_policy=SECURITY_HEADERS["Permissions-Policy"],
-                # Sent on HTTPS responses only (Traefik adds it when the request came over TLS).
-                sts_seconds=HSTS_SECONDS, sts_include_subdomains=True)))
+        for name, policy in ((HEADERS_MIDDLEWARE, content_security_policy(props.api_host)), (WEB_HEADERS_MIDDLEWARE, None)):
+            tr.Middleware(self, name, metadata=meta(name, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
+                headers=tr.MiddlewareSpecHeaders(
+                    content_security_policy=policy,
+                    frame_deny=True, content_type_nosniff=True,
+                    referrer_policy=SECURITY_HEADERS["Referrer-Policy"],
+                    permissions_policy=SECURITY_HEADERS["Permissions-Policy"],
+                    # Sent on HTTPS responses only (Traefik adds it when the request came over TLS).
+                    sts_seconds=HSTS_SECONDS, sts_include_subdomains=True)))
+        # Before the web's pods (which read it at start): the workloads' wave.
+        k8s.KubeConfigMap(self, "web-csp", metadata=k8s.ObjectMeta(name=WEB_CSP_CONFIG_MAP, labels=labels,
+                                                                   annotations=wave(Wave.WORKLOADS)),
+                          data={"CONTENT_SECURITY_POLICY": web_content_security_policy(props.api_host)})
         tr.Middleware(self, "body-limit", metadata=meta(BODY_LIMIT_MIDDLEWARE, Wave.WORKLOADS), spec=tr.MiddlewareSpec(
             buffering=tr.MiddlewareSpecBuffering(max_request_body_bytes=props.max_request_body_bytes,
                                                  mem_request_body_bytes=1024 * 1024)))
@@ -199,8 +215,9 @@ class PublicExposure(Construct):
                     status_code=gw.HttpRouteSpecRulesFiltersRequestRedirectStatusCode.VALUE_301))])]))
         # The body limit only on the API's host: Traefik's buffering holds the whole response too (vulcand/oxy
         # v2.1.0 buffer/buffer.go), which would hold back the web's streamed pages; uploads go to the API.
-        for workload, host, limits in ((web, props.host, ()),
-                                       (api, props.api_host, (RATE_LIMIT_MIDDLEWARE, BODY_LIMIT_MIDDLEWARE))):
+        for workload, host, limits, headers in ((web, props.host, (), WEB_HEADERS_MIDDLEWARE),
+                                                (api, props.api_host, (RATE_LIMIT_MIDDLEWARE, BODY_LIMIT_MIDDLEWARE),
+                                                 HEADERS_MIDDLEWARE)):
             service, port = workload.service_name, workload.http_port_name
             # The split Argo Rollouts moves: all to the stable pods until a canary starts. Its two Services start
             # as the workload's own selector; Rollouts adds each one's pod-template hash. In the workloads' wave:
@@ -216,7 +233,7 @@ class PublicExposure(Construct):
                                                           weight=weight)
                     for name, weight in ((stable_service(service), 100), (canary_service(service), 0))])))
             backend = [gw.HttpRouteSpecRulesBackendRefs(group="traefik.io", kind="TraefikService", name=service)]
-            rules = [gw.HttpRouteSpecRules(filters=[middleware(m) for m in (*limits, HEADERS_MIDDLEWARE)],
+            rules = [gw.HttpRouteSpecRules(filters=[middleware(m) for m in (*limits, headers)],
                                            backend_refs=backend)]
             if workload is api:  # streams are never buffered, so never body-limited here (the API limits its own)
                 rules.insert(0, gw.HttpRouteSpecRules(

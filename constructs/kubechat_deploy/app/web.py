@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from kubechat_deploy import validation as v
@@ -42,6 +43,13 @@ class WebProps:
         v.at_least("web.termination_grace_seconds", self.termination_grace_seconds, 1)
 
 
+CSP_CONFIG_MAP = "kubechat-web-content-security-policy"
+"""The pages' Content-Security-Policy (key CONTENT_SECURITY_POLICY, `{nonce}` where the app puts each response's
+nonce: docs/app-contract.md), rendered with the public Gateway (app/exposure.py): a Next.js App Router page
+hydrates with inline scripts, which only a nonce (or 'unsafe-inline') admits, and a proxy cannot set a
+per-response nonce. Optional: without a public Gateway (dev) there is none."""
+
+
 class KubeChatWeb(Construct):
     """The front end: Deployment, Service, ServiceAccount without a token, HPA and PDB."""
 
@@ -69,6 +77,8 @@ class KubeChatWeb(Construct):
                 env_value("HOSTNAME", "0.0.0.0"),
                 env_value("NEXT_TELEMETRY_DISABLED", "1"),
                 env_value("NODE_ENV", "production"),
+                k8s.EnvVar(name="CONTENT_SECURITY_POLICY", value_from=k8s.EnvVarSource(config_map_key_ref=k8s.ConfigMapKeySelector(
+                    name=CSP_CONFIG_MAP, key="CONTENT_SECURITY_POLICY", optional=True))),
             ),
             writable_dirs=(WritableDir(name="tmp", path="/tmp", size_limit="64Mi"),
                            WritableDir(name="next-cache", path="/app/.next/cache", size_limit="256Mi")),
