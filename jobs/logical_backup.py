@@ -1,7 +1,11 @@
 """Logical backup of the KubeChat database: pg_dump in custom format (compressed), checked with
 pg_restore --list, uploaded with a manifest (checksum, schema version, row counts of the main
-tables) under a timestamped name, then retention by age and count. Any failed step exits non-zero
-with the step named; older backups are deleted only after a new one was stored.
+tables, and the audit trail's newest row: an anchor outside the database) under a timestamped name,
+then retention by age and count. Any failed step exits non-zero with the step named; older backups are
+deleted only after a new one was stored. Each run first checks the live audit trail against the anchors
+of the backups kept: a row an earlier backup recorded that is now missing or rewritten (the newest rows
+removed, which the chain alone cannot show) fails the run, after the new backup is stored and with every
+older backup kept as evidence.
 
 Environment: PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD (libpq), or DATABASE_URL (a managed
 database's DSN; it wins when set), BACKUP_TARGET (s3://bucket/prefix
@@ -49,6 +53,33 @@ def connect():
         raise BackupError(f"cannot connect to {where}: {str(error).strip()}") from error
 
 
+def audit_head(cursor) -> dict | None:
+    """The audit trail's newest row (id, row_hash, occurred_at): the anchor this backup records."""
+    cursor.execute("SELECT id, encode(row_hash, 'hex'), occurred_at FROM audit_log ORDER BY id DESC LIMIT 1")
+    row = cursor.fetchone()
+    return None if row is None else {"id": row[0], "row_hash": row[1], "occurred_at": row[2].isoformat()}
+
+
+def broken_anchors(cursor, store: Store, names: list[str]) -> list[str]:
+    """What the live audit trail contradicts of the anchors the kept backups' manifests recorded."""
+    cursor.execute("SELECT to_regprocedure('audit_verify_anchor(bigint, bytea, timestamptz)') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        log("audit anchors: the schema has no audit_verify_anchor() yet (before version 6): not checked")
+        return []
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="kubechat-anchors-") as tmp:
+        for manifest_name in sorted(n for n in names if n.endswith(".dump.json")):
+            local = Path(tmp) / manifest_name
+            store.get(manifest_name, local)
+            head = json.loads(local.read_text()).get("audit_head")
+            if not head:
+                continue
+            cursor.execute("SELECT broken_id, reason FROM audit_verify_anchor(%s, decode(%s, 'hex'), %s)",
+                           (head["id"], head["row_hash"], head["occurred_at"]))
+            problems += [f"row {row[0]} recorded by {manifest_name}: {row[1]}" for row in cursor.fetchall()]
+    return problems
+
+
 def snapshot_facts(cursor) -> dict:
     """Schema version and row counts, read in the snapshot the dump is taken from."""
     cursor.execute("SELECT version, dirty FROM schema_migrations")
@@ -59,7 +90,7 @@ def snapshot_facts(cursor) -> dict:
     for table in MAIN_TABLES:
         cursor.execute(f"SELECT count(*) FROM {table}")
         counts[table] = cursor.fetchone()[0]
-    return {"schema_version": number, "row_counts": counts}
+    return {"schema_version": number, "row_counts": counts, "audit_head": audit_head(cursor)}
 
 
 def positive(name: str) -> int:
@@ -88,6 +119,7 @@ def main() -> int:
                     cursor.execute("SELECT pg_export_snapshot()")
                     snapshot = cursor.fetchone()[0]
                     facts = snapshot_facts(cursor)
+                    tampered = broken_anchors(cursor, store, store.list())
                     log(f"dumping the database at schema version {facts['schema_version']}")
                     dsn = [f"--dbname={os.environ['DATABASE_URL']}"] if os.environ.get("DATABASE_URL") else []
                     run("pg_dump", ["pg_dump", "--format=custom", "--compress=6", "--no-owner",
@@ -104,6 +136,11 @@ def main() -> int:
             store.put(dump, name)
             store.put(manifest, f"{name}.json")
             log(f"stored {name} ({dump.stat().st_size} bytes, sha256 {digest[:12]}) in {store.url}")
+        if tampered:
+            raise BackupError("the audit trail contradicts what earlier backups recorded of it: " + "; ".join(tampered)
+                              + f". {name} was stored; no older backup was deleted (they are the evidence). "
+                              "See docs/runbooks/KubeChatLogicalBackupFailed.md")
+        log("audit anchors: the live audit trail holds every row the kept backups recorded")
         names = store.list()
         for old in expired([n for n in names if n.endswith(".dump")], now, max_age, keep):
             store.delete(old)

@@ -88,7 +88,8 @@ def drill(store: Store, server_env: dict, expected_version: int | None) -> None:
         env = {**os.environ, **server_env}
         psql(env, "postgres", f"CREATE DATABASE {scratch}")
         try:
-            run("pg_restore", ["pg_restore", "--no-owner", "--exit-on-error", "-d", scratch, str(dump)], env=env)
+            run("pg_restore", ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "-d", scratch,
+                                 str(dump)], env=env)
             version, dirty = psql(env, scratch, "SELECT version, dirty FROM schema_migrations").split("|")
             problems = []
             if dirty == "t":

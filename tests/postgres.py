@@ -74,6 +74,23 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
         return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
 
+    def create_managed_roles(self, password: str = "test") -> list[str]:
+        """Create the roles the rendered Cluster declares under spec.managed.roles, as CloudNativePG's instance
+        manager does (its name, LOGIN and INHERIT as declared, a password), and return their names."""
+        import yaml
+
+        from conftest import ROOT
+
+        cluster = yaml.safe_load((ROOT / "dist" / "base" / "cluster-kubechat-db.yaml").read_text())
+        names = []
+        for role in cluster["spec"].get("managed", {}).get("roles", []):
+            options = ("LOGIN" if role.get("login") else "NOLOGIN",
+                       "INHERIT" if role.get("inherit", True) else "NOINHERIT")
+            self.psql(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role['name']}') THEN "
+                      f"CREATE ROLE {role['name']} {' '.join(options)} PASSWORD '{password}'; END IF; END $$")
+            names.append(role["name"])
+        return names
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

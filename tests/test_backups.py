@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, find
+from kubechat_deploy.data.migration_files import latest_version
 from postgres import PostgresServer
 from s3server import S3Server
 
@@ -26,11 +27,13 @@ pytestmark = pytest.mark.servers  # a real PostgreSQL server (and S3 server) per
 MIGRATE = ROOT / "bin" / "migrate"
 JOBS = ROOT / "jobs"
 NOW = "2026-03-10T03:00:00Z"
+LATEST = latest_version(ROOT / "migrations")
 
 
 @pytest.fixture(scope="module")
 def server():
     pg = PostgresServer().start()
+    pg.create_managed_roles()
     pg.psql("CREATE DATABASE kubechat")
     subprocess.run([str(MIGRATE), "-path", str(ROOT / "migrations"), "-database", pg.url("kubechat"), "up"],
                    check=True, capture_output=True)
@@ -74,10 +77,10 @@ def test_backup_then_drill_round_trip_on_a_volume(server, tmp_path):
     files = sorted(p.name for p in (tmp_path / "backups").iterdir())
     assert files == ["kubechat-20260310T030000Z.dump", "kubechat-20260310T030000Z.dump.json"]
     manifest = json.loads((tmp_path / "backups" / files[1]).read_text())
-    assert manifest["schema_version"] == 5
+    assert manifest["schema_version"] == LATEST
     assert manifest["row_counts"] == {"users": 25, "sessions": 0, "chat_sessions": 25, "chat_messages": 25,
                                       "kubernetes_operations": 0, "audit_log": 40}
-    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": "5"})
+    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": str(LATEST)})
     assert result.returncode == 0, result.stderr
     assert "audit chain intact" in result.stdout and "dropped scratch database" in result.stdout
     assert server.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'kubechat_drill_%'") == "0"
@@ -190,11 +193,46 @@ def test_a_backup_with_a_broken_audit_chain_fails_the_drill(server, tmp_path):
     assert result.returncode == 1 and "audit chain broken at row 7" in result.stderr
 
 
+def test_each_backup_records_the_audit_trails_newest_row_outside_the_database(server, tmp_path):
+    assert backup({**pg_env(server), "BACKUP_TARGET": f"file://{tmp_path}"}).returncode == 0
+    head = json.loads((tmp_path / "kubechat-20260310T030000Z.dump.json").read_text())["audit_head"]
+    assert f"{head['id']}|{head['row_hash']}" == server.psql(
+        "SELECT id, encode(row_hash, 'hex') FROM audit_log ORDER BY id DESC LIMIT 1", "kubechat")
+
+
+def test_the_newest_audit_rows_removed_after_a_backup_fail_every_later_backup(server, tmp_path):
+    """#31.2: the chain alone cannot show its newest rows removed; the anchors the kept backups recorded can."""
+    server.psql("CREATE DATABASE trimmed TEMPLATE kubechat")
+    env = {**pg_env(server, PGDATABASE="trimmed"), "BACKUP_TARGET": f"file://{tmp_path}"}
+    first = backup(env, now="2026-03-10T03:00:00Z")
+    assert first.returncode == 0, first.stderr
+    assert "audit anchors: the live audit trail holds every row the kept backups recorded" in first.stdout
+    server.psql("INSERT INTO audit_log (action, target) SELECT 'login', 'user/' || i FROM generate_series(41, 45) i",
+                "trimmed")
+    assert backup(env, now="2026-03-11T03:00:00Z").returncode == 0
+    # Someone with the owner's rights removes the 7 newest rows: 39 and 40 (anchored by the first backup)
+    # and 41 to 45 (the second's anchor is 45).
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; DELETE FROM audit_log WHERE id > 38;"
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only", "trimmed")
+    assert server.psql("SELECT count(*) FROM audit_verify_chain()", "trimmed") == "0"  # the rows left still chain
+    for night in ("2026-03-12T03:00:00Z", "2026-03-20T03:00:00Z"):
+        result = backup(env, now=night)
+        assert result.returncode == 1, result.stdout
+        assert "the audit trail contradicts what earlier backups recorded of it" in result.stderr
+        assert "row 40 recorded by kubechat-20260310T030000Z.dump.json" in result.stderr
+        assert "row 45 recorded by kubechat-20260311T030000Z.dump.json" in result.stderr
+        assert "is missing: rows were removed" in result.stderr
+    # Each failing night's dump was stored, and retention (7 days, 3 newest) deleted none of the evidence.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".dump") == [
+        "kubechat-20260310T030000Z.dump", "kubechat-20260311T030000Z.dump",
+        "kubechat-20260312T030000Z.dump", "kubechat-20260320T030000Z.dump"]
+
+
 def test_the_drill_checks_the_release_schema_version(server, tmp_path):
     target = {"BACKUP_TARGET": f"file://{tmp_path}"}
     assert backup({**pg_env(server), **target}).returncode == 0
-    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": "6"})
-    assert result.returncode == 1 and "the release expects 6" in result.stderr
+    result = drill({**pg_env(server), **target, "EXPECTED_SCHEMA_VERSION": str(LATEST + 1)})
+    assert result.returncode == 1 and f"the release expects {LATEST + 1}" in result.stderr
 
 
 def seed_old_dumps(folder: Path, stamps: list[str]) -> None:

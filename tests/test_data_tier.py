@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, find
+from kubechat_deploy.data.migration_files import latest_version
 from kubechat_tools.footprint import quantity
 from kubechat_tools.gates import references_gate, schema_gate, workloads_gate
 from kubechat_tools.manifests import load_all_text
@@ -80,7 +81,11 @@ def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(render
     docs = rendered[env]
     api = env_of(api_container(docs))
     assert "@kubechat-db-pooler-rw:5432/kubechat" in api["DATABASE_URL"]["value"]
-    assert api["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-db-app", "key": "password"}
+    # The API's own role (#31.2), never the owner's operator-managed Secret, which only the migration reads.
+    for variable, key in (("DB_USER", "username"), ("DB_PASSWORD", "password")):
+        reference = api[variable]["valueFrom"]["secretKeyRef"]
+        assert reference["key"] == key and re.fullmatch(r"kubechat-db-api(-[a-z0-9]{10})?", reference["name"])
+    assert "kubechat-db-app" not in str(find(docs, "Deployment", "kubechat-api"))
     assert api["REDIS_URL"]["value"] == "redis://kubechat-redis:6379/0"  # its password apart: REDIS_PASSWORD
     names = [e["name"] for e in api_container(docs)["env"]]
     assert names.index("DB_USER") < names.index("DATABASE_URL"), "$(VAR) references only resolve to variables defined earlier"
@@ -184,7 +189,8 @@ def test_external_database_and_redis_mode(tmp_path):
     backup = env_of(find(docs, "CronJob", "kubechat-logical-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
     assert backup["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-external-database" and "PGPASSWORD" not in backup
     api = env_of(api_container(docs))
-    assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-database", "key": "DATABASE_URL"}
+    assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-database", "key": "API_DATABASE_URL"}
+    assert ("ExternalSecret", "kubechat-db-api") not in kinds  # the DBA's role: no in-cluster credentials
     assert "value" not in api["DATABASE_URL"] and "DB_PASSWORD" not in api and "REDIS_PASSWORD" not in api
     assert api["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-redis", "key": "REDIS_URL"}
     job = env_of(find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0])
@@ -197,14 +203,49 @@ def test_external_database_and_redis_mode(tmp_path):
     assert references_gate(rendered) == [] and workloads_gate(rendered) == [] and schema_gate(rendered) == []
 
 
+def granted_roles(sql: str) -> set[str]:
+    return set(re.findall(r"\bGRANT\b[^;]*?\bTO\s+(\w+)", sql, re.S))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_role_is_one_name_from_the_cluster_to_its_secret_to_the_grants(rendered, env):
+    """CloudNativePG creates the managed role and takes its password from the Secret only when the Secret's
+    username equals the role's name (v1.30.0 internal/management/controller/roles/runnable.go getPassword:
+    'the username in secret ... does not match role'), and applies a changed password only for a Secret
+    labelled cnpg.io/reload (internal/controller/cluster_predicates.go isUsefulClusterSecret)."""
+    docs = rendered[env]
+    roles = find(docs, "Cluster", "kubechat-db")["spec"]["managed"]["roles"]
+    assert [r["name"] for r in roles] == ["kubechat_api"]
+    role = roles[0]
+    assert role["login"] is True and role["ensure"] == "present" and not role.get("superuser")
+    assert not {"createdb", "createrole", "replication", "bypassrls", "inRoles"} & set(role)
+    secret_name = role["passwordSecret"]["name"]
+    assert env_of(api_container(docs))["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == secret_name
+    if env == "dev":
+        import base64
+
+        secret = find(docs, "Secret", secret_name)
+        assert base64.b64decode(secret["data"]["username"]).decode() == role["name"]
+        assert secret["metadata"]["labels"]["cnpg.io/reload"] == "true"
+    else:
+        # External Secrets v2.9.0 ApplyTemplate (pkg/controllers/externalsecret/externalsecret_controller_template.go):
+        # with mergePolicy Merge the store's `password` is kept and template.data's `username` wins; the
+        # template's labels go on the Secret.
+        template = find(docs, "ExternalSecret", secret_name)["spec"]["target"]["template"]
+        assert template["data"] == {"username": role["name"]} and template["mergePolicy"] == "Merge"
+        assert template["metadata"]["labels"]["cnpg.io/reload"] == "true"
+    grants = granted_roles((ROOT / "migrations" / "0006_least_privilege.up.sql").read_text())
+    assert grants == {role["name"]}, grants
+
+
 def test_render_rejects_a_schema_version_without_migration(tmp_path):
     shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
     kustomization = tmp_path / "overlays" / "production" / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("SCHEMA_VERSION=5", "SCHEMA_VERSION=42"))
+    kustomization.write_text(re.sub(r"SCHEMA_VERSION=\d+", "SCHEMA_VERSION=42", kustomization.read_text()))
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
                              "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
     assert result.returncode == 1
-    assert "environment 'production': SCHEMA_VERSION: schema version 42 has no migration; allowed: 0 or 1..5" in result.stderr
+    assert f"environment 'production': SCHEMA_VERSION: schema version 42 has no migration; allowed: 0 or 1..{latest_version(ROOT / 'migrations')}" in result.stderr
     assert not (tmp_path / "dist").exists()
 
 

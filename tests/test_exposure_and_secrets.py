@@ -128,7 +128,10 @@ def test_staging_and_production_render_no_secret_and_take_them_from_external_sec
     # #26.7: a rotated secret reaches the pods that read it. Reloader's annotation value is a comma-separated
     # list of (anchored) names (stakater/Reloader v1.4.22 pkg/common/common.go); the cache reads its password
     # only at start, so it restarts too.
-    assert api["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == "kubechat-api-secrets,kubechat-redis"
+    assert api["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == \
+        "kubechat-api-secrets,kubechat-redis,kubechat-db-api"
+    database_role = find(docs, "ExternalSecret", "kubechat-db-api")["spec"]
+    assert database_role["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/database-api"}}]
     cache = find(docs, "StatefulSet", "kubechat-redis")
     assert cache["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == "kubechat-redis"
     assert "secret.reloader.stakater.com/reload" not in (cache["spec"]["template"]["metadata"].get("annotations") or {})
@@ -150,17 +153,21 @@ def test_dev_secrets_are_generated_with_obviously_fake_values_and_roll_pods(rend
 
     docs = rendered["dev"]
     secrets = {re.sub(r"-[a-z0-9]{10}$", "", d["metadata"]["name"]): d for d in docs if d["kind"] == "Secret"}
-    assert set(secrets) == {"kubechat-api-secrets", "kubechat-redis", "kubechat-dev-tools"}
+    assert set(secrets) == {"kubechat-api-secrets", "kubechat-redis", "kubechat-dev-tools", "kubechat-db-api"}
     for secret in secrets.values():
         assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", secret["metadata"]["name"]), "not generated with a hash suffix"
         values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-        credentials = {k: v for k, v in values.items() if k != "email"}
+        credentials = {k: v for k, v in values.items() if k not in ("email", "username")}
         assert credentials and all("dev-only" in v for v in credentials.values()), values
     assert set(secrets["kubechat-api-secrets"]["data"]) == {"JWT_SIGNING_KEY"}
     api = find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["containers"][0]
     assert {"secretRef": {"name": secrets["kubechat-api-secrets"]["metadata"]["name"]}} in api["envFrom"]
     redis_password = next(e for e in api["env"] if e["name"] == "REDIS_PASSWORD")
     assert redis_password["valueFrom"]["secretKeyRef"]["name"] == secrets["kubechat-redis"]["metadata"]["name"]
+    # The database role's Secret: the Cluster follows its generated name too (overlays/dev/kustomizeconfig.yaml).
+    role_secret = secrets["kubechat-db-api"]["metadata"]["name"]
+    assert find(docs, "Cluster", "kubechat-db")["spec"]["managed"]["roles"][0]["passwordSecret"]["name"] == role_secret
+    assert {e["name"]: e for e in api["env"]}["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == role_secret
 
 
 def contract_routes() -> list[tuple[str, str, str]]:

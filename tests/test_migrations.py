@@ -20,6 +20,7 @@ MIGRATIONS = ROOT / "migrations"
 @pytest.fixture(scope="module")
 def server():
     pg = PostgresServer().start()
+    pg.create_managed_roles()
     yield pg
     pg.stop()
 
@@ -299,26 +300,27 @@ def test_migrations_expand_and_contract(tmp_path):
     import shutil
 
     shutil.copytree(MIGRATIONS, tmp_path / "m")
-    (tmp_path / "m" / "0006_drop_title.up.sql").write_text("BEGIN;\nALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
-    (tmp_path / "m" / "0006_drop_title.down.sql").write_text("BEGIN;\nALTER TABLE chat_sessions ADD COLUMN title text;\nCOMMIT;\n")
-    with pytest.raises(MigrationError, match=r"0006_drop_title.up.sql: '[^']*DROP COLUMN' breaks the previous release"):
+    step = f"{latest_version(MIGRATIONS) + 1:04d}_drop_title"
+    (tmp_path / "m" / f"{step}.up.sql").write_text("BEGIN;\nALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
+    (tmp_path / "m" / f"{step}.down.sql").write_text("BEGIN;\nALTER TABLE chat_sessions ADD COLUMN title text;\nCOMMIT;\n")
+    with pytest.raises(MigrationError, match=rf"{step}.up.sql: '[^']*DROP COLUMN' breaks the previous release"):
         check_expand_contract(tmp_path / "m")
     for statement in ("ALTER TABLE chat_sessions DROP title;", "ALTER TABLE users ALTER email TYPE varchar(80);",
                       "DROP MATERIALIZED VIEW IF EXISTS v;", "DROP SEQUENCE s;",
                       "ALTER TABLE users ADD COLUMN team text NOT NULL;",
                       "ALTER TABLE users ALTER COLUMN display_name DROP DEFAULT;"):
-        (tmp_path / "m" / "0006_drop_title.up.sql").write_text(f"BEGIN;\n{statement}\nCOMMIT;\n")
+        (tmp_path / "m" / f"{step}.up.sql").write_text(f"BEGIN;\n{statement}\nCOMMIT;\n")
         with pytest.raises(MigrationError, match="breaks the previous release"):
             check_expand_contract(tmp_path / "m")
     for statement in ("ALTER TABLE users ADD COLUMN team text NOT NULL DEFAULT 'none';",
                       "ALTER TABLE users ADD COLUMN nickname text;", "DROP TRIGGER IF EXISTS t ON users;",
                       "ALTER TABLE users DROP CONSTRAINT users_x;"):
-        (tmp_path / "m" / "0006_drop_title.up.sql").write_text(f"BEGIN;\n{statement}\nCOMMIT;\n")
+        (tmp_path / "m" / f"{step}.up.sql").write_text(f"BEGIN;\n{statement}\nCOMMIT;\n")
         check_expand_contract(tmp_path / "m")
-    (tmp_path / "m" / "0006_drop_title.up.sql").write_text("-- contract:\nBEGIN;\nDROP TABLE x;\nCOMMIT;\n")
+    (tmp_path / "m" / f"{step}.up.sql").write_text("-- contract:\nBEGIN;\nDROP TABLE x;\nCOMMIT;\n")
     with pytest.raises(MigrationError, match="must say which release stopped using"):
         check_expand_contract(tmp_path / "m")
-    (tmp_path / "m" / "0006_drop_title.up.sql").write_text(
+    (tmp_path / "m" / f"{step}.up.sql").write_text(
         "-- contract: 1.4.0 stopped reading chat_sessions.title (expanded in 0005)\nBEGIN;\n"
         "ALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
     check_expand_contract(tmp_path / "m")

@@ -114,7 +114,7 @@ class ExternalSecretsComponent(Chart):
     def __init__(self, scope: Construct, *, props: KubeChatProps, base: KubeChatChart) -> None:
         super().__init__(scope, COMPONENT_PREFIX + "external-secrets", disable_resource_name_hashes=True)
         self.secrets = KubeChatExternalSecrets(self, "secrets", props=props.external_secrets, api=base.api,
-                                               redis=base.redis)
+                                               redis=base.redis, database=base.database)
 
 
 class DevToolsComponent(Chart):

@@ -82,9 +82,10 @@ class KubeChatApi(Construct):
                 env_value("HTTP_PORT", str(props.http_port)),
                 env_value("METRICS_PORT", str(props.metrics_port)),
                 env_value("SHUTDOWN_TIMEOUT_SECONDS", str(props.termination_grace_seconds - props.pre_stop_seconds - 5)),
-                # Through PgBouncer (transaction pooling) with the operator-managed owner credentials.
-                env_from_secret("DB_USER", database.app_secret_name, "username"),
-                env_from_secret("DB_PASSWORD", database.app_secret_name, "password"),
+                # Through PgBouncer (transaction pooling) as the API's own role, never the owner: it can read
+                # and append to the audit trail, not rewrite it (migrations/0006_least_privilege.up.sql).
+                env_from_secret("DB_USER", database.api_secret_name, "username"),
+                env_from_secret("DB_PASSWORD", database.api_secret_name, "password"),
                 env_value("DATABASE_URL", f"postgres://$(DB_USER):$(DB_PASSWORD)@{database.pooler_service_name}:"
                                           f"{database.port}/{database.database}?sslmode=require"),
                 env_value("DATABASE_MAX_CONNECTIONS", str(props.database_pool_size)),
@@ -100,9 +101,9 @@ class KubeChatApi(Construct):
             # The API reads cluster state on its users' behalf: the only workload that gets a token.
             kubernetes_api_access=True,
             # Stakater Reloader rolls the pods when External Secrets rotates a secret they read (staging,
-            # production): their own and the cache's password (a comma-separated list: reloader v1.4.22
-            # pkg/common/common.go splits the annotation's value on commas).
-            annotations={RELOAD: f"{self.secret_name},{redis.password_secret}"},
+            # production): their own, the cache's password and their database role's (a comma-separated list:
+            # reloader v1.4.22 pkg/common/common.go splits the annotation's value on commas).
+            annotations={RELOAD: f"{self.secret_name},{redis.password_secret},{database.api_secret_name}"},
             pre_stop_seconds=props.pre_stop_seconds,
             termination_grace_seconds=props.termination_grace_seconds,
         ))

@@ -90,6 +90,10 @@ class DatabaseProps:
 
 
 class KubeChatDatabase(Construct):
+    API_ROLE = "kubechat_api"
+    """The API's database role: migrations/0006_least_privilege.up.sql grants it the application's tables, and
+    on the audit trail only SELECT and INSERT of the columns a writer chooses."""
+
     def __init__(self, scope: Construct, id: str, *, props: DatabaseProps, monitoring: MonitoringProps) -> None:
         super().__init__(scope, id)
         self.props = props
@@ -97,7 +101,12 @@ class KubeChatDatabase(Construct):
         self.rw_service_name = f"{props.name}-rw"
         """Primary's Service: for the migration Job (session features) and administration."""
         self.app_secret_name = f"{props.name}-app"
-        """Operator-managed Secret with the owner's username and password (keys username, password)."""
+        """Operator-managed Secret with the owner's username and password (keys username, password): the
+        migration hook's only. The owner owns the audit trail's tables and triggers."""
+        self.api_role = self.API_ROLE
+        self.api_secret_name = f"{props.name}-api"
+        """The API role's credentials (keys username, password): an ExternalSecret in staging and
+        production, generated in dev. CloudNativePG sets the role's password from it."""
         self.pooler_name = f"{props.name}-pooler-rw"
         self.pooler_service_name = self.pooler_name
         """Where the API connects: PgBouncer in transaction mode in front of the primary."""
@@ -137,6 +146,20 @@ class KubeChatDatabase(Construct):
                                                        topology_key="kubernetes.io/hostname"),
                        bootstrap=pg.ClusterSpecBootstrap(initdb=pg.ClusterSpecBootstrapInitdb(
                            database=props.database, owner=props.owner, data_checksums=True, encoding="UTF8")),
+                       # The API's own role, so the owner (who could rewrite the audit trail) is the migrations'
+                       # only. The instance manager creates it and sets its password from the Secret, whose
+                       # `username` must equal the role's name (CloudNativePG v1.30.0
+                       # internal/management/controller/roles/runnable.go getPassword,
+                       # internal/management/utils/secrets.go GetUserPasswordFromSecret); a changed Secret is
+                       # applied when it carries the label cnpg.io/reload (internal/controller/cluster_predicates.go
+                       # isUsefulClusterSecret).
+                       managed=pg.ClusterSpecManaged(roles=[pg.ClusterSpecManagedRoles(
+                           name=self.API_ROLE,
+                           comment="KubeChat API: the application's tables; the audit trail read and append only",
+                           ensure=pg.ClusterSpecManagedRolesEnsure.PRESENT,
+                           login=True,
+                           inherit=False,
+                           password_secret=pg.ClusterSpecManagedRolesPasswordSecret(name=self.api_secret_name))]),
                        postgresql=pg.ClusterSpecPostgresql(parameters={
                            "max_connections": str(props.max_connections),
                            "superuser_reserved_connections": str(props.superuser_reserved_connections),

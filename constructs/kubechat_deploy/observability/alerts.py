@@ -207,8 +207,15 @@ ALERTS: tuple[Alert, ...] = (
           "The Job's logs in Loki (the query below; `kubectl -n <namespace> logs job/<job>` within an hour of "
           "its end, before the Job is removed): the line starting `logical-backup: FAILED:` names the step.",
           "Fix what the step names (database reachability, credentials, BACKUP_TARGET, space), then run one now: "
-          "`kubectl -n <namespace> create job --from=cronjob/kubechat-logical-backup manual-$(date +%s)`.",
-          ESCALATE_DB, '{namespace="<namespace>", job_name=~"kubechat-logical-backup-.*"} |= "FAILED"'),
+          "`kubectl -n <namespace> create job --from=cronjob/kubechat-logical-backup manual-$(date +%s)`. "
+          "`the audit trail contradicts what earlier backups recorded of it`: audit rows an earlier backup anchored "
+          "are missing or rewritten in the live database (someone with the owner's or a superuser's rights removed "
+          "them; the API's role cannot): the new dump was stored and no backup was deleted. Do not prune or "
+          "restore; keep the backups named in the message and escalate to security at once. Every run fails so, "
+          "and retention stays stopped, until the manifests named are moved out of BACKUP_TARGET once the "
+          "investigation has kept them elsewhere.",
+          ESCALATE_DB + " Audit-anchor failures also go to security.",
+          '{namespace="<namespace>", job_name=~"kubechat-logical-backup-.*"} |= "FAILED"'),
     Alert("KubeChatLogicalBackupTooOld", "kubechat-backups",
           f'time() - max by (namespace) (kube_cronjob_status_last_successful_time{{{KSM},cronjob="kubechat-logical-backup"}}) '
           f'> {LOGICAL_BACKUP_MAX_AGE_HOURS} * 3600', "10m", "warning",

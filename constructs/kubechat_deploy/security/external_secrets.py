@@ -10,6 +10,7 @@ import imports.external_secrets.io.external_secrets as es
 
 from kubechat_deploy import validation as v
 from kubechat_deploy.app.api import KubeChatApi
+from kubechat_deploy.data.database import KubeChatDatabase
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.data.redis import KubeChatRedis
 from kubechat_deploy.delivery.sync import Wave, wave
@@ -25,12 +26,14 @@ class ExternalSecretsProps:
     """Remote key whose properties become the API secret's keys (JWT_SIGNING_KEY); overlays set kubechat/<env>/api. Default: kubechat/ENVIRONMENT/api."""
     redis_remote_key: str = "kubechat/ENVIRONMENT/redis"
     """Remote key holding the cache password (property `password`); overlays set kubechat/<env>/redis. Default: kubechat/ENVIRONMENT/redis."""
+    database_api_remote_key: str = "kubechat/ENVIRONMENT/database-api"
+    """Remote key holding the API's database password (property `password`; the username is the role's name, set here); overlays set kubechat/<env>/database-api. Default: kubechat/ENVIRONMENT/database-api."""
     refresh_interval: str = "1h"
     """How often External Secrets re-reads the store (rotation latency). Default: 1h."""
 
     def __post_init__(self) -> None:
         v.dns_subdomain("external_secrets.cluster_secret_store", self.cluster_secret_store)
-        for name in ("api_remote_key", "redis_remote_key"):
+        for name in ("api_remote_key", "redis_remote_key", "database_api_remote_key"):
             value = getattr(self, name)
             if not value or " " in value:
                 raise v.SettingsError(f"external_secrets.{name}", value, "a non-empty key without spaces")
@@ -39,23 +42,40 @@ class ExternalSecretsProps:
 
 
 def external_secret(scope: Construct, id: str, *, name: str, labels: dict, store: str, remote_key: str,
-                    refresh: str) -> es.ExternalSecret:
-    """A Secret `name` owned by External Secrets, holding every property of `remote_key`."""
+                    refresh: str, template: es.ExternalSecretSpecTargetTemplate | None = None) -> es.ExternalSecret:
+    """A Secret `name` owned by External Secrets, holding every property of `remote_key` (and what
+    `template` adds)."""
     return es.ExternalSecret(scope, id, metadata={"name": name, "labels": labels, "annotations": wave(Wave.CONFIGURATION)},
                              spec=es.ExternalSecretSpec(
                                  refresh_interval=refresh,
                                  secret_store_ref=es.ExternalSecretSpecSecretStoreRef(
                                      kind=es.ExternalSecretSpecSecretStoreRefKind.CLUSTER_SECRET_STORE, name=store),
                                  target=es.ExternalSecretSpecTarget(
-                                     name=name, creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
+                                     name=name, creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER,
+                                     template=template),
                                  data_from=[es.ExternalSecretSpecDataFrom(
                                      extract=es.ExternalSecretSpecDataFromExtract(key=remote_key))]))
 
 
 class KubeChatExternalSecrets(Construct):
     def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi,
-                 redis: KubeChatRedis) -> None:
+                 redis: KubeChatRedis, database: KubeChatDatabase) -> None:
         super().__init__(scope, id)
+        # The API's database role, in the shape CloudNativePG reads: keys username (the role's name, fixed
+        # here) and password (from the store), and the label that makes the operator apply a rotated
+        # password (CloudNativePG v1.30.0 internal/controller/cluster_predicates.go isUsefulClusterSecret).
+        # External Secrets v2.9.0 pkg/controllers/externalsecret/externalsecret_controller_template.go
+        # ApplyTemplate: with mergePolicy Merge the store's properties are kept beside template.data, whose
+        # keys win, and the template's labels go on the Secret.
+        external_secret(self, "database-api", name=database.api_secret_name, labels=standard_labels("database"),
+                        store=props.cluster_secret_store, remote_key=props.database_api_remote_key,
+                        refresh=props.refresh_interval,
+                        template=es.ExternalSecretSpecTargetTemplate(
+                            type="kubernetes.io/basic-auth",
+                            merge_policy=es.ExternalSecretSpecTargetTemplateMergePolicy.MERGE,
+                            metadata=es.ExternalSecretSpecTargetTemplateMetadata(
+                                labels={**standard_labels("database"), "cnpg.io/reload": "true"}),
+                            data={"username": database.api_role}))
         for id_, secret, component, remote_key in (("api", api.secret_name, "api", props.api_remote_key),
                                                    ("redis", redis.password_secret, "redis", props.redis_remote_key)):
             external_secret(self, id_, name=secret, labels=standard_labels(component),
