@@ -76,7 +76,7 @@ class PostgresServer:
 
     def create_managed_roles(self, password: str = "test") -> list[str]:
         """Create the roles the rendered Cluster declares under spec.managed.roles, as CloudNativePG's instance
-        manager does (its name, LOGIN and INHERIT as declared, a password), and return their names."""
+        manager does (its name, LOGIN, INHERIT and inRoles as declared, a password), and return their names."""
         import yaml
 
         from conftest import ROOT
@@ -88,6 +88,8 @@ class PostgresServer:
                        "INHERIT" if role.get("inherit", True) else "NOINHERIT")
             self.psql(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role['name']}') THEN "
                       f"CREATE ROLE {role['name']} {' '.join(options)} PASSWORD '{password}'; END IF; END $$")
+            for member_of in role.get("inRoles", []):
+                self.psql(f"GRANT {member_of} TO {role['name']}")
             names.append(role["name"])
         return names
 

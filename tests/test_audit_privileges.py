@@ -33,7 +33,7 @@ API = rendered_api_role()
 @pytest.fixture(scope="module")
 def server():
     pg = PostgresServer().start()
-    assert API in pg.create_managed_roles()
+    assert {API, "kubechat_backup"} <= set(pg.create_managed_roles())
     # CloudNativePG's initdb bootstrap: the owner is an ordinary login role owning the application database.
     pg.psql(f"CREATE ROLE {OWNER} LOGIN PASSWORD 'test'")
     yield pg
@@ -120,6 +120,22 @@ def test_as_the_api_role_each_way_to_rewrite_the_audit_trail_is_refused(server, 
     assert refusal in answer, answer
     assert count(server, database) == 3
     assert as_api(server, database, "SELECT count(*) FROM audit_verify_chain()") == "0"
+
+
+def test_the_backup_role_reads_everything_and_writes_nothing(server, database):
+    """The logical backups' role (the rendered Cluster's other managed role, in pg_read_all_data)."""
+    import base64
+
+    (path,) = (ROOT / "dist" / "rendered" / "dev").glob("secret-kubechat-db-backup-*.yaml")
+    backup = base64.b64decode(yaml.safe_load(path.read_text())["data"]["username"]).decode()
+    append(server, database, 2)
+    assert server.psql("SELECT count(*) FROM audit_log", database, user=backup) == "2"
+    assert server.psql("SELECT count(*) FROM audit_checkpoints", database, user=backup) == "0"
+    for statement in ("DELETE FROM audit_log", "INSERT INTO audit_log (action) VALUES ('x')",
+                      "INSERT INTO users (email) VALUES ('eve@example.com')", "TRUNCATE sessions",
+                      "SELECT audit_prune(interval '400 days')"):
+        assert "permission denied" in server.psql(statement, database, user=backup, check=False), statement
+    assert count(server, database) == 2
 
 
 def test_the_prune_setting_no_longer_opens_the_table_even_to_the_owner(server, database):

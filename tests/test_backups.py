@@ -33,7 +33,7 @@ LATEST = latest_version(ROOT / "migrations")
 @pytest.fixture(scope="module")
 def server():
     pg = PostgresServer().start()
-    pg.create_managed_roles()
+    assert BACKUP_USER in pg.create_managed_roles()
     pg.psql("CREATE DATABASE kubechat")
     subprocess.run([str(MIGRATE), "-path", str(ROOT / "migrations"), "-database", pg.url("kubechat"), "up"],
                    check=True, capture_output=True)
@@ -54,8 +54,22 @@ def s3():
     server.stop()
 
 
+def rendered_backup_user() -> str:
+    """The role the rendered logical backup connects as: the username in dev's Secret its PGUSER comes from."""
+    import base64
+
+    import yaml
+
+    (path,) = (ROOT / "dist" / "rendered" / "dev").glob("secret-kubechat-db-backup-*.yaml")
+    return base64.b64decode(yaml.safe_load(path.read_text())["data"]["username"]).decode()
+
+
+BACKUP_USER = rendered_backup_user()
+
+
 def pg_env(server, **overrides) -> dict:
-    return {"PGHOST": "127.0.0.1", "PGPORT": str(server.port), "PGDATABASE": "kubechat", "PGUSER": "postgres",
+    """The backup job's connection: the rendered read-only role (#31.2), not the owner or a superuser."""
+    return {"PGHOST": "127.0.0.1", "PGPORT": str(server.port), "PGDATABASE": "kubechat", "PGUSER": BACKUP_USER,
             "PGPASSWORD": "unused", "PATH": f"{server.bin}:{os.environ['PATH']}", **overrides}
 
 
@@ -66,8 +80,10 @@ def backup(env: dict, now: str = NOW, preexec=None) -> subprocess.CompletedProce
 
 
 def drill(env: dict, mode: str = "--scratch-database") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(JOBS / "restore_drill.py"), mode], env={**os.environ, **env},
-                          capture_output=True, text=True)
+    # A scratch database on the test's server is created by its superuser (the CronJob's drill starts a server
+    # of its own, --scratch-server).
+    return subprocess.run([sys.executable, str(JOBS / "restore_drill.py"), mode],
+                          env={**os.environ, **env, "PGUSER": "postgres"}, capture_output=True, text=True)
 
 
 def test_backup_then_drill_round_trip_on_a_volume(server, tmp_path):

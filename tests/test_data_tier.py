@@ -208,34 +208,41 @@ def granted_roles(sql: str) -> set[str]:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_api_role_is_one_name_from_the_cluster_to_its_secret_to_the_grants(rendered, env):
-    """CloudNativePG creates the managed role and takes its password from the Secret only when the Secret's
+def test_each_database_role_is_one_name_from_the_cluster_to_its_secret_to_its_user(rendered, env):
+    """CloudNativePG creates a managed role and takes its password from the Secret only when the Secret's
     username equals the role's name (v1.30.0 internal/management/controller/roles/runnable.go getPassword:
     'the username in secret ... does not match role'), and applies a changed password only for a Secret
-    labelled cnpg.io/reload (internal/controller/cluster_predicates.go isUsefulClusterSecret)."""
+    labelled cnpg.io/reload (internal/controller/cluster_predicates.go isUsefulClusterSecret). The API connects
+    as the role migration 0006 grants, the logical backup as the read-only one."""
     docs = rendered[env]
-    roles = find(docs, "Cluster", "kubechat-db")["spec"]["managed"]["roles"]
-    assert [r["name"] for r in roles] == ["kubechat_api"]
-    role = roles[0]
-    assert role["login"] is True and role["ensure"] == "present" and not role.get("superuser")
-    assert not {"createdb", "createrole", "replication", "bypassrls", "inRoles"} & set(role)
-    secret_name = role["passwordSecret"]["name"]
-    assert env_of(api_container(docs))["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == secret_name
-    if env == "dev":
-        import base64
+    roles = {r["name"]: r for r in find(docs, "Cluster", "kubechat-db")["spec"]["managed"]["roles"]}
+    assert set(roles) == {"kubechat_api", "kubechat_backup"}
+    for role in roles.values():
+        assert role["login"] is True and role["ensure"] == "present"
+        assert not {"superuser", "createdb", "createrole", "replication", "bypassrls"} & set(role)
+        secret_name = role["passwordSecret"]["name"]
+        if env == "dev":
+            import base64
 
-        secret = find(docs, "Secret", secret_name)
-        assert base64.b64decode(secret["data"]["username"]).decode() == role["name"]
-        assert secret["metadata"]["labels"]["cnpg.io/reload"] == "true"
-    else:
-        # External Secrets v2.9.0 ApplyTemplate (pkg/controllers/externalsecret/externalsecret_controller_template.go):
-        # with mergePolicy Merge the store's `password` is kept and template.data's `username` wins; the
-        # template's labels go on the Secret.
-        template = find(docs, "ExternalSecret", secret_name)["spec"]["target"]["template"]
-        assert template["data"] == {"username": role["name"]} and template["mergePolicy"] == "Merge"
-        assert template["metadata"]["labels"]["cnpg.io/reload"] == "true"
+            secret = find(docs, "Secret", secret_name)
+            assert base64.b64decode(secret["data"]["username"]).decode() == role["name"]
+            assert secret["metadata"]["labels"]["cnpg.io/reload"] == "true"
+        else:
+            # External Secrets v2.9.0 ApplyTemplate (pkg/controllers/externalsecret/externalsecret_controller_template.go):
+            # with mergePolicy Merge the store's `password` is kept and template.data's `username` wins; the
+            # template's labels go on the Secret.
+            template = find(docs, "ExternalSecret", secret_name)["spec"]["target"]["template"]
+            assert template["data"] == {"username": role["name"]} and template["mergePolicy"] == "Merge"
+            assert template["metadata"]["labels"]["cnpg.io/reload"] == "true"
+    api, backup = roles["kubechat_api"], roles["kubechat_backup"]
+    assert "inRoles" not in api and backup["inRoles"] == ["pg_read_all_data"]
+    assert env_of(api_container(docs))["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == api["passwordSecret"]["name"]
+    job = find(docs, "CronJob", "kubechat-logical-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert env_of(job["containers"][0])["PGUSER"]["valueFrom"]["secretKeyRef"]["name"] == backup["passwordSecret"]["name"]
     grants = granted_roles((ROOT / "migrations" / "0006_least_privilege.up.sql").read_text())
-    assert grants == {role["name"]}, grants
+    assert grants == {api["name"]}, grants
+    migration = find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(migration)["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-db-app"  # the owner's only user
 
 
 def test_render_rejects_a_schema_version_without_migration(tmp_path):

@@ -130,8 +130,8 @@ def test_staging_and_production_render_no_secret_and_take_them_from_external_sec
     # only at start, so it restarts too.
     assert api["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == \
         "kubechat-api-secrets,kubechat-redis,kubechat-db-api"
-    database_role = find(docs, "ExternalSecret", "kubechat-db-api")["spec"]
-    assert database_role["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/database-api"}}]
+    for name, key in (("kubechat-db-api", "database-api"), ("kubechat-db-backup", "database-backup")):
+        assert find(docs, "ExternalSecret", name)["spec"]["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/{key}"}}]
     cache = find(docs, "StatefulSet", "kubechat-redis")
     assert cache["metadata"]["annotations"]["secret.reloader.stakater.com/reload"] == "kubechat-redis"
     assert "secret.reloader.stakater.com/reload" not in (cache["spec"]["template"]["metadata"].get("annotations") or {})
@@ -153,7 +153,8 @@ def test_dev_secrets_are_generated_with_obviously_fake_values_and_roll_pods(rend
 
     docs = rendered["dev"]
     secrets = {re.sub(r"-[a-z0-9]{10}$", "", d["metadata"]["name"]): d for d in docs if d["kind"] == "Secret"}
-    assert set(secrets) == {"kubechat-api-secrets", "kubechat-redis", "kubechat-dev-tools", "kubechat-db-api"}
+    assert set(secrets) == {"kubechat-api-secrets", "kubechat-redis", "kubechat-dev-tools", "kubechat-db-api",
+                            "kubechat-db-backup"}
     for secret in secrets.values():
         assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", secret["metadata"]["name"]), "not generated with a hash suffix"
         values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}

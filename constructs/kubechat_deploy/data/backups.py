@@ -222,8 +222,9 @@ class LogicalBackups(Construct):
                       ["python3", "/scripts/logical_backup.py"],
                       env=[env_value("PGHOST", database.rw_service_name), env_value("PGPORT", str(database.port)),
                            env_value("PGDATABASE", database.database), env_value("PGSSLMODE", "require"),
-                           env_from_secret("PGUSER", database.app_secret_name, "username"),
-                           env_from_secret("PGPASSWORD", database.app_secret_name, "password"), *credentials],
+                           # The read-only backup role, not the owner (docs/security.md, "Database roles").
+                           env_from_secret("PGUSER", database.backup_secret_name, "username"),
+                           env_from_secret("PGPASSWORD", database.backup_secret_name, "password"), *credentials],
                       env_from=settings, deadline=backup_deadline_seconds(size), scratch=self.scratch_size)
         self._cronjob("restore-drill", "kubechat-restore-drill", props.drill_schedule, self.drill_pod_labels,
                       ["python3", "/scripts/restore_drill.py", "--scratch-server"],

@@ -93,6 +93,8 @@ class KubeChatDatabase(Construct):
     API_ROLE = "kubechat_api"
     """The API's database role: migrations/0006_least_privilege.up.sql grants it the application's tables, and
     on the audit trail only SELECT and INSERT of the columns a writer chooses."""
+    BACKUP_ROLE = "kubechat_backup"
+    """The logical backups' role: reads everything (PostgreSQL's predefined role pg_read_all_data), writes nothing."""
 
     def __init__(self, scope: Construct, id: str, *, props: DatabaseProps, monitoring: MonitoringProps) -> None:
         super().__init__(scope, id)
@@ -107,6 +109,11 @@ class KubeChatDatabase(Construct):
         self.api_secret_name = f"{props.name}-api"
         """The API role's credentials (keys username, password): an ExternalSecret in staging and
         production, generated in dev. CloudNativePG sets the role's password from it."""
+        self.backup_role = self.BACKUP_ROLE
+        self.backup_secret_name = f"{props.name}-backup"
+        """The logical backups' read-only role's credentials, made as the API role's are."""
+        self.role_secrets = {self.api_role: self.api_secret_name, self.backup_role: self.backup_secret_name}
+        """Each managed role and the Secret its password comes from."""
         self.pooler_name = f"{props.name}-pooler-rw"
         self.pooler_service_name = self.pooler_name
         """Where the API connects: PgBouncer in transaction mode in front of the primary."""
@@ -146,20 +153,26 @@ class KubeChatDatabase(Construct):
                                                        topology_key="kubernetes.io/hostname"),
                        bootstrap=pg.ClusterSpecBootstrap(initdb=pg.ClusterSpecBootstrapInitdb(
                            database=props.database, owner=props.owner, data_checksums=True, encoding="UTF8")),
-                       # The API's own role, so the owner (who could rewrite the audit trail) is the migrations'
-                       # only. The instance manager creates it and sets its password from the Secret, whose
-                       # `username` must equal the role's name (CloudNativePG v1.30.0
+                       # The API's and the backups' own roles, so the owner (who could rewrite the audit trail)
+                       # is the migrations' only. The instance manager creates them and sets each password from
+                       # its Secret, whose `username` must equal the role's name (CloudNativePG v1.30.0
                        # internal/management/controller/roles/runnable.go getPassword,
                        # internal/management/utils/secrets.go GetUserPasswordFromSecret); a changed Secret is
                        # applied when it carries the label cnpg.io/reload (internal/controller/cluster_predicates.go
                        # isUsefulClusterSecret).
-                       managed=pg.ClusterSpecManaged(roles=[pg.ClusterSpecManagedRoles(
-                           name=self.API_ROLE,
-                           comment="KubeChat API: the application's tables; the audit trail read and append only",
-                           ensure=pg.ClusterSpecManagedRolesEnsure.PRESENT,
-                           login=True,
-                           inherit=False,
-                           password_secret=pg.ClusterSpecManagedRolesPasswordSecret(name=self.api_secret_name))]),
+                       managed=pg.ClusterSpecManaged(roles=[
+                           pg.ClusterSpecManagedRoles(
+                               name=self.API_ROLE,
+                               comment="KubeChat API: the application's tables; the audit trail read and append only",
+                               ensure=pg.ClusterSpecManagedRolesEnsure.PRESENT, login=True, inherit=False,
+                               password_secret=pg.ClusterSpecManagedRolesPasswordSecret(name=self.api_secret_name)),
+                           pg.ClusterSpecManagedRoles(
+                               name=self.BACKUP_ROLE,
+                               comment="KubeChat logical backups: read only",
+                               ensure=pg.ClusterSpecManagedRolesEnsure.PRESENT, login=True, inherit=True,
+                               in_roles=["pg_read_all_data"],
+                               password_secret=pg.ClusterSpecManagedRolesPasswordSecret(name=self.backup_secret_name)),
+                       ]),
                        postgresql=pg.ClusterSpecPostgresql(parameters={
                            "max_connections": str(props.max_connections),
                            "superuser_reserved_connections": str(props.superuser_reserved_connections),

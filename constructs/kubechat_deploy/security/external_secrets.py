@@ -28,12 +28,14 @@ class ExternalSecretsProps:
     """Remote key holding the cache password (property `password`); overlays set kubechat/<env>/redis. Default: kubechat/ENVIRONMENT/redis."""
     database_api_remote_key: str = "kubechat/ENVIRONMENT/database-api"
     """Remote key holding the API's database password (property `password`; the username is the role's name, set here); overlays set kubechat/<env>/database-api. Default: kubechat/ENVIRONMENT/database-api."""
+    database_backup_remote_key: str = "kubechat/ENVIRONMENT/database-backup"
+    """Remote key holding the logical backups' database password (property `password`); overlays set kubechat/<env>/database-backup. Default: kubechat/ENVIRONMENT/database-backup."""
     refresh_interval: str = "1h"
     """How often External Secrets re-reads the store (rotation latency). Default: 1h."""
 
     def __post_init__(self) -> None:
         v.dns_subdomain("external_secrets.cluster_secret_store", self.cluster_secret_store)
-        for name in ("api_remote_key", "redis_remote_key", "database_api_remote_key"):
+        for name in ("api_remote_key", "redis_remote_key", "database_api_remote_key", "database_backup_remote_key"):
             value = getattr(self, name)
             if not value or " " in value:
                 raise v.SettingsError(f"external_secrets.{name}", value, "a non-empty key without spaces")
@@ -61,21 +63,22 @@ class KubeChatExternalSecrets(Construct):
     def __init__(self, scope: Construct, id: str, *, props: ExternalSecretsProps, api: KubeChatApi,
                  redis: KubeChatRedis, database: KubeChatDatabase) -> None:
         super().__init__(scope, id)
-        # The API's database role, in the shape CloudNativePG reads: keys username (the role's name, fixed
+        # The database roles' Secrets, in the shape CloudNativePG reads: keys username (the role's name, fixed
         # here) and password (from the store), and the label that makes the operator apply a rotated
         # password (CloudNativePG v1.30.0 internal/controller/cluster_predicates.go isUsefulClusterSecret).
         # External Secrets v2.9.0 pkg/controllers/externalsecret/externalsecret_controller_template.go
         # ApplyTemplate: with mergePolicy Merge the store's properties are kept beside template.data, whose
         # keys win, and the template's labels go on the Secret.
-        external_secret(self, "database-api", name=database.api_secret_name, labels=standard_labels("database"),
-                        store=props.cluster_secret_store, remote_key=props.database_api_remote_key,
-                        refresh=props.refresh_interval,
-                        template=es.ExternalSecretSpecTargetTemplate(
-                            type="kubernetes.io/basic-auth",
-                            merge_policy=es.ExternalSecretSpecTargetTemplateMergePolicy.MERGE,
-                            metadata=es.ExternalSecretSpecTargetTemplateMetadata(
-                                labels={**standard_labels("database"), "cnpg.io/reload": "true"}),
-                            data={"username": database.api_role}))
+        for id_, role, remote_key in (("database-api", database.api_role, props.database_api_remote_key),
+                                      ("database-backup", database.backup_role, props.database_backup_remote_key)):
+            external_secret(self, id_, name=database.role_secrets[role], labels=standard_labels("database"),
+                            store=props.cluster_secret_store, remote_key=remote_key, refresh=props.refresh_interval,
+                            template=es.ExternalSecretSpecTargetTemplate(
+                                type="kubernetes.io/basic-auth",
+                                merge_policy=es.ExternalSecretSpecTargetTemplateMergePolicy.MERGE,
+                                metadata=es.ExternalSecretSpecTargetTemplateMetadata(
+                                    labels={**standard_labels("database"), "cnpg.io/reload": "true"}),
+                                data={"username": role}))
         for id_, secret, component, remote_key in (("api", api.secret_name, "api", props.api_remote_key),
                                                    ("redis", redis.password_secret, "redis", props.redis_remote_key)):
             external_secret(self, id_, name=secret, labels=standard_labels(component),
