@@ -41,11 +41,17 @@ class PostgresServer:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
         return subprocess.run(prefix + command, check=True, capture_output=True, text=True, **kwargs)
 
-    def start(self, extra_conf: str = "") -> "PostgresServer":
+    def start(self, extra_conf: str = "", hba_first: str = "") -> "PostgresServer":
+        """hba_first: pg_hba.conf lines checked before initdb's (which trust every local connection)."""
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
+            for path in self.root.rglob("*"):  # files a test put there first (certificates)
+                shutil.chown(path, "postgres", "postgres")
         self._run_as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                             "--encoding=UTF8", "--locale=C"])
+        if hba_first:
+            hba = self.data / "pg_hba.conf"
+            hba.write_text(hba_first.rstrip("\n") + "\n" + hba.read_text())
         conf = (f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n"
                 f"fsync = off\n{extra_conf}\n")
         with open(self.data / "postgresql.conf", "a") as f:

@@ -2,6 +2,7 @@
 hook's place in the sync, Valkey, and the external-database / external-redis modes."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -80,15 +81,14 @@ def test_connection_budget_fits_at_maximum_scale(rendered, env):
 def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(rendered, env):
     docs = rendered[env]
     api = env_of(api_container(docs))
-    assert "@kubechat-db-pooler-rw:5432/kubechat" in api["DATABASE_URL"]["value"]
+    assert api["DATABASE_URL"]["value"].startswith("postgres://kubechat-db-pooler-rw:5432/kubechat?")
     # The API's own role (#31.2), never the owner's operator-managed Secret, which only the migration reads.
     for variable, key in (("DB_USER", "username"), ("DB_PASSWORD", "password")):
         reference = api[variable]["valueFrom"]["secretKeyRef"]
         assert reference["key"] == key and re.fullmatch(r"kubechat-db-api(-[a-z0-9]{10})?", reference["name"])
     assert "kubechat-db-app" not in str(find(docs, "Deployment", "kubechat-api"))
     assert api["REDIS_URL"]["value"] == "redis://kubechat-redis:6379/0"  # its password apart: REDIS_PASSWORD
-    names = [e["name"] for e in api_container(docs)["env"]]
-    assert names.index("DB_USER") < names.index("DATABASE_URL"), "$(VAR) references only resolve to variables defined earlier"
+    assert "$(" not in api["DATABASE_URL"]["value"], "no credentials inside the URL (#31: any character)"
     job = find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert "@kubechat-db-rw:5432/kubechat" in env_of(job)["DATABASE_URL"]["value"]
     assert job["command"] == ["/bin/sh", "/migrations/migrate_up.sh"] and "args" not in job
@@ -418,14 +418,14 @@ PASSWORD_WITH_URL_CHARACTERS = "p@ss/w:rd%40?#&$x"
 
 def kubelet_env(container: dict, secrets: dict[tuple[str, str], str]) -> dict[str, str]:
     """The container's environment as the kubelet builds it: a secretKeyRef's value from `secrets` (any other
-    secret: "x"), and $(NAME) replaced by a variable defined before it, $$ by $, an unknown reference kept
+    secret or ConfigMap key: "x"), and $(NAME) replaced by a variable defined before it, $$ by $, an unknown reference kept
     (k8s.io/kubernetes third_party/forked/golang/expansion/expand.go)."""
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = expand(item["value"], env)
         else:
-            ref = item["valueFrom"]["secretKeyRef"]
+            ref = item["valueFrom"].get("secretKeyRef") or item["valueFrom"]["configMapKeyRef"]
             env[item["name"]] = secrets.get((ref["name"], ref["key"]), "x")
     return env
 
@@ -489,3 +489,106 @@ def test_the_api_reaches_the_cache_whatever_characters_its_password_holds(render
         assert "REDIS_HOSTS" not in commander
         assert (commander["REDIS_HOST"], commander["REDIS_PORT"], commander["REDIS_PASSWORD"]) == \
             (url.hostname, str(url.port), PASSWORD_WITH_URL_CHARACTERS)
+
+
+def cloudnative_pg_server_names(cluster: dict, cluster_domain: str = "cluster.local") -> list[str]:
+    """The DNS names CloudNativePG v1.30.0 puts in the instances' certificate (api/v1/cluster_funcs.go
+    GetClusterAltDNSNames): each default Service (-rw, -r, -ro) as name, name.ns, name.ns.svc and
+    name.ns.svc.<domain>, then spec.certificates.serverAltDNSNames."""
+    name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
+    names = [form for service in (f"{name}-rw", f"{name}-r", f"{name}-ro")
+             for form in (service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
+                          f"{service}.{namespace}.svc.{cluster_domain}")]
+    return names + (cluster["spec"].get("certificates") or {}).get("serverAltDNSNames", [])
+
+
+def issue_certificates(folder, names: list[str]) -> None:
+    """A CA and a server certificate for `names`, as the operator makes them (openssl here)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *curve, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=kubechat-db CA")
+    openssl("req", *curve, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={names[0]}")
+    (folder / "san.ext").write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    (folder / "server.key").chmod(0o600)
+
+
+def psql_as(server, conninfo: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(server.bin / "psql"), "-X", "-At", "-c",
+                           "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", conninfo],
+                          env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True)
+
+
+def dialled_here(url: str, server, ca_file) -> str:
+    """The rendered URL, dialled at the test's server: the host name stays (verify-full checks it), the
+    address and port are the test's, the CA file is where the test keeps it."""
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    query.update(sslrootcert=str(ca_file), hostaddr="127.0.0.1")
+    userinfo = parts.netloc.rpartition("@")[0]
+    return urllib.parse.urlunsplit((parts.scheme, f"{userinfo}@" * bool(userinfo) + f"{parts.hostname}:{server.port}", parts.path,
+                                    urllib.parse.urlencode(query), ""))
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("env", ENVS)
+def test_the_database_clients_verify_the_server_and_log_in_whatever_characters_the_password_holds(rendered, env):
+    """#31.5 sslmode=verify-full: a real PostgreSQL with TLS from a certificate for the names CloudNativePG gives
+    the rendered Cluster's; PgBouncer presents that same certificate to the API (CloudNativePG v1.30.0
+    api/v1/pooler_funcs.go GetClientTLSSecretNameOrDefault: the Cluster's server TLS Secret), so the API's
+    rendered DATABASE_URL, which dials the pooler's Service, must be one of its names. The API logs in with
+    DB_USER and DB_PASSWORD beside the URL (the app contract), here a password full of URL characters, checked
+    by scram-sha-256. The migration (its URL, to the primary's Service) and the logical backup (libpq's PG*
+    variables) verify the same way. Before, the certificate did not name the pooler: refused."""
+    from postgres import PostgresServer
+
+    docs = rendered[env]
+    cluster = find(docs, "Cluster", "kubechat-db")
+    container = api_container(docs)
+    secret = next(e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if e["name"] == "DB_PASSWORD")
+    api = kubelet_env(container, {(secret, "username"): "kubechat_api", (secret, "password"): PASSWORD_WITH_URL_CHARACTERS})
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "database-ca")
+    volume = next(v for v in find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["volumes"]
+                  if v["name"] == "database-ca")
+    assert volume["secret"] == {"secretName": "kubechat-db-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(api["DATABASE_URL"]).query))
+    assert query == {"sslmode": "verify-full", "sslrootcert": f"{mount['mountPath']}/ca.crt"}, api["DATABASE_URL"]
+
+    server = PostgresServer()
+    tls = server.root / "tls"
+    tls.mkdir()
+    issue_certificates(tls, cloudnative_pg_server_names(cluster))
+    server.start(extra_conf=f"ssl = on\nssl_cert_file = '{tls}/server.crt'\nssl_key_file = '{tls}/server.key'",
+                 hba_first="hostssl all kubechat_api 127.0.0.1/32 scram-sha-256\nhost all kubechat_api 127.0.0.1/32 reject")
+    try:
+        server.create_managed_roles(password=PASSWORD_WITH_URL_CHARACTERS)
+        server.psql("CREATE DATABASE kubechat")
+        login = {"PGUSER": api["DB_USER"], "PGPASSWORD": api["DB_PASSWORD"]}
+        result = psql_as(server, dialled_here(api["DATABASE_URL"], server, tls / "ca.crt"), login)
+        assert result.stdout.strip() == "kubechat_api|t", result.stderr
+        wrong = psql_as(server, dialled_here(api["DATABASE_URL"], server, tls / "ca.crt"), {**login, "PGPASSWORD": "x"})
+        assert "password authentication failed" in wrong.stderr
+
+        migration = kubelet_env(find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0],
+                                {("kubechat-db-app", "username"): "postgres", ("kubechat-db-app", "password"): "x"})
+        result = psql_as(server, dialled_here(migration["DATABASE_URL"], server, tls / "ca.crt"), {})
+        assert result.stdout.strip() == "postgres|t", result.stderr
+        backup = kubelet_env(find(docs, "CronJob", "kubechat-logical-backup")["spec"]["jobTemplate"]["spec"]["template"]
+                             ["spec"]["containers"][0], {})
+        assert (backup["PGSSLMODE"], backup["PGSSLROOTCERT"]) == ("verify-full", query["sslrootcert"])
+        result = psql_as(server, "", {**{k: v for k, v in backup.items() if k.startswith("PG")},
+                                      "PGUSER": "postgres", "PGPASSWORD": "x", "PGHOSTADDR": "127.0.0.1",
+                                      "PGPORT": str(server.port), "PGSSLROOTCERT": str(tls / "ca.crt")})
+        assert result.stdout.strip() == "postgres|t", result.stderr
+
+        # The certificate as the operator issued it before (no serverAltDNSNames): the pooler's name is not in it.
+        issue_certificates(tls, cloudnative_pg_server_names({**cluster, "spec": {}}))
+        server.psql("SELECT pg_reload_conf()")
+        time.sleep(1)
+        result = psql_as(server, dialled_here(api["DATABASE_URL"], server, tls / "ca.crt"), login)
+        assert result.returncode != 0 and "does not match host name" in result.stderr, result.stderr
+    finally:
+        server.stop()

@@ -87,10 +87,16 @@ def test_restricted_security_context_and_writable_dirs_only_where_the_contract_s
     sc = container["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
     expected = {"/tmp"} | ({"/app/.next/cache"} if name == "kubechat-web" else set())
-    assert mounts == expected
-    assert all("emptyDir" in v for v in spec["volumes"])
+    assert writable == expected
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for mount in container["volumeMounts"]:
+        assert "emptyDir" in volumes[mount["name"]] or mount.get("readOnly"), mount
+    # The one read-only volume: the API's database CA certificate, never the CA's key beside it in the Secret.
+    read_only = [volumes[m["name"]] for m in container["volumeMounts"] if m.get("readOnly")]
+    assert read_only == ([{"name": "database-ca", "secret": {"secretName": "kubechat-db-ca", "items": [
+        {"key": "ca.crt", "path": "ca.crt"}]}}] if name == "kubechat-api" else [])
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -83,11 +83,14 @@ class KubeChatApi(Construct):
                 env_value("METRICS_PORT", str(props.metrics_port)),
                 env_value("SHUTDOWN_TIMEOUT_SECONDS", str(props.termination_grace_seconds - props.pre_stop_seconds - 5)),
                 # Through PgBouncer (transaction pooling) as the API's own role, never the owner: it can read
-                # and append to the audit trail, not rewrite it (migrations/0006_least_privilege.up.sql).
+                # and append to the audit trail, not rewrite it (migrations/0006_least_privilege.up.sql). The
+                # server is verified against the database's CA for the name dialled. The credentials stay out
+                # of the URL: the role's password comes from the secret store and may hold any character
+                # (docs/app-contract.md: DB_USER and DB_PASSWORD, when set, are the credentials).
                 env_from_secret("DB_USER", database.api_secret_name, "username"),
                 env_from_secret("DB_PASSWORD", database.api_secret_name, "password"),
-                env_value("DATABASE_URL", f"postgres://$(DB_USER):$(DB_PASSWORD)@{database.pooler_service_name}:"
-                                          f"{database.port}/{database.database}?sslmode=require"),
+                env_value("DATABASE_URL", f"postgres://{database.pooler_service_name}:{database.port}/"
+                                          f"{database.database}?{database.tls_query}"),
                 env_value("DATABASE_MAX_CONNECTIONS", str(props.database_pool_size)),
                 # The cache's address without credentials, and its password apart: a password from the secret
                 # store may hold any character, and one with @ / : % inside a URL breaks the URL
@@ -98,6 +101,7 @@ class KubeChatApi(Construct):
             config_maps=(self.config_map_name,),
             secrets=(self.secret_name,),
             writable_dirs=(WritableDir(name="tmp", path="/tmp", size_limit="64Mi"),),
+            read_only_volumes=((database.ca_volume(), database.ca_mount()),),
             # The API reads cluster state on its users' behalf: the only workload that gets a token.
             kubernetes_api_access=True,
             # Stakater Reloader rolls the pods when External Secrets rotates a secret they read (staging,

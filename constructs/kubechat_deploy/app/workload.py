@@ -136,6 +136,8 @@ class WorkloadSpec:
     config_maps: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     writable_dirs: tuple[WritableDir, ...] = ()
+    read_only_volumes: tuple[tuple[k8s.Volume, k8s.VolumeMount], ...] = ()
+    """Volumes mounted read-only beside the writable directories (a CA certificate)."""
     kubernetes_api_access: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
     pre_stop_seconds: int = 5
@@ -206,7 +208,8 @@ class HttpWorkload(Construct):
                 exec=k8s.ExecAction(command=["/bin/sleep", str(spec.pre_stop_seconds)]))),
             resources=spec.resources.render(),
             security_context=container_security_context(),
-            volume_mounts=[k8s.VolumeMount(name=d.name, mount_path=d.path) for d in spec.writable_dirs] or None,
+            volume_mounts=[*(k8s.VolumeMount(name=d.name, mount_path=d.path) for d in spec.writable_dirs),
+                           *(mount for _, mount in spec.read_only_volumes)] or None,
         )
         spread = lambda key, when: k8s.TopologySpreadConstraint(  # noqa: E731
             max_skew=1, topology_key=key, when_unsatisfiable=when,
@@ -232,8 +235,9 @@ class HttpWorkload(Construct):
                             spread("kubernetes.io/hostname", "DoNotSchedule"),
                         ],
                         containers=[container],
-                        volumes=[k8s.Volume(name=d.name, empty_dir=k8s.EmptyDirVolumeSource(
-                            size_limit=k8s.Quantity.from_string(d.size_limit))) for d in spec.writable_dirs] or None,
+                        volumes=[*(k8s.Volume(name=d.name, empty_dir=k8s.EmptyDirVolumeSource(
+                            size_limit=k8s.Quantity.from_string(d.size_limit))) for d in spec.writable_dirs),
+                                 *(volume for volume, _ in spec.read_only_volumes)] or None,
                     ),
                 ),
             ),

@@ -221,18 +221,21 @@ class LogicalBackups(Construct):
         self._cronjob("logical-backup", "kubechat-logical-backup", props.logical_schedule, self.backup_pod_labels,
                       ["python3", "/scripts/logical_backup.py"],
                       env=[env_value("PGHOST", database.rw_service_name), env_value("PGPORT", str(database.port)),
-                           env_value("PGDATABASE", database.database), env_value("PGSSLMODE", "require"),
+                           env_value("PGDATABASE", database.database), env_value("PGSSLMODE", "verify-full"),
+                           env_value("PGSSLROOTCERT", database.ca_file),
                            # The read-only backup role, not the owner (docs/security.md, "Database roles").
                            env_from_secret("PGUSER", database.backup_secret_name, "username"),
                            env_from_secret("PGPASSWORD", database.backup_secret_name, "password"), *credentials],
-                      env_from=settings, deadline=backup_deadline_seconds(size), scratch=self.scratch_size)
+                      env_from=settings, deadline=backup_deadline_seconds(size), scratch=self.scratch_size,
+                      database_ca=(database.ca_volume(), database.ca_mount()))
         self._cronjob("restore-drill", "kubechat-restore-drill", props.drill_schedule, self.drill_pod_labels,
                       ["python3", "/scripts/restore_drill.py", "--scratch-server"],
                       env=[env_from_config_map("EXPECTED_SCHEMA_VERSION", release_config_map, "SCHEMA_VERSION"),
                            env_value("PG_BIN", "/usr/lib/postgresql/17/bin"), *credentials],
                       env_from=settings, deadline=drill_deadline_seconds(size), scratch=self.drill_scratch_size)
 
-    def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline, scratch) -> None:
+    def _cronjob(self, component, name, schedule, pod_labels, command, *, env, env_from, deadline, scratch,
+                 database_ca: tuple[k8s.Volume, k8s.VolumeMount] | None = None) -> None:
         labels = {**standard_labels(component), **pod_labels}
         k8s.KubeCronJob(self, component, metadata=k8s.ObjectMeta(name=name, labels=labels,
                                                                    annotations=wave(Wave.WORKLOADS)),
@@ -268,7 +271,8 @@ class LogicalBackups(Construct):
                                             volume_mounts=[
                                                 k8s.VolumeMount(name="scripts", mount_path="/scripts", read_only=True),
                                                 k8s.VolumeMount(name="backups", mount_path="/backups"),
-                                                k8s.VolumeMount(name="tmp", mount_path="/tmp")])],
+                                                k8s.VolumeMount(name="tmp", mount_path="/tmp"),
+                                                *([database_ca[1]] if database_ca else [])])],
                                         volumes=[
                                             k8s.Volume(name="scripts", config_map=k8s.ConfigMapVolumeSource(
                                                 name=self.scripts_config_map)),
@@ -284,5 +288,6 @@ class LogicalBackups(Construct):
                                                     spec=k8s.PersistentVolumeClaimSpec(
                                                         access_modes=["ReadWriteOnce"],
                                                         resources=k8s.ResourceRequirements(requests={
-                                                            "storage": k8s.Quantity.from_string(scratch)})))))],
+                                                            "storage": k8s.Quantity.from_string(scratch)}))))),
+                                            *([database_ca[0]] if database_ca else [])],
                                     ))))))

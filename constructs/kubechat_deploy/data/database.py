@@ -95,6 +95,8 @@ class KubeChatDatabase(Construct):
     on the audit trail only SELECT and INSERT of the columns a writer chooses."""
     BACKUP_ROLE = "kubechat_backup"
     """The logical backups' role: reads everything (PostgreSQL's predefined role pg_read_all_data), writes nothing."""
+    CA_DIR = "/etc/kubechat/database-ca"
+    """Where the clients mount the database's CA certificate."""
 
     def __init__(self, scope: Construct, id: str, *, props: DatabaseProps, monitoring: MonitoringProps) -> None:
         super().__init__(scope, id)
@@ -114,6 +116,12 @@ class KubeChatDatabase(Construct):
         """The logical backups' read-only role's credentials, made as the API role's are."""
         self.role_secrets = {self.api_role: self.api_secret_name, self.backup_role: self.backup_secret_name}
         """Each managed role and the Secret its password comes from."""
+        self.ca_secret_name = f"{props.name}-ca"
+        """Operator-made Secret of the CA that signs the instances' certificate, which PgBouncer presents to its
+        clients too (key ca.crt; its ca.key is never mounted)."""
+        self.ca_file = f"{self.CA_DIR}/ca.crt"
+        self.tls_query = f"sslmode=verify-full&sslrootcert={self.ca_file}"
+        """libpq's parameters for a client that checks the server is the one the CA signed for the name it dialled."""
         self.pooler_name = f"{props.name}-pooler-rw"
         self.pooler_service_name = self.pooler_name
         """Where the API connects: PgBouncer in transaction mode in front of the primary."""
@@ -160,6 +168,13 @@ class KubeChatDatabase(Construct):
                        # internal/management/utils/secrets.go GetUserPasswordFromSecret); a changed Secret is
                        # applied when it carries the label cnpg.io/reload (internal/controller/cluster_predicates.go
                        # isUsefulClusterSecret).
+                       # Clients verify the server's name (sslmode=verify-full). The instances' certificate names
+                       # the -rw/-r/-ro Services (CloudNativePG v1.30.0 api/v1/cluster_funcs.go
+                       # GetClusterAltDNSNames) and these; PgBouncer presents the same certificate to its clients
+                       # (api/v1/pooler_funcs.go GetClientTLSSecretNameOrDefault: the Cluster's server TLS Secret),
+                       # so the pooler's Service, which the API dials, is named here. The operator re-issues a
+                       # certificate whose names differ (pkg/certs/k8s.go, DoAltDNSNamesMatch).
+                       certificates=pg.ClusterSpecCertificates(server_alt_dns_names=[self.pooler_service_name]),
                        managed=pg.ClusterSpecManaged(roles=[
                            pg.ClusterSpecManagedRoles(
                                name=self.API_ROLE,
@@ -232,6 +247,14 @@ class KubeChatDatabase(Construct):
                            spec=mon.PodMonitorSpec(
                                selector=mon.PodMonitorSpecSelector(match_labels=selector),
                                pod_metrics_endpoints=[mon.PodMonitorSpecPodMetricsEndpoints(port="metrics")]))
+
+    def ca_volume(self) -> k8s.Volume:
+        """The CA certificate alone (never the CA's key, which the same Secret holds)."""
+        return k8s.Volume(name="database-ca", secret=k8s.SecretVolumeSource(
+            secret_name=self.ca_secret_name, items=[k8s.KeyToPath(key="ca.crt", path="ca.crt")]))
+
+    def ca_mount(self) -> k8s.VolumeMount:
+        return k8s.VolumeMount(name="database-ca", mount_path=self.CA_DIR, read_only=True)
 
     def _pooler_spread(self) -> pg.PoolerSpecTemplateSpecAffinity:
         """PgBouncer pods prefer different nodes (by the label the operator gives them)."""

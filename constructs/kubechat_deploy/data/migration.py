@@ -71,7 +71,7 @@ class KubeChatMigration(Construct):
         # Directly to the primary, not through PgBouncer: golang-migrate holds an advisory lock for the
         # whole run, which transaction pooling would break.
         url = (f"postgres://$(DB_USER):$(DB_PASSWORD)@{database.rw_service_name}:{database.port}/"
-               f"{database.database}?sslmode=require")
+               f"{database.database}?{database.tls_query}")
         k8s.KubeJob(self, "job", metadata=k8s.ObjectMeta(name=props.name, labels=labels,
                                                          annotations=sync_hook(Wave.MIGRATION)),
                     spec=k8s.JobSpec(
@@ -98,8 +98,8 @@ class KubeChatMigration(Construct):
                                                         memory_limit="128Mi").render(),
                                     security_context=container_security_context(),
                                     volume_mounts=[k8s.VolumeMount(name="migrations", mount_path="/migrations",
-                                                                   read_only=True)],
+                                                                   read_only=True), database.ca_mount()],
                                 )],
                                 volumes=[k8s.Volume(name="migrations", config_map=k8s.ConfigMapVolumeSource(
-                                    name=self.config_map_name))],
+                                    name=self.config_map_name)), database.ca_volume()],
                             ))))
