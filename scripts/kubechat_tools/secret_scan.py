@@ -30,7 +30,10 @@ RULES: dict[str, re.Pattern] = {
 ASSIGNMENT = re.compile(r"(?i)\b([A-Za-z_.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key|signing[_-]?key|access[_-]?key)"
                         r"[A-Za-z_.-]*)\s*[=:]\s*[\"']?([A-Za-z0-9+/=_\-.~!@#$%^&*]{16,})[\"']?\s*$")
 BINARY_SUFFIXES = {".png", ".jpg", ".gz", ".tgz", ".zip", ".ico", ".woff", ".woff2"}
-DEV_SECRET_FILES = ("overlays/dev/dev-secrets.env", "overlays/dev/dev-redis.env", "overlays/dev/dev-tools.env")
+DEV_SECRET_FILES = ("overlays/dev/dev-secrets.env", "overlays/dev/dev-redis.env", "overlays/dev/dev-tools.env",
+                    "overlays/dev/dev-db-api.env", "overlays/dev/dev-db-backup.env")
+NOT_SECRET_KEYS = ("email", "username")
+"""Keys of dev's Secrets that name someone (a login e-mail, a database role), not a credential."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,14 @@ def scan_text(path: str, text: str) -> list[Finding]:
     if dev_secret_file:
         for number, line in enumerate(text.splitlines(), 1):
             key, _, value = line.partition("=")
-            if value and not line.lstrip().startswith("#") and "dev-only" not in value and "@" not in value:
+            if (value and not line.lstrip().startswith("#") and "dev-only" not in value and "@" not in value
+                    and key.strip() not in NOT_SECRET_KEYS):
                 findings.append(Finding(path, number, f"dev secret {key.strip()} without the dev-only marker"))
     return findings
 
 
 def is_fake_dev_secret(path: str, text: str) -> bool:
-    """dev's rendered Secrets (from the .env files above): every value but an e-mail says dev-only."""
+    """dev's rendered Secrets (from the .env files above): every value but a name says dev-only."""
     if not path.startswith("dist/rendered/dev/"):
         return False
     doc = yaml.safe_load(text)
@@ -86,7 +90,7 @@ def is_fake_dev_secret(path: str, text: str) -> bool:
         return False
     values = {k: base64.b64decode(v).decode(errors="replace") for k, v in (doc.get("data") or {}).items()}
     values.update(doc.get("stringData") or {})
-    return all("dev-only" in value or key == "email" for key, value in values.items())
+    return all("dev-only" in value or key in NOT_SECRET_KEYS for key, value in values.items())
 
 
 def tracked_files(root: Path = ROOT) -> list[str]:

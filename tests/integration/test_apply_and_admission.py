@@ -165,3 +165,72 @@ def test_the_pinned_acme_solver_is_admitted_and_no_other(applied, cluster, env):
     for other in ("quay.io/jetstack/cert-manager-acmesolver:v1.20.0", "quay.io/jetstack/cert-manager-controller:v1.21.1"):
         result = create_dry_run(cluster, acme_solver_pod(namespace(env), other))
         assert result.returncode != 0 and f"image {other} is not from an allowed registry" in result.stderr, other
+
+
+def with_pod(pod: dict, **changes) -> dict:
+    import copy
+
+    pod = copy.deepcopy(pod)
+    pod["spec"].update(changes)
+    return pod
+
+
+HOST_ACCESS = {
+    # #31.5: what docs/security.md says the fallback repeats of Pod Security, each alone.
+    "hostNetwork": (lambda p: with_pod(p, hostNetwork=True), "host namespaces (hostNetwork, hostPID, hostIPC) are not allowed"),
+    "hostPID": (lambda p: with_pod(p, hostPID=True), "host namespaces (hostNetwork, hostPID, hostIPC) are not allowed"),
+    "hostIPC": (lambda p: with_pod(p, hostIPC=True), "host namespaces (hostNetwork, hostPID, hostIPC) are not allowed"),
+    "hostPath": (lambda p: with_pod(p, volumes=[{"name": "root", "hostPath": {"path": "/"}}]),
+                 "hostPath volumes are not allowed"),
+    "an added capability": (lambda p: with_container(p, securityContext={
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}),
+        "no capability may be added but NET_BIND_SERVICE"),
+    "hostPort": (lambda p: with_container(p, ports=[{"containerPort": 8080, "hostPort": 8080}]), "hostPort is not allowed"),
+}
+
+
+@pytest.mark.parametrize("access", HOST_ACCESS)
+def test_security_context_policy_refuses_host_access_when_pod_security_labels_are_weakened(applied, cluster, access):
+    ns = "kubechat-staging"
+    change, message = HOST_ACCESS[access]
+    cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    try:
+        result = create_dry_run(cluster, change(compliant_pod(ns)))
+        allowed = create_dry_run(cluster, with_container(compliant_pod(ns), securityContext={
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}))
+    finally:
+        cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    assert result.returncode != 0, f"admitted: {access}"
+    assert message in result.stderr and "kubechat-staging-restricted-security-context" in result.stderr, result.stderr
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_an_ephemeral_container_is_held_to_the_same_rules(applied, cluster):
+    """`kubectl debug` adds a container through the pods/ephemeralcontainers subresource: with the namespace's
+    Pod Security label lowered, the CEL policies still refuse one without the restricted security context or
+    with a floating image, and admit a compliant one."""
+    import json
+
+    ns = "kubechat-production"
+    pod = compliant_pod(ns, name="ephemeral-probe")
+    cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    try:
+        cluster.kubectl("create", "-f", "-", input=__import__("yaml").safe_dump(pod))
+        debug = {"name": "debug", "image": pod["spec"]["containers"][0]["image"], "stdin": True, "tty": True}
+
+        def add(container: dict):
+            patch = {"spec": {"ephemeralContainers": [container]}}
+            return cluster.kubectl("-n", ns, "patch", "pod", "ephemeral-probe", "--subresource=ephemeralcontainers",
+                                   "--type=strategic", "-p", json.dumps(patch), check=False)
+
+        bare = add(debug)
+        floating = add({**debug, "name": "debug2", "image": "docker.io/valkey/valkey:latest",
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}})
+        compliant = add({**debug, "name": "debug3", "securityContext": {"allowPrivilegeEscalation": False,
+                                                                          "capabilities": {"drop": ["ALL"]}}})
+    finally:
+        cluster.kubectl("-n", ns, "delete", "pod", "ephemeral-probe", "--wait=false", check=False)
+        cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
+    assert bare.returncode != 0 and "container debug must set securityContext.allowPrivilegeEscalation: false" in bare.stderr, bare.stderr
+    assert floating.returncode != 0 and "has no tag or uses latest" in floating.stderr, floating.stderr
+    assert compliant.returncode == 0, compliant.stderr

@@ -276,11 +276,14 @@ class KyvernoPolicies(Construct):
 
 # --- ValidatingAdmissionPolicies (CEL) ------------------------------------------------------------
 
-POD_RULES = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]
+# Ephemeral containers arrive through the subresource pods/ephemeralcontainers (kubectl debug), which a rule
+# naming only "pods" does not match: both are listed, so every rule also sees a container added that way.
+POD_RULES = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+              "resources": ["pods", "pods/ephemeralcontainers"]}]
 ALL_CONTAINERS = ("object.spec.containers + "
-                  "(has(object.spec.initContainers) ? object.spec.initContainers : [])")
-# Ephemeral containers have their own type and arrive through a subresource; their images are listed
-# separately so the image rules cover them too.
+                  "(has(object.spec.initContainers) ? object.spec.initContainers : []) + "
+                  "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])")
+# Ephemeral containers have their own type: their images are listed separately (CEL lists are typed).
 ALL_IMAGES = ("object.spec.containers.map(c, c.image) + "
               "(has(object.spec.initContainers) ? object.spec.initContainers.map(c, c.image) : []) + "
               "(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers.map(c, c.image) : [])")
@@ -377,6 +380,22 @@ class AdmissionPolicies(Construct):
                                "c.securityContext.seccompProfile.type in ['RuntimeDefault', 'Localhost'])",
                  "reason": "Forbidden",
                  "message": "seccompProfile RuntimeDefault or Localhost is required (pod or every container)"},
+                # The rest of what Pod Security's baseline and restricted levels refuse that KubeChat's pods
+                # never need (k8s.io/pod-security-admission policy/check_hostNamespaces.go, check_hostPathVolumes.go,
+                # check_capabilities_restricted.go, check_hostPorts.go).
+                {"expression": "!(has(object.spec.hostNetwork) && object.spec.hostNetwork) && "
+                               "!(has(object.spec.hostPID) && object.spec.hostPID) && "
+                               "!(has(object.spec.hostIPC) && object.spec.hostIPC)",
+                 "reason": "Forbidden", "message": "host namespaces (hostNetwork, hostPID, hostIPC) are not allowed"},
+                {"expression": "!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath))",
+                 "reason": "Forbidden", "message": "hostPath volumes are not allowed"},
+                {"expression": "variables.containers.all(c, !has(c.securityContext) || "
+                               "!has(c.securityContext.capabilities) || !has(c.securityContext.capabilities.add) || "
+                               "c.securityContext.capabilities.add.all(a, a == 'NET_BIND_SERVICE'))",
+                 "reason": "Forbidden", "message": "no capability may be added but NET_BIND_SERVICE"},
+                {"expression": "variables.containers.all(c, !has(c.ports) || "
+                               "c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))",
+                 "reason": "Forbidden", "message": "hostPort is not allowed"},
             ])
 
 
