@@ -27,6 +27,7 @@ from constructs import Construct
 from kubechat_deploy.delivery.sync import PER_SCHEMA_LABEL
 from kubechat_deploy.labels import VERSION_LABEL
 from kubechat_deploy.layout import ENVIRONMENT_PREFIX
+from kubechat_deploy.security.rbac import API_WRITE_LIMITS
 
 CLUSTER_SCOPED_NAMES = ("ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "ClusterPolicy",
                         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
@@ -75,7 +76,9 @@ class EnvironmentChart(Chart):
             "targets": [
                 {"select": {"kind": "ClusterPolicy"},
                  "fieldPaths": ["spec.rules.*.match.any.*.resources.namespaces.0"]},
+                # Every binding but the API's write limits, which hold wherever the write grant is bound.
                 {"select": {"kind": "ValidatingAdmissionPolicyBinding"},
+                 "reject": [{"kind": "ValidatingAdmissionPolicyBinding", "name": f"{namespace}-{API_WRITE_LIMITS}"}],
                  "fieldPaths": ["spec.matchResources.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name"]},
             ]}]})
         transformer("PatchTransformer", "environment-cluster-scoped-custom-resources", {

@@ -93,8 +93,41 @@ def test_the_opt_in_write_grant_works_only_in_its_namespace(applied, cluster, tm
         assert not allowed(cluster, "dev", "kubechat-api", "get", "secrets", "team-a")
         # and the other environments' API accounts gain nothing from dev's grant
         assert not allowed(cluster, "staging", "kubechat-api", "delete", "pods", "team-a")
+        # #31.5: with its grant the API restarts and scales team-a's Deployment, but the rendered
+        # api-write-limits policy refuses any other change of its pod template (a Secret mounted, another
+        # ServiceAccount taken), on the real API server, as the API's ServiceAccount.
+        cluster.apply_docs([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop", "namespace": "team-a"},
+                             "spec": {"selector": {"matchLabels": {"app": "shop"}}, "template": {
+                                 "metadata": {"labels": {"app": "shop"}},
+                                 "spec": {"containers": [{"name": "shop", "image": "docker.io/library/nginx:1.29"}]}}}}])
+        as_api = ["--as=system:serviceaccount:kubechat-dev:kubechat-api",
+                  "--as-group=system:serviceaccounts", "--as-group=system:serviceaccounts:kubechat-dev",
+                  "--as-group=system:authenticated", "-n", "team-a"]
+        restart = cluster.kubectl(*as_api, "rollout", "restart", "deployment/shop", check=False)
+        assert restart.returncode == 0, restart.stderr
+        scale = cluster.kubectl(*as_api, "scale", "deployment/shop", "--replicas=2", check=False)
+        assert scale.returncode == 0, scale.stderr
+        changes = {
+            "a Secret mounted": [{"op": "add", "path": "/spec/template/spec/volumes",
+                                  "value": [{"name": "loot", "secret": {"secretName": "team-a-credentials"}}]}],
+            "another ServiceAccount": [{"op": "add", "path": "/spec/template/spec/serviceAccountName", "value": "admin"}],
+            "an image": [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil.example/x:1"}],
+            "a template label": [{"op": "add", "path": "/spec/template/metadata/labels/extra", "value": "x"}],
+            "another template annotation": [{"op": "add", "path": "/spec/template/metadata/annotations",
+                                             "value": {"kubectl.kubernetes.io/restartedAt": "2026-12-07T00:00:00Z",
+                                                       "sidecar.example/inject": "true"}}],
+        }
+        for what, patch in changes.items():
+            result = cluster.kubectl(*as_api, "patch", "deployment", "shop", "--type=json", "-p", json.dumps(patch), check=False)
+            assert result.returncode != 0, f"admitted: {what}"
+            assert "api-write-limits" in result.stderr and "may scale or restart a workload" in result.stderr, \
+                (what, result.stderr)
+        # Its owners are not concerned: the same change by the cluster's admin goes through.
+        cluster.kubectl("-n", "team-a", "patch", "deployment", "shop", "--type=json", "-p",
+                        json.dumps(changes["a template label"]))
     finally:
         cluster.kubectl("delete", "rolebinding", "-n", "team-a", "kubechat-api-write")
+        cluster.kubectl("-n", "team-a", "delete", "deployment", "shop", "--ignore-not-found", check=False)
 
 
 def wait_for(description: str, check, cluster, timeout: float = 90) -> None:

@@ -5,6 +5,7 @@ Nodes everywhere, and a separate write grant bound only where a Kustomize compon
 is justified in docs/security.md; tests evaluate these rules (no secrets, no wildcards, no escalation)."""
 from __future__ import annotations
 
+from cdk8s import ApiObject, JsonPatch
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
@@ -27,7 +28,13 @@ CLUSTER_READ_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (("", ("namespaces
 labels, conditions, capacity), no workload data."""
 READ_VERBS = ("get", "list", "watch")
 
-# The opt-in write actions: scale, restart a rollout (a patch of the pod template), delete a pod.
+# The opt-in write actions: scale, restart a rollout (a patch of the pod template), delete a pod. RBAC cannot say
+# which fields a patch may touch, and a changed pod template could mount any Secret of the namespace or run as
+# any of its ServiceAccounts: the ValidatingAdmissionPolicy below lets the API's patches change only the
+# restart annotation (what `kubectl rollout restart` sets) and the replica count.
+RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+API_WRITE_LIMITS = "api-write-limits"
+"""The policy's name (each environment prefixes it); its binding is the one not limited to the environment's namespace."""
 WRITE_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("apps", ("deployments", "statefulsets"), ("get", "patch")),
     ("apps", ("deployments/scale", "statefulsets/scale"), ("get", "update", "patch")),
@@ -64,3 +71,40 @@ class ApiRbac(Construct):
         k8s.KubeClusterRole(self, "write", metadata=k8s.ObjectMeta(name=self.write_role_name, labels=labels, annotations=wave(Wave.NAMESPACE)),
                             rules=[k8s.PolicyRule(api_groups=[group], resources=list(resources), verbs=list(verbs))
                                    for group, resources, verbs in WRITE_RULES])
+        self.write_limits_name = API_WRITE_LIMITS
+        write_limits(self, self.write_limits_name, service_account=api.service_account_name, labels=labels)
+
+
+def write_limits(scope: Construct, name: str, *, service_account: str, labels: dict[str, str]) -> None:
+    """What the API's write grant may change in a Deployment or StatefulSet, wherever it is bound: its pod
+    template only by the restart annotation. Matched by the requester, so the workloads' own owners (people,
+    Argo CD) are not concerned; the scale subresource is another resource, not matched."""
+    template, old = "object.spec.template.metadata", "oldObject.spec.template.metadata"
+    same_except_restart = (
+        f"(!has({template}.annotations) || {template}.annotations.all(k, k == '{RESTART_ANNOTATION}' || "
+        f"(has({old}.annotations) && k in {old}.annotations && {old}.annotations[k] == {template}.annotations[k]))) && "
+        f"(!has({old}.annotations) || {old}.annotations.all(k, k == '{RESTART_ANNOTATION}' || "
+        f"(has({template}.annotations) && k in {template}.annotations)))")
+    policy = ApiObject(scope, "write-limits", api_version="admissionregistration.k8s.io/v1",
+                       kind="ValidatingAdmissionPolicy",
+                       metadata={"name": name, "labels": labels, "annotations": wave(Wave.NAMESPACE)})
+    refusal = "the KubeChat API may scale or restart a workload, not change its pod template: "
+    policy.add_json_patch(JsonPatch.add("/spec", {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                                                "resources": ["deployments", "statefulsets"]}]},
+        "matchConditions": [{"name": "the-kubechat-api", "expression":
+                             f"request.userInfo.username.matches('^system:serviceaccount:[a-z0-9-]+:{service_account}$')"}],
+        "validations": [
+            {"expression": "object.spec.template.spec == oldObject.spec.template.spec", "reason": "Forbidden",
+             "message": refusal + "spec.template.spec changed (containers, volumes, service account)"},
+            {"expression": f"has({template}.labels) == has({old}.labels) && "
+                           f"(!has({template}.labels) || {template}.labels == {old}.labels)",
+             "reason": "Forbidden", "message": refusal + "spec.template.metadata.labels changed"},
+            {"expression": same_except_restart, "reason": "Forbidden",
+             "message": refusal + f"spec.template.metadata.annotations changed beyond {RESTART_ANNOTATION}"},
+        ]}))
+    binding = ApiObject(scope, "write-limits-binding", api_version="admissionregistration.k8s.io/v1",
+                        kind="ValidatingAdmissionPolicyBinding",
+                        metadata={"name": name, "labels": labels, "annotations": wave(Wave.NAMESPACE)})
+    binding.add_json_patch(JsonPatch.add("/spec", {"policyName": name, "validationActions": ["Deny"]}))
