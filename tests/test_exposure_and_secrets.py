@@ -118,7 +118,10 @@ def test_staging_and_production_render_no_secret_and_take_them_from_external_sec
     docs = rendered[env]
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"] == []
     external = find(docs, "ExternalSecret", "kubechat-api-secrets")["spec"]
-    assert external["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "kubechat-secret-store"}
+    # #31.3: each environment's own store (docs/install.md limits it to the environment's namespace).
+    for doc in docs:
+        if doc["kind"] == "ExternalSecret":
+            assert doc["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": f"kubechat-{env}-secret-store"}
     assert external["target"]["name"] == "kubechat-api-secrets"
     assert external["dataFrom"] == [{"extract": {"key": f"kubechat/{env}/api"}}]
     redis = find(docs, "ExternalSecret", "kubechat-redis")["spec"]
@@ -221,3 +224,47 @@ def test_what_a_route_names_exists_a_wave_before_the_route(rendered, env):
                 [(b["kind"], b["name"]) for b in rule.get("backendRefs", [])]
             for kind, name in named:
                 assert wave(find(docs, kind, name)) < wave(route), (route["metadata"]["name"], kind, name)
+
+
+def documented_store() -> dict:
+    """docs/install.md step 5's example ClusterSecretStore, as an operator would copy it."""
+    import textwrap
+
+    text = (ROOT / "docs" / "install.md").read_text()
+    block = re.search(r"\n( *)```yaml\n((?:\1.*\n)*?)\1```", text[text.index("kind: ClusterSecretStore") - 200:])
+    return yaml.safe_load(textwrap.dedent(block.group(2)))
+
+
+def test_the_documented_secret_store_serves_only_its_environments_namespace(rendered, tmp_path):
+    """#31.3: each environment's ExternalSecrets name their environment's ClusterSecretStore, and the store the
+    docs create admits only that namespace: External Secrets v2.9.0 pkg/controllers/secretstore/client_manager.go
+    shouldProcessSecret serves an ExternalSecret from a ClusterSecretStore with conditions only when its
+    namespace matches a condition's `namespaces` (as the label kubernetes.io/metadata.name), `namespaceSelector`
+    or `namespaceRegexes`. The example is valid against the pinned CRD's schema."""
+    from kubechat_tools.gates import schema_gate
+
+    store = documented_store()
+    (tmp_path / "store.yaml").write_text(yaml.safe_dump(store))
+    assert schema_gate([tmp_path / "store.yaml"]) == []
+    # The gate can refuse this kind: a misspelt field is named (its CRD has a field called `properties`, which
+    # the schema converter once took for a keyword, so no ClusterSecretStore could be checked at all).
+    (tmp_path / "store.yaml").write_text(yaml.safe_dump({**store, "spec": {**store["spec"], "condition": []}}))
+    refused = schema_gate([tmp_path / "store.yaml"])
+    assert refused and all("additional properties 'condition' not allowed" in f for f in refused), refused
+    names = {d["spec"]["secretStoreRef"]["name"] for d in rendered["production"] if d["kind"] == "ExternalSecret"}
+    assert names == {store["metadata"]["name"]}
+    conditions = store["spec"]["conditions"]
+    assert all(set(c) == {"namespaces"} for c in conditions), "no selector or regex that could admit more"
+    assert {n for c in conditions for n in c["namespaces"]} == {"kubechat-production"}
+
+
+def test_namespace_editors_get_no_external_secret_rights():
+    """#31.3: external-secrets chart 2.9.0 (templates/rbac.yaml at cc5bfbc2) labels its -edit ClusterRole
+    (create/update/delete of ExternalSecrets and SecretStores) aggregate-to-edit and aggregate-to-admin when
+    `rbac.aggregateToEdit` / `rbac.aggregateToAdmin` are true, their defaults (values.yaml lines 231-237):
+    every namespace editor could then read any store an ExternalSecret may name. The platform turns both off."""
+    app = yaml.safe_load((ROOT / "dist" / "platform" / "prerequisites" /
+                          "application-platform-external-secrets.yaml").read_text())
+    source = (app["spec"].get("sources") or [app["spec"]["source"]])[0]
+    rbac = source["helm"]["valuesObject"]["rbac"]
+    assert rbac == {"aggregateToEdit": False, "aggregateToAdmin": False}

@@ -67,7 +67,9 @@ class EnvironmentChart(Chart):
         transformer("PrefixSuffixTransformer", "environment-cluster-scoped-names", {
             "prefix": f"{namespace}-",
             "fieldSpecs": [{"kind": k, "path": "metadata/name"} for k in CLUSTER_SCOPED_NAMES]
-            + [{"kind": "ValidatingAdmissionPolicyBinding", "path": "spec/policyName"}]})
+            + [{"kind": "ValidatingAdmissionPolicyBinding", "path": "spec/policyName"},
+               # Each environment's own ClusterSecretStore (docs/install.md: usable only from its namespace).
+               {"kind": "ExternalSecret", "path": "spec/secretStoreRef/name"}]})
         transformer("PatchTransformer", "environment-namespace-name", {
             "target": {"kind": "Namespace", "name": "kubechat"},
             "patch": json.dumps([{"op": "replace", "path": "/metadata/name", "value": namespace}])})

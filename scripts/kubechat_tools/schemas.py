@@ -20,12 +20,26 @@ from .crds import load_crds
 from .paths import CACHE, CRDS_FILE
 
 
+SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions")
+
+
 def _strict(node):
-    if isinstance(node, list):
-        return [_strict(item) for item in node]
+    """A CRD's OpenAPI schema made strict for kubeconform (unknown fields refused, nullable and int-or-string
+    as JSON Schema says them). Walks schemas, not data: a field named `properties` (External Secrets' CRD
+    allowlist rules have one) is a field, not a schema keyword."""
     if not isinstance(node, dict):
         return node
-    out = {key: _strict(value) for key, value in node.items()}
+    out = {}
+    for key, value in node.items():
+        if key in SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _strict(schema) for name, schema in value.items()}
+        elif key in SUBSCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_strict(schema) for schema in value]
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            out[key] = _strict(value)
+        else:
+            out[key] = value
     if out.get("nullable") and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
     if ("properties" in out and "additionalProperties" not in out

@@ -97,7 +97,11 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
                              "kind": "ControllerConfiguration", "gatewayAPI": {"enabled": True}},
                   "prometheus": {"servicemonitor": {"enabled": True, "honorLabels": True}}}),
     Prerequisite("cloudnative-pg", "cnpg-system", -10, {"config": {"clusterWide": True}}),
-    Prerequisite("external-secrets", "external-secrets", -10, {"installCRDs": True}),
+    # The chart aggregates ExternalSecret create rights into the built-in edit and admin roles by default
+    # (external-secrets chart 2.9.0 templates/rbac.yaml, `rbac.aggregateToEdit`/`aggregateToAdmin` at cc5bfbc2):
+    # any namespace editor could then point an ExternalSecret at a store. Only viewing stays aggregated.
+    Prerequisite("external-secrets", "external-secrets", -10,
+                 {"installCRDs": True, "rbac": {"aggregateToEdit": False, "aggregateToAdmin": False}}),
     # First: its CRDs (ServiceMonitor, PodMonitor) must exist before the charts that enable monitors.
     Prerequisite("kube-prometheus-stack", "monitoring", -11, {
                      "prometheus": {"prometheusSpec": {

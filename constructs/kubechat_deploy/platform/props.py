@@ -35,8 +35,8 @@ class DeliveryProps:
     """Remote key, in the ClusterSecretStore below, whose property `webhook-url` is the webhook's address (a
     secret: an incoming-webhook URL carries its token). External Secrets writes it into Argo CD's
     argocd-notifications-secret. Default: kubechat/platform/argocd-notifications."""
-    secret_store: str = "kubechat-secret-store"
-    """ClusterSecretStore of the platform's secrets (docs/install.md creates it). Default: kubechat-secret-store."""
+    secret_store: str = "kubechat-platform-secret-store"
+    """ClusterSecretStore of the platform's secrets, usable only from Argo CD's and the monitoring namespaces (docs/install.md creates it). Default: kubechat-platform-secret-store."""
     argocd_url: str = "https://argocd.example.com"
     """Argo CD's address, for the links in notifications (set it in main.py). Default: https://argocd.example.com."""
     overlay_root: str = "overlays"
@@ -111,8 +111,8 @@ class AlertingProps:
     remote_key: str = "kubechat/platform/alertmanager"
     """Remote key, in the ClusterSecretStore below, with the properties `pages-url` and `tickets-url` (the
     webhook addresses carry the integrations' tokens: secrets). Default: kubechat/platform/alertmanager."""
-    secret_store: str = "kubechat-secret-store"
-    """ClusterSecretStore of the platform's secrets. Default: kubechat-secret-store."""
+    secret_store: str = "kubechat-platform-secret-store"
+    """ClusterSecretStore of the platform's secrets. Default: kubechat-platform-secret-store."""
     page_severities: tuple[str, ...] = ("critical",)
     """Severities that page (the rules' `severity` label); every other alert is a ticket. Default: (critical,)."""
     repeat_interval: str = "4h"

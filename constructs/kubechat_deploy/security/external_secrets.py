@@ -20,8 +20,10 @@ from kubechat_deploy.delivery.sync import Wave, wave
 class ExternalSecretsProps:
     """Where the secrets come from; overlays patch the remote key per environment."""
 
-    cluster_secret_store: str = "kubechat-secret-store"
-    """Name of the ClusterSecretStore (set up with External Secrets by the platform). Default: kubechat-secret-store."""
+    cluster_secret_store: str = "secret-store"
+    """The environment's ClusterSecretStore, named without its environment: each environment's transformer
+    prefixes it (kubechat-<env>-secret-store), and docs/install.md creates one per environment, usable only
+    from that environment's namespace. Default: secret-store."""
     api_remote_key: str = "kubechat/ENVIRONMENT/api"
     """Remote key whose properties become the API secret's keys (JWT_SIGNING_KEY); overlays set kubechat/<env>/api. Default: kubechat/ENVIRONMENT/api."""
     redis_remote_key: str = "kubechat/ENVIRONMENT/redis"
