@@ -133,3 +133,41 @@ def test_write_component_grants_writes_only_in_its_target_namespace(tmp_path):
     assert not can(docs, ns, "kubechat-api", "get", "", "secrets", "team-a")
     binding = next(d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "kubechat-api-write")
     assert binding["roleRef"]["name"] == "kubechat-dev-api-write"
+
+
+def test_grafana_reads_the_environments_dashboards_and_no_secret(env):
+    """#31.5: Grafana's dashboard sidecar gets this environment's ConfigMaps through the Role the environment
+    binds to Grafana's ServiceAccount (in the platform's namespace), and no Secret anywhere."""
+    ns, docs = env
+    grafana = ("monitoring", "kube-prometheus-stack-grafana")
+    for verb in ("get", "list", "watch"):
+        assert can(docs, *grafana, verb, "", "configmaps", ns)
+        assert not can(docs, *grafana, verb, "", "secrets", ns)
+    assert not can(docs, *grafana, "list", "", "configmaps", None)
+    assert not can(docs, *grafana, "list", "", "configmaps", "kube-system")
+    assert not can(docs, *grafana, "create", "", "configmaps", ns)
+
+
+def test_the_platform_gives_grafana_no_cluster_wide_role():
+    """The grafana chart 12.10.4 (kube-prometheus-stack 88.3.0's dependency, grafana-community/helm-charts at
+    tag grafana-12.10.4) renders its ClusterRole, with get/list/watch of configmaps AND secrets, unless
+    `rbac.namespaced` is set (templates/clusterrole.yaml: `or (not .Values.rbac.namespaced)
+    .Values.rbac.extraClusterRoleRules`), and binds `rbac.useExistingRole` in its own namespace
+    (templates/rolebinding.yaml), a Role the platform creates there through `extraObjects`
+    (templates/extra-manifests.yaml) with ConfigMaps only. Each sidecar's RESOURCE is `configmap`
+    (templates/_pod.tpl), so none lists Secrets it may not read."""
+    app = yaml.safe_load((ROOT / "dist" / "platform" / "prerequisites" /
+                          "application-platform-kube-prometheus-stack.yaml").read_text())
+    grafana = app["spec"]["source"]["helm"]["valuesObject"]["grafana"]
+    assert grafana["rbac"]["namespaced"] is True and not grafana["rbac"].get("extraClusterRoleRules")
+    (role,) = [o for o in grafana["extraObjects"] if o["kind"] == "Role"]
+    assert role["metadata"]["name"] == grafana["rbac"]["useExistingRole"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]
+    sidecar = grafana["sidecar"]
+    assert sidecar["dashboards"]["resource"] == "configmap" and sidecar["datasources"]["resource"] == "configmap"
+    assert sidecar["dashboards"]["searchNamespace"] == ["monitoring", "kubechat-dev", "kubechat-staging",
+                                                        "kubechat-production"]
+    # The environments bind the same Role name in their namespaces.
+    binding = yaml.safe_load((ROOT / "dist" / "rendered" / "production" /
+                              "rolebinding-kubechat-grafana-dashboards.yaml").read_text())
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]

@@ -27,6 +27,7 @@ from constructs import Construct
 from kubechat_deploy.delivery.sync import PER_SCHEMA_LABEL
 from kubechat_deploy.labels import VERSION_LABEL
 from kubechat_deploy.layout import ENVIRONMENT_PREFIX
+from kubechat_deploy.platform.props import GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAMESPACE
 from kubechat_deploy.security.rbac import API_WRITE_LIMITS
 
 CLUSTER_SCOPED_NAMES = ("ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "ClusterPolicy",
@@ -70,6 +71,10 @@ class EnvironmentChart(Chart):
             + [{"kind": "ValidatingAdmissionPolicyBinding", "path": "spec/policyName"},
                # Each environment's own ClusterSecretStore (docs/install.md: usable only from its namespace).
                {"kind": "ExternalSecret", "path": "spec/secretStoreRef/name"}]})
+        # Grafana's ServiceAccount is the platform's: the namespace transformer above set every subject's namespace.
+        transformer("PatchTransformer", "environment-grafana-subject", {
+            "target": {"kind": "RoleBinding", "name": GRAFANA_DASHBOARDS_ROLE},
+            "patch": json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": GRAFANA_NAMESPACE}])})
         transformer("PatchTransformer", "environment-namespace-name", {
             "target": {"kind": "Namespace", "name": "kubechat"},
             "patch": json.dumps([{"op": "replace", "path": "/metadata/name", "value": namespace}])})

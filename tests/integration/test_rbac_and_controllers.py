@@ -66,6 +66,25 @@ def test_the_web_front_end_can_do_nothing(applied, cluster, env):
         assert not allowed(cluster, env, "kubechat-web", verb, resource, namespace, group=group), (verb, resource)
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_grafana_reads_the_environments_configmaps_and_no_secret(applied, cluster, env):
+    """#31.5 on the real API server: the environment's RoleBinding gives Grafana's ServiceAccount (the
+    platform's, in monitoring) its ConfigMaps and nothing else."""
+    ns = f"kubechat-{env}"
+
+    def grafana_may(verb: str, resource: str, namespace: str) -> bool:
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+            "user": "system:serviceaccount:monitoring:kube-prometheus-stack-grafana",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:monitoring", "system:authenticated"],
+            "resourceAttributes": {"verb": verb, "resource": resource, "namespace": namespace}}}
+        result = cluster.kubectl("create", "-f", "-", "-o", "json", input=json.dumps(review))
+        return json.loads(result.stdout)["status"].get("allowed", False)
+
+    assert grafana_may("list", "configmaps", ns) and grafana_may("watch", "configmaps", ns)
+    assert not grafana_may("list", "secrets", ns) and not grafana_may("get", "secrets", ns)
+    assert not grafana_may("list", "configmaps", "kube-system") and not grafana_may("list", "configmaps", "")
+
+
 def test_the_opt_in_write_grant_works_only_in_its_namespace(applied, cluster, tmp_path):
     # GIVEN the dev overlay with the api-write-access component enabled for namespace team-a
     shutil.copytree(ROOT / "overlays", tmp_path / "overlays")

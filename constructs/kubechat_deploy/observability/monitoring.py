@@ -12,6 +12,7 @@ import imports.monitoring.com.coreos.monitoring as mon
 
 from kubechat_deploy import validation as v
 from kubechat_deploy.labels import standard_labels
+from kubechat_deploy.platform.props import GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAMESPACE, GRAFANA_SERVICE_ACCOUNT
 
 REVISION_LABEL_SAFE = "rollouts_pod_template_hash"
 """Argo Rollouts' rollouts-pod-template-hash pod label as Prometheus' service discovery names it
@@ -66,6 +67,18 @@ class KubeChatMonitoring(Construct):
                            spec=mon.PrometheusRuleSpec(groups=[
                                mon.PrometheusRuleSpecGroups(name=name, rules=[_rule(r) for r in rules])
                                for name, rules in groups.items()]))
+        # Grafana's dashboard sidecar reads this namespace's ConfigMaps, nothing else of it (the platform's
+        # grafana_values(): no cluster-wide role). The subject keeps Grafana's namespace: the environment's
+        # transformer sets it back after the namespace transformer (environment.py).
+        k8s.KubeRole(self, "grafana-dashboards", metadata=k8s.ObjectMeta(name=GRAFANA_DASHBOARDS_ROLE,
+                                                                     labels=standard_labels("monitoring")),
+                     rules=[k8s.PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "list", "watch"])])
+        k8s.KubeRoleBinding(self, "grafana-dashboards-binding",
+                            metadata=k8s.ObjectMeta(name=GRAFANA_DASHBOARDS_ROLE, labels=standard_labels("monitoring")),
+                            role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="Role",
+                                                 name=GRAFANA_DASHBOARDS_ROLE),
+                            subjects=[k8s.Subject(kind="ServiceAccount", name=GRAFANA_SERVICE_ACCOUNT,
+                                                  namespace=GRAFANA_NAMESPACE)])
         key, value = props.dashboard_label
         for name, board in all_dashboards().items():
             k8s.KubeConfigMap(self, f"dashboard-{name}", metadata=k8s.ObjectMeta(

@@ -13,7 +13,9 @@ from constructs import Construct
 import imports.argocd.io.argoproj as argo
 
 from kubechat_deploy import validation as v
-from kubechat_deploy.platform.props import AlertingProps, DeliveryProps, ScanningProps
+from kubechat_deploy.layout import ENVIRONMENTS
+from kubechat_deploy.platform.props import (GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAMESPACE, AlertingProps, DeliveryProps,
+                                            ScanningProps)
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import KEEP, WAVE
 from kubechat_deploy.versions import TRAEFIK_ENTRYPOINTS, TRAEFIK_GATEWAY_CLASS, TRAEFIK_NAMESPACE, operator
@@ -26,6 +28,25 @@ TLS_CIPHER_SUITES = ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_W
                      "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
                      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256")
 """TLS 1.2's forward-secret AEAD suites (TLS 1.3's are Go's own and always these kinds)."""
+
+
+def grafana_values() -> dict:
+    """Grafana's sidecars read dashboards and datasources from ConfigMaps only, in its own namespace and the
+    KubeChat namespaces only. The grafana chart 12.10.4 (kube-prometheus-stack 88.3.0's dependency) otherwise
+    gives its ServiceAccount a ClusterRole reading every ConfigMap and Secret of the cluster whenever a sidecar
+    is enabled (grafana-community/helm-charts charts/grafana/templates/clusterrole.yaml); with `rbac.namespaced`
+    it makes no ClusterRole and binds `rbac.useExistingRole` in its namespace (templates/rolebinding.yaml), here
+    the Role that `extraObjects` creates there (templates/extra-manifests.yaml); each environment binds the same
+    Role name in its own namespace. `resource: configmap` sets the sidecars' RESOURCE (templates/_pod.tpl)."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": GRAFANA_DASHBOARDS_ROLE},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]}
+    return {"rbac": {"namespaced": True, "useExistingRole": GRAFANA_DASHBOARDS_ROLE},
+            "extraObjects": [role],
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                       "resource": "configmap",
+                                       "searchNamespace": [GRAFANA_NAMESPACE, *(f"kubechat-{e}" for e in ENVIRONMENTS)]},
+                        "datasources": {"resource": "configmap"}}}
 
 
 def traefik_values() -> dict:
@@ -108,8 +129,7 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
                          "enforcedNamespaceLabel": "namespace",
                          "ruleSelectorNilUsesHelmValues": False, "serviceMonitorSelectorNilUsesHelmValues": False,
                          "podMonitorSelectorNilUsesHelmValues": False}},
-                     "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
-                                                            "labelValue": "1", "searchNamespace": "ALL"}}}}),
+                     "grafana": grafana_values()}),
     Prerequisite("plugin-barman-cloud", "cnpg-system", -9, {}),
     Prerequisite("traefik", TRAEFIK_NAMESPACE, -9, traefik_values()),
     # Canary traffic is split by weight in a TraefikService (trafficRouting.traefik); the controller's default
@@ -203,7 +223,7 @@ class PlatformPrerequisites(Construct):
                                                                       release_name=p.name, values_object=values or None))}))
 
 
-MONITORING_NAMESPACE = "monitoring"
+MONITORING_NAMESPACE = GRAFANA_NAMESPACE
 """Where kube-prometheus-stack (Prometheus, Alertmanager) runs: its Prerequisite's namespace."""
 RECEIVERS_SECRET = "kubechat-alertmanager-receivers"
 """The Secret (External Secrets, platform/delivery) with the receivers' addresses, mounted into Alertmanager."""

@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 
 from kubechat_deploy import validation as v
 
+GRAFANA_NAMESPACE = "monitoring"
+"""Where kube-prometheus-stack runs Grafana (its Prerequisite's namespace)."""
+GRAFANA_SERVICE_ACCOUNT = "kube-prometheus-stack-grafana"
+"""Grafana's ServiceAccount: the grafana chart's fullname, release `kube-prometheus-stack` + `-grafana`."""
+GRAFANA_DASHBOARDS_ROLE = "kubechat-grafana-dashboards"
+"""The Role Grafana's sidecars read ConfigMaps through, in its own namespace (the platform's) and in each
+KubeChat namespace (the environment's, bound to Grafana's ServiceAccount): ConfigMaps only, never Secrets."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryProps:
