@@ -66,3 +66,27 @@ def test_every_documented_make_target_exists():
     documented = set(re.findall(r"`make ([a-z][a-z-]*)", "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
                                 + (ROOT / "README.md").read_text()))
     assert documented <= targets, f"documented but missing: {documented - targets}"
+
+
+def test_every_argocd_command_names_an_application_the_applicationset_creates():
+    """#27: the ApplicationSet names each environment's Application after its cluster (kubechat-<env>-<cluster>);
+    a command naming `kubechat-<env>` alone finds nothing at 3 a.m. Every `argocd app <verb> <name>` in the docs,
+    the runbooks, the rendered hooks' and alerts' messages and the tools' output names it so, or takes it from
+    the ApplicationSet's environment label ($APP)."""
+    import re
+
+    appset = yaml.safe_load((ROOT / "dist" / "platform" / "delivery" / "applicationset-kubechat.yaml").read_text())
+    template = appset["spec"]["template"]["metadata"]["name"]
+    assert template == 'kubechat-{{index .metadata.labels "kubechat.io/environment"}}-{{.nameNormalized}}'
+    sources = [*ROOT.glob("docs/**/*.md"), ROOT / "README.md", *ROOT.glob("dist/rendered/*/*.yaml"),
+               *ROOT.glob("scripts/kubechat_tools/*.py"), *ROOT.glob("constructs/kubechat_deploy/**/*.py")]
+    command = re.compile(r"argocd app (?:get|set|sync|diff|history|rollback|terminate-op|wait|manifests)\s+"
+                         r"(?:-\S+\s+)*([^\s`'\"]+)")
+    wrong = []
+    for path in sources:
+        for match in command.finditer(path.read_text()):
+            name = match.group(1)
+            if not (name.startswith(("$APP", '"$APP', "{app}", "{APP", "<app")) or name.endswith(("-<cluster>", "}"))
+                    or re.fullmatch(r"kubechat-(<env>|staging|production|\{[a-z.]+\})-(<cluster>|in-cluster|[a-z0-9-]+-cluster)", name)):
+                wrong.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
+    assert wrong == [], "\n".join(wrong)

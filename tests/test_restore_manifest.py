@@ -67,3 +67,49 @@ def test_rejects_malformed_targets(tmp_path, args, message):
 def test_dev_has_no_physical_backups_to_recover_from():
     result = generate("--env", "dev", "--latest")
     assert result.returncode == 2 and "needs the physical-backups component" in result.stderr
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_recovery_cluster_keeps_the_roles_and_the_certificate_names_and_inspects_with_one_instance(env):
+    """#27/#31: the recovered cluster manages the same database roles (the API's password from its Secret, so
+    the API logs in unchanged) and names the pooler in its certificate (the API verifies it); side by side it
+    runs one instance, to fit the quota beside the environment's own."""
+    from kubechat_tools.manifests import load_dir
+    from kubechat_tools.restore_manifest import build
+
+    rendered = load_dir(ROOT / "dist" / "rendered" / env)
+    origin = next(d for d in rendered if d["kind"] == "Cluster")
+    for in_place, instances in ((False, 1), (True, origin["spec"]["instances"])):
+        cluster = build(env, {"targetTime": "2026-11-26T09:41:00Z"}, "20261126094100", rendered, in_place=in_place)
+        assert cluster["spec"]["managed"] == origin["spec"]["managed"]
+        assert cluster["spec"]["certificates"] == origin["spec"]["certificates"]
+        assert cluster["spec"]["instances"] == instances
+
+
+def test_a_side_by_side_recovery_that_would_not_fit_the_quota_is_refused_before_anything_is_written(tmp_path):
+    from kubechat_tools.manifests import load_dir
+    from kubechat_tools.restore_manifest import TargetError, build
+
+    rendered = load_dir(ROOT / "dist" / "rendered" / "production")
+    build("production", None, "20261126094100", rendered)  # fits as rendered
+    quota = next(d for d in rendered if d["kind"] == "ResourceQuota")
+    quota["spec"]["hard"]["requests.memory"] = "14Gi"
+    with pytest.raises(TargetError, match=r"more than the ResourceQuota's requests.memory 14Gi: raise it in "
+                                          r"overlays/production/quota.yaml"):
+        build("production", None, "20261126094100", rendered)
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_in_place_recovery_stops_the_pods_that_write(env):
+    """#27: the API's pods belong to its Rollout in staging and production (workloadRef; the Deployment is the
+    template at 0 replicas), so the steps scale the Rollout and wait for its pods to go; the Application is
+    found by the ApplicationSet's label, whatever cluster name it carries."""
+    result = generate("--env", env, "--target-time", "2026-11-26T09:41:00Z", "--in-place")
+    assert result.returncode == 0, result.stderr
+    assert f"kubectl -n kubechat-{env} scale rollout/kubechat-api --replicas=0" in result.stdout
+    assert "scale deployment/kubechat-api" not in result.stdout
+    assert f"wait --for=delete pod -l app.kubernetes.io/component=api" in result.stdout
+    assert f"APP=$(argocd app list -l kubechat.io/environment={env} -o name)" in result.stdout
+    appset = yaml.safe_load((ROOT / "dist" / "platform" / "delivery" / "applicationset-kubechat.yaml").read_text())
+    assert "kubechat.io/environment" in appset["spec"]["template"]["metadata"]["labels"]
+    assert "argocd app set kubechat-" not in result.stdout

@@ -76,8 +76,15 @@ def build(env: str, target: dict, stamp: str, rendered: list[dict], in_place: bo
     initdb = (spec.get("bootstrap") or {}).get("initdb") or {}
     recovery = {"source": "origin", "database": initdb.get("database", "kubechat"),
                 "owner": initdb.get("owner", "kubechat"), **({"recoveryTarget": target} if target else {})}
+    # managed: the database roles (the API's and the backups', passwords from their Secrets); certificates: the
+    # pooler's name in the server certificate (the API verifies it). Side by side, one instance: it is there to be
+    # inspected, beside the environment's own, under the same quota (#27: three more instances did not fit).
     new_spec = {key: spec[key] for key in ("instances", "imageName", "storage", "resources", "affinity",
-                                           "postgresql", "enableSuperuserAccess", "primaryUpdateStrategy") if key in spec}
+                                           "postgresql", "enableSuperuserAccess", "primaryUpdateStrategy",
+                                           "managed", "certificates") if key in spec}
+    if not in_place:
+        new_spec["instances"] = 1
+        check_quota(env, rendered, new_spec)
     new_spec.update({
         "bootstrap": {"recovery": recovery},
         "externalClusters": [{"name": "origin", "plugin": {"name": PLUGIN, "parameters": {
@@ -94,7 +101,34 @@ def build(env: str, target: dict, stamp: str, rendered: list[dict], in_place: bo
             "spec": new_spec}
 
 
-def steps(cluster: dict, in_place: bool) -> str:
+def check_quota(env: str, rendered: list[dict], recovery_spec: dict) -> None:
+    """The side-by-side cluster must fit the namespace's ResourceQuota beside everything the environment runs:
+    its bootstrap (full-recovery) Job's pod, then its instance, each request the Cluster's resources
+    (CloudNativePG v1.30.0 pkg/specs/jobs.go: the Job pods take spec.resources), and a data volume."""
+    from kubechat_tools.footprint import footprint, quantity
+
+    quota = next((d for d in rendered if d["kind"] == "ResourceQuota"), None)
+    if quota is None:
+        return
+    hard = quota["spec"]["hard"]
+    used = footprint(rendered)
+    memory = quantity(((recovery_spec.get("resources") or {}).get("requests") or {}).get("memory", 0))
+    needed = used.memory_bytes + memory
+    if "requests.memory" in hard and needed > quantity(hard["requests.memory"]):
+        raise TargetError(f"environment {env!r}: the side-by-side recovery cluster needs {memory / 2**30:.1f}Gi of memory "
+                          f"requests beside the environment's {used.memory_bytes / 2**30:.1f}Gi, more than the "
+                          f"ResourceQuota's requests.memory {hard['requests.memory']}: raise it in "
+                          f"overlays/{env}/quota.yaml first (or scale the environment down), then generate again")
+
+
+def api_workload(rendered: list[dict]) -> str:
+    """What owns the API's pods: the Rollout where progressive delivery renders one (its Deployment is only the
+    template, at 0 replicas: scaling that changes nothing and Argo Rollouts undoes it), else the Deployment."""
+    kinds = {d["kind"] for d in rendered if d["metadata"]["name"] == "kubechat-api"}
+    return "rollout/kubechat-api" if "Rollout" in kinds else "deployment/kubechat-api"
+
+
+def steps(cluster: dict, in_place: bool, api: str = "deployment/kubechat-api") -> str:
     ns, name = cluster["metadata"]["namespace"], cluster["metadata"]["name"]
     env = ns.removeprefix("kubechat-")
     if not in_place:
@@ -107,17 +141,22 @@ def steps(cluster: dict, in_place: bool) -> str:
 # 5. Remove it afterwards: kubectl -n {ns} delete cluster {name}
 """
     return f"""# In-place recovery of {name} in {ns} (docs/disaster-recovery.md, "Replace the cluster"):
-# 1. Stop Argo CD from re-creating an empty cluster:  argocd app set kubechat-{env} --sync-policy none
-# 2. Stop writes:  kubectl -n {ns} scale deployment/kubechat-api --replicas=0
+# 1. Stop Argo CD from re-creating an empty cluster (its Application for this cluster, kubechat-{env}-<cluster>):
+#      APP=$(argocd app list -l kubechat.io/environment={env} -o name)
+#      argocd app set "$APP" --sync-policy none
+# 2. Stop writes (the API's pods: {api}), and wait until none runs:
+#      kubectl -n {ns} scale {api} --replicas=0
+#      kubectl -n {ns} wait --for=delete pod -l app.kubernetes.io/component=api --timeout=5m
 # 3. Delete the damaged cluster (its backups and WAL stay in the object store):
 #      kubectl -n {ns} delete cluster {name}
 # 4. kubectl apply --server-side -f <this file>; kubectl -n {ns} get cluster {name} -w
 # 5. Check: kubectl -n {ns} exec -it {name}-1 -c postgres -- psql -d kubechat -c "SELECT * FROM audit_verify_chain()"
 # 6. Commit this file's spec as overlays/{env}/recovery.yaml (added to `patches:`), so git matches the
 #    cluster (its bootstrap and its new WAL server name), run `make render`, push, then
-#      argocd app set kubechat-{env} --sync-policy automated --self-heal --auto-prune
-# 7. Bring the API back (the HPA does not scale up from zero):
-#      kubectl -n {ns} scale deployment/kubechat-api --replicas=<HPA minReplicas>
+#      argocd app set "$APP" --sync-policy automated --self-heal --auto-prune
+# 7. Bring the API back (the HPA does not scale up from zero); it logs in as before: its role kubechat_api
+#    and password come from the Secret kubechat-db-api, which the recovered cluster applies to the role:
+#      kubectl -n {ns} scale {api} --replicas=<HPA minReplicas>
 """
 
 
@@ -138,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except TargetError as error:
         print(f"restore-manifest: {error}", file=sys.stderr)
         return 2
-    text = steps(cluster, args.in_place) + dump(cluster)
+    text = steps(cluster, args.in_place, api_workload(load_dir(DIST / "rendered" / args.env))) + dump(cluster)
     if args.output:
         tmp = args.output.with_suffix(args.output.suffix + ".tmp")
         tmp.write_text(text)

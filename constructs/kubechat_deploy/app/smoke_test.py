@@ -63,7 +63,8 @@ class SyncFailureRecord(Construct):
         self.name = "kubechat-sync-failed"
         labels = standard_labels("sync-failed")
         message = ("echo \"sync-failed: the Argo CD sync of namespace $NAMESPACE failed at $(date -u +%Y-%m-%dT%H:%M:%SZ). "
-                   "See: argocd app get kubechat-${NAMESPACE#kubechat-} --show-operation; "
+                   "See: argocd app get kubechat-${NAMESPACE#kubechat-}-<cluster> --show-operation "
+                   "(argocd app list -l kubechat.io/environment=${NAMESPACE#kubechat-} names it); "
                    "runbook docs/runbooks/KubeChatSyncFailed.md\"")
         k8s.KubeJob(self, "job", metadata=k8s.ObjectMeta(name=self.name, labels=labels, annotations={
             HOOK: "SyncFail", HOOK_DELETE_POLICY: "BeforeHookCreation"}),

@@ -251,7 +251,9 @@ ALERTS: tuple[Alert, ...] = (
           "The SyncFail hook ran in {{ $labels.namespace }}: the last sync did not complete.",
           "The environment runs a mix of the previous and the new release, or the release did not start "
           "(migration, smoke test or an apply failed). Argo CD retries with backoff.",
-          "`argocd app get kubechat-<env> --show-operation` names the failed resource; "
+          "`argocd app get kubechat-<env>-<cluster> --show-operation` (the ApplicationSet names each "
+          "environment's Application after its cluster: `argocd app list -l kubechat.io/environment=<env>`) "
+          "names the failed resource; "
           "`kubectl -n <namespace> logs job/kubechat-sync-failed` has the time.",
           "Fix what the operation names (KubeChatMigrationFailed, a smoke-test failure in "
           "`kubectl -n <namespace> logs job/kubechat-smoke-test`, a rejected manifest), or roll back "
