@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -324,3 +325,60 @@ def test_migrations_expand_and_contract(tmp_path):
         "-- contract: 1.4.0 stopped reading chat_sessions.title (expanded in 0005)\nBEGIN;\n"
         "ALTER TABLE chat_sessions DROP COLUMN title;\nCOMMIT;\n")
     check_expand_contract(tmp_path / "m")
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_migrate_down_job_runs_in_a_pod_the_database_admits_and_goes_down(server, database, env, tmp_path):
+    """#27: `scripts/release.py migrate-down` writes the Job an operator applies. Its pod is the migration hook's
+    (the rendered NetworkPolicies admit it to the primary, unlike a `kubectl run` pod), its `$(DATABASE_URL)` is
+    the kubelet's to expand from the pod's own variables (never the operator's shell), and run as the kubelet
+    would run it (golang-migrate's CLI, the image's entrypoint) against a real PostgreSQL it takes the schema
+    down to the version asked, keeping the data of what stays."""
+    import yaml
+
+    from kubechat_tools.manifests import load_dir
+    from kubechat_tools.netpol import Endpoint, allowed, pods_of
+
+    written = tmp_path / "down.yaml"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "release.py"), "migrate-down", "--env", env,
+                             "--to", "4", "--output", str(written)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "nothing was applied" in result.stderr
+    job = yaml.safe_load(written.read_text())
+    pod = job["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert "command" not in container and container["image"].startswith("docker.io/migrate/migrate:")
+
+    docs = load_dir(ROOT / "dist" / "rendered" / env)
+    primary = pods_of(docs)["kubechat-db"]  # the Cluster's instances
+    assert primary.labels["cnpg.io/podRole"] == "instance"
+    down_pod = Endpoint(name=job["metadata"]["name"], namespace=job["metadata"]["namespace"],
+                        labels=pod["metadata"]["labels"])
+    assert allowed(docs, down_pod, primary, 5432)
+    stray = Endpoint(name="kubectl-run", namespace=job["metadata"]["namespace"], labels={"run": "kubechat-migrate-down"})
+    assert not allowed(docs, stray, primary, 5432), "a kubectl run pod is not admitted: the test can fail"
+
+    migrate(server, database, "up")
+    seed(server, database)
+    # The kubelet's expansion: each $(NAME) from the variables before it; the database address is the test's.
+    env_vars: dict[str, str] = {}
+    for item in container["env"]:
+        if "value" in item:
+            env_vars[item["name"]] = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env_vars.get(m.group(1), m.group(0)),
+                                            item["value"])
+    env_vars["DATABASE_URL"] = server.url(database)
+    args = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env_vars[m.group(1)], a) for a in container["args"]]
+    assert args[:4] == ["-path", "/migrations", "-database", server.url(database)] and args[-2:] == ["goto", "4"]
+    run = subprocess.run([str(MIGRATE), "-path", str(MIGRATIONS), *args[2:]], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert version(server, database) == "4|f"
+    assert server.psql("SELECT count(*) FROM users", database) == "2"
+    assert server.psql("SELECT to_regclass('audit_log') IS NULL", database) == "t"
+
+
+def test_migrate_down_refuses_a_version_it_cannot_go_down_to():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "release.py"), "migrate-down", "--env", "production",
+                             "--to", str(latest_version(MIGRATIONS))], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"--to {latest_version(MIGRATIONS)}: allowed: a schema version from 0 to {latest_version(MIGRATIONS) - 1}" \
+        in result.stderr

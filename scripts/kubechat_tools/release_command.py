@@ -14,6 +14,11 @@ command before running it; --dry-run prints them and changes nothing.
   release.py rollback-argocd --app APPLICATION --to HISTORY_ID
       Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
       turns auto-sync off, rolls back, and reminds you to revert in git and turn auto-sync back on.
+  release.py migrate-down --env ENV --to N [--output FILE]
+      Writes the Job that migrates ENV's schema down to version N (docs/upgrade.md, "Migrating the schema
+      down"): the rendered migration Job's pod (its labels, which the NetworkPolicies admit to the database;
+      its credentials, expanded inside the pod; the migration files of the release) running
+      `migrate goto N`. It runs nothing: you apply it after the backup, as the printed steps say.
 """
 from __future__ import annotations
 
@@ -171,6 +176,47 @@ def rollback_argocd(args) -> None:
     print(f"release: rolled back {app} to history {args.to} with auto-sync OFF. Now {then}")
 
 
+def migrate_down(args) -> None:
+    """The Job manifest that migrates down: the migration hook's own pod spec, by hand."""
+    import yaml
+
+    from kubechat_tools.manifests import dump, load_dir
+
+    rendered = load_dir(ROOT / "dist" / "rendered" / args.env)
+    hook = next((d for d in rendered if d["kind"] == "Job" and d["metadata"]["name"] == "kubechat-migrate"), None)
+    if hook is None:
+        raise ReleaseError(f"--env {args.env!r}: dist/rendered/{args.env} has no Job kubechat-migrate: run `make render`")
+    latest = latest_version(ROOT / "migrations")
+    if not 0 <= args.to < latest:
+        raise ReleaseError(f"--to {args.to}: allowed: a schema version from 0 to {latest - 1}, below the newest "
+                           f"migration ({latest})")
+    ns = hook["metadata"]["namespace"]
+    name = f"kubechat-migrate-down-to-{args.to}"
+    job = yaml.safe_load(yaml.safe_dump(hook))
+    job["metadata"] = {"name": name, "namespace": ns, "labels": hook["metadata"].get("labels", {})}
+    spec = job["spec"]
+    spec["backoffLimit"] = 0  # a failed step down is looked at, not retried
+    container = spec["template"]["spec"]["containers"][0]
+    container.pop("command", None)  # the image's entrypoint is `migrate` (golang-migrate's Dockerfile)
+    # $(DATABASE_URL) is expanded by the kubelet inside the pod, from the pod's own variables: the owner's
+    # credentials never pass through the operator's shell.
+    container["args"] = ["-path", "/migrations", "-database", "$(DATABASE_URL)", "-verbose", "goto", str(args.to)]
+    text = (f"# Migrate {ns}'s schema down to version {args.to} (docs/upgrade.md, \"Migrating the schema down\"):\n"
+            f"# 1. Back up first: kubectl cnpg backup kubechat-db -n {ns} --method plugin "
+            f"--plugin-name barman-cloud.cloudnative-pg.io\n"
+            f"#    and wait until `kubectl -n {ns} get backup` shows it completed.\n"
+            f"# 2. Read what it undoes: migrations/*.down.sql above version {args.to}.\n"
+            f"# 3. kubectl apply -f <this file>; kubectl -n {ns} logs -f job/{name}\n"
+            f"# 4. Check: the Job completed and schema_migrations holds {args.to}|f; set SCHEMA_VERSION={args.to}\n"
+            f"#    in overlays/{args.env}/kustomization.yaml (a release), or the next sync migrates up again.\n"
+            f"# 5. kubectl -n {ns} delete job {name}\n") + dump(job)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"release: wrote {args.output} (Job {name} in {ns}); nothing was applied", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,9 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     ra.add_argument("--to", required=True, type=int, help="history ID from `argocd app history`")
     for p in (up, rv, ra):
         p.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")
+    md = sub.add_parser("migrate-down", help="write the Job that migrates an environment's schema down")
+    md.add_argument("--env", required=True, choices=ENVIRONMENTS)
+    md.add_argument("--to", required=True, type=int, help="the schema version to go down to")
+    md.add_argument("--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:
-        {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd}[args.command](args)
+        {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd,
+         "migrate-down": migrate_down}[args.command](args)
     except ReleaseError as error:
         print(f"release: FAILED: {error}", file=sys.stderr)
         return 1
