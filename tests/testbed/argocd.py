@@ -416,11 +416,18 @@ class DeliveryStack(ProcessGroup):
                 return last
             time.sleep(1)
         status = (last or {}).get("status", {})
-        summary = {"sync": status.get("sync"), "health": status.get("health"),
-                   "operationState": {k: v for k, v in (status.get("operationState") or {}).items()
-                                      if k in ("phase", "message", "syncResult")},
+        op = status.get("operationState") or {}
+        result = op.get("syncResult") or {}
+        # What an operator reads first: the operation's phase and message, then only the resources (hooks
+        # included) that did not end well; the whole list would push these out of the message.
+        unfinished = [{k: r.get(k) for k in ("kind", "name", "hookType", "hookPhase", "status", "message", "syncPhase")
+                       if r.get(k)} for r in result.get("resources") or []
+                      if r.get("hookPhase") not in (None, "Succeeded") or r.get("status") not in (None, "Synced")]
+        summary = {"operation": {"phase": op.get("phase"), "message": op.get("message"),
+                                 "revision": result.get("revision")},
+                   "resources not done": unfinished, "sync": status.get("sync"), "health": status.get("health"),
                    "conditions": status.get("conditions")}
-        raise AssertionError(f"{app}: not {what} after {timeout:.0f} s:\n{yaml.safe_dump(summary)[-6000:]}\n"
+        raise AssertionError(f"{app}: not {what} after {timeout:.0f} s:\n{yaml.safe_dump(summary, sort_keys=False)[:6000]}\n"
                              f"application-controller log:\n{self.log_tail('argocd-application-controller', 15)}")
 
 
