@@ -80,6 +80,15 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
         return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
 
+    def fresh_database(self, test_name: str, prefix: str = "t", owner: str = "postgres") -> str:
+        """An empty database for one test, named after it (dropped first if an earlier run left it)."""
+        import re
+
+        name = f"{prefix}_" + re.sub(r"[^a-z0-9]", "_", test_name.lower())[:40]
+        self.psql(f"DROP DATABASE IF EXISTS {name}")
+        self.psql(f"CREATE DATABASE {name} OWNER {owner}")
+        return name
+
     def create_managed_roles(self, password: str = "test") -> list[str]:
         """Create the roles the rendered Cluster declares under spec.managed.roles, as CloudNativePG's instance
         manager does (its name, LOGIN, INHERIT and inRoles as declared, a password), and return their names."""

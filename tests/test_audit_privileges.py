@@ -42,9 +42,7 @@ def server():
 
 @pytest.fixture
 def database(server, request):
-    name = "a_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40]
-    server.psql(f"DROP DATABASE IF EXISTS {name}")
-    server.psql(f"CREATE DATABASE {name} OWNER {OWNER}")
+    name = server.fresh_database(request.node.name, prefix="a", owner=OWNER)
     result = subprocess.run([str(MIGRATE), "-path", str(ROOT / "migrations"), "-database",
                              server.url(name, user=OWNER), "up"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -28,10 +28,7 @@ def server():
 
 @pytest.fixture
 def database(server, request):
-    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40]
-    server.psql(f"DROP DATABASE IF EXISTS {name}")
-    server.psql(f"CREATE DATABASE {name}")
-    return name
+    return server.fresh_database(request.node.name)
 
 
 def migrate(server, database, *args, check=True) -> subprocess.CompletedProcess:
