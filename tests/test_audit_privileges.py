@@ -4,7 +4,6 @@ roles of the Cluster's spec.managed.roles created, the migrations run as the own
 and the API connected as its own role."""
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
