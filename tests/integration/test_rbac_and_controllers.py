@@ -135,6 +135,12 @@ def test_the_opt_in_write_grant_works_only_in_its_namespace(applied, cluster, tm
             "another template annotation": [{"op": "add", "path": "/spec/template/metadata/annotations",
                                              "value": {"kubectl.kubernetes.io/restartedAt": "2026-12-07T00:00:00Z",
                                                        "sidecar.example/inject": "true"}}],
+            # Outside the pod template: the garbage collector would delete it, a rollout would stop or change.
+            "an owner that does not exist": [{"op": "add", "path": "/metadata/ownerReferences", "value": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "00000000-0000-0000-0000-000000000000"}]}],
+            "a finalizer": [{"op": "add", "path": "/metadata/finalizers", "value": ["example.com/hold"]}],
+            "paused": [{"op": "add", "path": "/spec/paused", "value": True}],
+            "the strategy": [{"op": "replace", "path": "/spec/strategy", "value": {"type": "Recreate"}}],
         }
         for what, patch in changes.items():
             result = cluster.kubectl(*as_api, "patch", "deployment", "shop", "--type=json", "-p", json.dumps(patch), check=False)

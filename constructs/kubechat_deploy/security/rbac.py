@@ -75,10 +75,27 @@ class ApiRbac(Construct):
         write_limits(self, self.write_limits_name, service_account=api.service_account_name, labels=labels)
 
 
+def _unchanged(path: str) -> str:
+    """CEL: the field at `path` (below object/oldObject) is as it was, present or absent alike (has() guards a
+    field the other kind has not: one policy matches Deployments and StatefulSets)."""
+    return (f"(has(object.{path}) == has(oldObject.{path})) && "
+            f"(!has(object.{path}) || object.{path} == oldObject.{path})")
+
+
+WRITE_LIMITED_SPEC_FIELDS = ("replicas", "selector", "strategy", "minReadySeconds", "paused", "progressDeadlineSeconds",
+                             "revisionHistoryLimit", "updateStrategy", "podManagementPolicy", "serviceName",
+                             "volumeClaimTemplates", "persistentVolumeClaimRetentionPolicy", "ordinals",
+                             "template.spec")
+"""Every field of a Deployment's and a StatefulSet's spec (apps/v1) but the pod template's metadata, which the
+policy checks apart. Replicas change through the scale subresource, which the policy does not match."""
+
+
 def write_limits(scope: Construct, name: str, *, service_account: str, labels: dict[str, str]) -> None:
-    """What the API's write grant may change in a Deployment or StatefulSet, wherever it is bound: its pod
-    template only by the restart annotation. Matched by the requester, so the workloads' own owners (people,
-    Argo CD) are not concerned; the scale subresource is another resource, not matched."""
+    """What the API's write grant may change in a Deployment or StatefulSet, wherever it is bound: only the
+    restart annotation of its pod template. Not its spec (a pod template that mounts a Secret or takes another
+    ServiceAccount; a StatefulSet whose claims are deleted when it scales down), not its owner references (the
+    garbage collector would delete it) nor its finalizers. Matched by the requester, so the workloads' own
+    owners (people, Argo CD) are not concerned; the scale subresource is another resource, not matched."""
     template, old = "object.spec.template.metadata", "oldObject.spec.template.metadata"
     same_except_restart = (
         f"(!has({template}.annotations) || {template}.annotations.all(k, k == '{RESTART_ANNOTATION}' || "
@@ -88,7 +105,7 @@ def write_limits(scope: Construct, name: str, *, service_account: str, labels: d
     policy = ApiObject(scope, "write-limits", api_version="admissionregistration.k8s.io/v1",
                        kind="ValidatingAdmissionPolicy",
                        metadata={"name": name, "labels": labels, "annotations": wave(Wave.NAMESPACE)})
-    refusal = "the KubeChat API may scale or restart a workload, not change its pod template: "
+    refusal = "the KubeChat API may scale or restart a workload, not change it otherwise: "
     policy.add_json_patch(JsonPatch.add("/spec", {
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"],
@@ -96,13 +113,14 @@ def write_limits(scope: Construct, name: str, *, service_account: str, labels: d
         "matchConditions": [{"name": "the-kubechat-api", "expression":
                              f"request.userInfo.username.matches('^system:serviceaccount:[a-z0-9-]+:{service_account}$')"}],
         "validations": [
-            {"expression": "object.spec.template.spec == oldObject.spec.template.spec", "reason": "Forbidden",
-             "message": refusal + "spec.template.spec changed (containers, volumes, service account)"},
-            {"expression": f"has({template}.labels) == has({old}.labels) && "
-                           f"(!has({template}.labels) || {template}.labels == {old}.labels)",
-             "reason": "Forbidden", "message": refusal + "spec.template.metadata.labels changed"},
+            *({"expression": _unchanged(f"spec.{field}"), "reason": "Forbidden",
+               "message": refusal + f"spec.{field} changed"} for field in WRITE_LIMITED_SPEC_FIELDS),
+            {"expression": _unchanged("spec.template.metadata.labels"), "reason": "Forbidden",
+             "message": refusal + "spec.template.metadata.labels changed"},
             {"expression": same_except_restart, "reason": "Forbidden",
              "message": refusal + f"spec.template.metadata.annotations changed beyond {RESTART_ANNOTATION}"},
+            *({"expression": _unchanged(f"metadata.{field}"), "reason": "Forbidden",
+               "message": refusal + f"metadata.{field} changed"} for field in ("ownerReferences", "finalizers")),
         ]}))
     binding = ApiObject(scope, "write-limits-binding", api_version="admissionregistration.k8s.io/v1",
                         kind="ValidatingAdmissionPolicyBinding",
