@@ -53,19 +53,34 @@ def connect():
         raise BackupError(f"cannot connect to {where}: {str(error).strip()}") from error
 
 
+def database_identity(cursor) -> dict:
+    """Which database and history this is: PostgreSQL's system identifier (another for a database created anew,
+    the same for a physical copy) and the current timeline (a point-in-time recovery, a lost cluster's recovery
+    and a failover each start a new one)."""
+    cursor.execute("SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+                   "(SELECT timeline_id FROM pg_control_checkpoint())")
+    system, timeline = cursor.fetchone()
+    return {"system_identifier": system, "timeline": timeline}
+
+
 def audit_head(cursor) -> dict | None:
-    """The audit trail's newest row (id, row_hash, occurred_at): the anchor this backup records."""
+    """The audit trail's newest row (id, row_hash, occurred_at) and the database it is in: the anchor this backup
+    records."""
     cursor.execute("SELECT id, encode(row_hash, 'hex'), occurred_at FROM audit_log ORDER BY id DESC LIMIT 1")
     row = cursor.fetchone()
-    return None if row is None else {"id": row[0], "row_hash": row[1], "occurred_at": row[2].isoformat()}
+    return None if row is None else {"id": row[0], "row_hash": row[1], "occurred_at": row[2].isoformat(),
+                                     **database_identity(cursor)}
 
 
 def broken_anchors(cursor, store: Store, names: list[str]) -> list[str]:
-    """What the live audit trail contradicts of the anchors the kept backups' manifests recorded."""
+    """What the live audit trail contradicts of the anchors the kept backups' manifests recorded in this same
+    database history. An anchor from another database, or from before a recovery to an earlier point (another
+    timeline), may name rows this history never had: reported in the log, not as tampering."""
     cursor.execute("SELECT to_regprocedure('audit_verify_anchor(bigint, bytea, timestamptz)') IS NOT NULL")
     if not cursor.fetchone()[0]:
         log("audit anchors: the schema has no audit_verify_anchor() yet (before version 6): not checked")
         return []
+    here = database_identity(cursor)
     problems = []
     with tempfile.TemporaryDirectory(prefix="kubechat-anchors-") as tmp:
         for manifest_name in sorted(n for n in names if n.endswith(".dump.json")):
@@ -76,7 +91,14 @@ def broken_anchors(cursor, store: Store, names: list[str]) -> list[str]:
                 continue
             cursor.execute("SELECT broken_id, reason FROM audit_verify_anchor(%s, decode(%s, 'hex'), %s)",
                            (head["id"], head["row_hash"], head["occurred_at"]))
-            problems += [f"row {row[0]} recorded by {manifest_name}: {row[1]}" for row in cursor.fetchall()]
+            found = [f"row {row[0]} recorded by {manifest_name}: {row[1]}" for row in cursor.fetchall()]
+            same = {k: head.get(k) for k in here} == here
+            if found and not same:
+                log(f"audit anchors: {found[0]}, but {manifest_name} was taken of another database or timeline "
+                    f"({head.get('system_identifier')}/{head.get('timeline')}, now {here['system_identifier']}/"
+                    f"{here['timeline']}: a recovery to an earlier point, or a database created anew): not counted")
+                continue
+            problems += found
     return problems
 
 

@@ -244,6 +244,27 @@ def test_the_newest_audit_rows_removed_after_a_backup_fail_every_later_backup(se
         "kubechat-20260312T030000Z.dump", "kubechat-20260320T030000Z.dump"]
 
 
+def test_anchors_of_another_timeline_are_reported_not_counted(server, tmp_path):
+    """After a recovery to an earlier point (a new timeline of the same database) the backups taken after the
+    target anchor rows this history never had: logged, and the backup succeeds; the same anchors in the same
+    timeline fail it (the test above)."""
+    server.psql("CREATE DATABASE recovered TEMPLATE kubechat")
+    env = {**pg_env(server, PGDATABASE="recovered"), "BACKUP_TARGET": f"file://{tmp_path}"}
+    assert backup(env, now="2026-03-10T03:00:00Z").returncode == 0
+    manifest = tmp_path / "kubechat-20260310T030000Z.dump.json"
+    recorded = json.loads(manifest.read_text())
+    head = recorded["audit_head"]
+    assert head["system_identifier"] == server.psql("SELECT system_identifier FROM pg_control_system()")
+    assert str(head["timeline"]) == server.psql("SELECT timeline_id FROM pg_control_checkpoint()")
+    server.psql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; DELETE FROM audit_log WHERE id > 38;"
+                "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only", "recovered")
+    recorded["audit_head"]["timeline"] = head["timeline"] + 1  # as if this history had been recovered from it
+    manifest.write_text(json.dumps(recorded))
+    result = backup(env, now="2026-03-11T03:00:00Z")
+    assert result.returncode == 0, result.stderr
+    assert "row 40 recorded by kubechat-20260310T030000Z.dump.json" in result.stdout and "not counted" in result.stdout
+
+
 def test_the_drill_checks_the_release_schema_version(server, tmp_path):
     target = {"BACKUP_TARGET": f"file://{tmp_path}"}
     assert backup({**pg_env(server), **target}).returncode == 0
