@@ -19,7 +19,7 @@ OWNER = "kubechat"
 
 
 def rendered_api_role() -> str:
-    """The role the rendered API connects as: the username in dev's Secret its DB_USER comes from."""
+    """The role the rendered API connects as: the username in dev's Secret its PGUSER comes from."""
     import base64
 
     (path,) = (ROOT / "dist" / "rendered" / "dev").glob("secret-kubechat-db-api-*.yaml")

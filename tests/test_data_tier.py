@@ -83,7 +83,7 @@ def test_api_connects_through_the_pooler_and_migrations_go_to_the_primary(render
     api = env_of(api_container(docs))
     assert api["DATABASE_URL"]["value"].startswith("postgres://kubechat-db-pooler-rw:5432/kubechat?")
     # The API's own role (#31.2), never the owner's operator-managed Secret, which only the migration reads.
-    for variable, key in (("DB_USER", "username"), ("DB_PASSWORD", "password")):
+    for variable, key in (("PGUSER", "username"), ("PGPASSWORD", "password")):
         reference = api[variable]["valueFrom"]["secretKeyRef"]
         assert reference["key"] == key and re.fullmatch(r"kubechat-db-api(-[a-z0-9]{10})?", reference["name"])
     assert "kubechat-db-app" not in str(find(docs, "Deployment", "kubechat-api"))
@@ -191,7 +191,7 @@ def test_external_database_and_redis_mode(tmp_path):
     api = env_of(api_container(docs))
     assert api["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-database", "key": "API_DATABASE_URL"}
     assert ("ExternalSecret", "kubechat-db-api") not in kinds  # the DBA's role: no in-cluster credentials
-    assert "value" not in api["DATABASE_URL"] and "DB_PASSWORD" not in api and "REDIS_PASSWORD" not in api
+    assert "value" not in api["DATABASE_URL"] and "PGPASSWORD" not in api and "REDIS_PASSWORD" not in api
     assert api["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubechat-external-redis", "key": "REDIS_URL"}
     job = env_of(find(docs, "Job", "kubechat-migrate")["spec"]["template"]["spec"]["containers"][0])
     assert job["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-external-database"
@@ -236,7 +236,7 @@ def test_each_database_role_is_one_name_from_the_cluster_to_its_secret_to_its_us
             assert template["metadata"]["labels"]["cnpg.io/reload"] == "true"
     api, backup = roles["kubechat_api"], roles["kubechat_backup"]
     assert "inRoles" not in api and backup["inRoles"] == ["pg_read_all_data"]
-    assert env_of(api_container(docs))["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == api["passwordSecret"]["name"]
+    assert env_of(api_container(docs))["PGUSER"]["valueFrom"]["secretKeyRef"]["name"] == api["passwordSecret"]["name"]
     job = find(docs, "CronJob", "kubechat-logical-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert env_of(job["containers"][0])["PGUSER"]["valueFrom"]["secretKeyRef"]["name"] == backup["passwordSecret"]["name"]
     grants = granted_roles((ROOT / "migrations" / "0006_least_privilege.up.sql").read_text())
@@ -540,7 +540,7 @@ def test_the_database_clients_verify_the_server_and_log_in_whatever_characters_t
     the rendered Cluster's; PgBouncer presents that same certificate to the API (CloudNativePG v1.30.0
     api/v1/pooler_funcs.go GetClientTLSSecretNameOrDefault: the Cluster's server TLS Secret), so the API's
     rendered DATABASE_URL, which dials the pooler's Service, must be one of its names. The API logs in with
-    DB_USER and DB_PASSWORD beside the URL (the app contract), here a password full of URL characters, checked
+    PGUSER and PGPASSWORD beside the URL (the app contract; psql reads them as libpq does), here a password full of URL characters, checked
     by scram-sha-256. The migration (its URL, to the primary's Service) and the logical backup (libpq's PG*
     variables) verify the same way. Before, the certificate did not name the pooler: refused."""
     from postgres import PostgresServer
@@ -548,7 +548,7 @@ def test_the_database_clients_verify_the_server_and_log_in_whatever_characters_t
     docs = rendered[env]
     cluster = find(docs, "Cluster", "kubechat-db")
     container = api_container(docs)
-    secret = next(e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if e["name"] == "DB_PASSWORD")
+    secret = next(e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if e["name"] == "PGPASSWORD")
     api = kubelet_env(container, {(secret, "username"): "kubechat_api", (secret, "password"): PASSWORD_WITH_URL_CHARACTERS})
     mount = next(m for m in container["volumeMounts"] if m["name"] == "database-ca")
     volume = next(v for v in find(docs, "Deployment", "kubechat-api")["spec"]["template"]["spec"]["volumes"]
@@ -566,7 +566,7 @@ def test_the_database_clients_verify_the_server_and_log_in_whatever_characters_t
     try:
         server.create_managed_roles(password=PASSWORD_WITH_URL_CHARACTERS)
         server.psql("CREATE DATABASE kubechat")
-        login = {"PGUSER": api["DB_USER"], "PGPASSWORD": api["DB_PASSWORD"]}
+        login = {"PGUSER": api["PGUSER"], "PGPASSWORD": api["PGPASSWORD"]}
         result = psql_as(server, dialled_here(api["DATABASE_URL"], server, tls / "ca.crt"), login)
         assert result.stdout.strip() == "kubechat_api|t", result.stderr
         wrong = psql_as(server, dialled_here(api["DATABASE_URL"], server, tls / "ca.crt"), {**login, "PGPASSWORD": "x"})

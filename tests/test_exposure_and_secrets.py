@@ -171,7 +171,7 @@ def test_dev_secrets_are_generated_with_obviously_fake_values_and_roll_pods(rend
     # The database role's Secret: the Cluster follows its generated name too (overlays/dev/kustomizeconfig.yaml).
     role_secret = secrets["kubechat-db-api"]["metadata"]["name"]
     assert find(docs, "Cluster", "kubechat-db")["spec"]["managed"]["roles"][0]["passwordSecret"]["name"] == role_secret
-    assert {e["name"]: e for e in api["env"]}["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == role_secret
+    assert {e["name"]: e for e in api["env"]}["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == role_secret
 
 
 def contract_routes() -> list[tuple[str, str, str]]:

@@ -86,9 +86,10 @@ class KubeChatApi(Construct):
                 # and append to the audit trail, not rewrite it (migrations/0006_least_privilege.up.sql). The
                 # server is verified against the database's CA for the name dialled. The credentials stay out
                 # of the URL: the role's password comes from the secret store and may hold any character
-                # (docs/app-contract.md: DB_USER and DB_PASSWORD, when set, are the credentials).
-                env_from_secret("DB_USER", database.api_secret_name, "username"),
-                env_from_secret("DB_PASSWORD", database.api_secret_name, "password"),
+                # (docs/app-contract.md): libpq's own PGUSER and PGPASSWORD, which libpq, pgx, lib/pq,
+                # node-postgres and psycopg read by themselves for a URL without credentials.
+                env_from_secret("PGUSER", database.api_secret_name, "username"),
+                env_from_secret("PGPASSWORD", database.api_secret_name, "password"),
                 env_value("DATABASE_URL", f"postgres://{database.pooler_service_name}:{database.port}/"
                                           f"{database.database}?{database.tls_query}"),
                 env_value("DATABASE_MAX_CONNECTIONS", str(props.database_pool_size)),
