@@ -31,6 +31,13 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION audit_prune(interval) TO PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'kubechat_api') THEN
+        REVOKE EXECUTE ON FUNCTION audit_prune(interval) FROM kubechat_api;
+    END IF;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION audit_log_chain() RETURNS trigger
 LANGUAGE plpgsql SECURITY INVOKER AS $$

@@ -6,6 +6,10 @@ import sys
 import pytest
 
 from conftest import ROOT
+from kubechat_deploy.data.migration_files import latest_version
+
+LATEST = latest_version(ROOT / "migrations")
+"""The newest schema version, which every overlay deploys (a release keeps it)."""
 
 API = "sha256:" + "a" * 64
 WEB = "sha256:" + "b" * 64
@@ -50,7 +54,7 @@ def release(repo, *args):
 def test_revert_rollback_brings_back_the_previous_release_byte_for_byte(clone):
     before = tree(clone / "dist" / "rendered")
     result = release(clone, "upgrade", "--env", "production", "--version", "1.1.0", "--api-digest", API,
-                     "--web-digest", WEB, "--schema", "5")
+                     "--web-digest", WEB, "--schema", str(LATEST))
     assert result.returncode == 0, result.stderr
     upgraded = (clone / "dist" / "rendered" / "production" / "deployment-kubechat-api.yaml").read_text()
     assert f"kubechat-api:1.1.0@{API}" in upgraded and "app.kubernetes.io/version: 1.1.0" in upgraded
@@ -85,7 +89,7 @@ def test_upgrade_writes_everything_make_render_writes_and_the_freshness_tests_pa
     """Issue #25: the release ran only scripts/render.py's manifests, so docs/configuration.md went stale and the
     commit failed the tests. GIVEN a release commit made by `upgrade` WHEN the test suite's freshness checks
     run on that tree THEN they pass, and the working tree is clean (everything generated was committed)."""
-    result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0", "--schema", "5")
+    result = release(clone, "upgrade", "--env", "staging", "--version", "1.2.0", "--schema", str(LATEST))
     assert result.returncode == 0, result.stderr
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True).stdout
     assert status.strip() == "", f"the release left changes it did not commit:\n{status}"
@@ -161,9 +165,10 @@ def test_a_commit_that_fails_leaves_nothing_staged_or_written(clone):
     (["rollback-argocd", "--app", "production", "--to", "3"], "allowed: an Application the ApplicationSet generated"),
     # A schema version the migrations do not have, even in a dry run (issue #25: it was accepted).
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "99", "--dry-run"],
-     "--schema: schema version 99 has no migration (migrations/ goes up to 5); allowed for overlays/staging: 5..5"),
+     f"--schema: schema version 99 has no migration (migrations/ goes up to {LATEST}); allowed for overlays/staging: "
+     f"{LATEST}..{LATEST}"),
     (["upgrade", "--env", "staging", "--version", "1.0.1", "--schema", "3"],
-     "overlays/staging is at schema version 5, and the migration hook only migrates up; allowed: 5..5"),
+     f"overlays/staging is at schema version {LATEST}, and the migration hook only migrates up; allowed: {LATEST}..{LATEST}"),
 ])
 def test_bad_release_input_is_rejected_before_anything_changes(clone, args, message):
     before = tree(clone)

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .footprint import quantity
-from kubechat_deploy.data.migration_files import MigrationError, check_target
+from kubechat_deploy.data.migration_files import API_ROLE, API_ROLE_SCHEMA, MigrationError, check_target
 from .paths import ROOT
 
 class ReleaseError(RuntimeError):
@@ -219,6 +219,15 @@ def check_release(docs: list[dict], env: str) -> list[str]:
         check_target(ROOT / "migrations", int(value), f"environment {env!r}: SCHEMA_VERSION")
     except MigrationError as error:
         errors.append(str(error))
+    else:
+        api = next((d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "kubechat-api"), None)
+        logins = [e.get("valueFrom", {}).get("secretKeyRef", {}).get("name", "") for c in
+                  ((api or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [])
+                  for e in c.get("env", []) if e["name"] == "PGUSER"]
+        if int(value) < API_ROLE_SCHEMA and any(name.startswith("kubechat-db-api") for name in logins):
+            errors.append(f"environment {env!r}: SCHEMA_VERSION={value} in overlays/{env}/kustomization.yaml, but the API "
+                          f"connects as {API_ROLE}, whose privileges schema version {API_ROLE_SCHEMA} grants; allowed: "
+                          f"{API_ROLE_SCHEMA} or newer")
     return errors
 
 

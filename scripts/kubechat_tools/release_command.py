@@ -30,7 +30,8 @@ import sys
 from pathlib import Path
 
 
-from kubechat_deploy.data.migration_files import MigrationError, check_target, latest_version
+from kubechat_deploy.data.migration_files import (API_ROLE, API_ROLE_SCHEMA, MigrationError, check_target,
+                                                  latest_version)
 from kubechat_tools.release import ReleaseError, set_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,9 +188,15 @@ def migrate_down(args) -> None:
     if hook is None:
         raise ReleaseError(f"--env {args.env!r}: dist/rendered/{args.env} has no Job kubechat-migrate: run `make render`")
     latest = latest_version(ROOT / "migrations")
-    if not 0 <= args.to < latest:
-        raise ReleaseError(f"--to {args.to}: allowed: a schema version from 0 to {latest - 1}, below the newest "
-                           f"migration ({latest})")
+    if not 1 <= args.to < latest:
+        raise ReleaseError(f"--to {args.to}: allowed: a schema version from 1 to {latest - 1}, below the newest "
+                           f"migration ({latest}) (golang-migrate has no version 0 to go to)")
+    if args.to < API_ROLE_SCHEMA and not args.below_api_schema:
+        raise ReleaseError(f"--to {args.to}: below schema version {API_ROLE_SCHEMA} the API's role "
+                           f"{API_ROLE} has no privileges, and this commit's API connects as it: every "
+                           f"request would fail. First release (and sync) a version whose API connects otherwise, "
+                           f"with SCHEMA_VERSION={args.to}, or scale the API to 0; then run this again with "
+                           f"--below-api-schema")
     ns = hook["metadata"]["namespace"]
     name = f"kubechat-migrate-down-to-{args.to}"
     job = yaml.safe_load(yaml.safe_dump(hook))
@@ -237,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     md.add_argument("--env", required=True, choices=ENVIRONMENTS)
     md.add_argument("--to", required=True, type=int, help="the schema version to go down to")
     md.add_argument("--output", help="file to write (default: standard output)")
+    md.add_argument("--below-api-schema", action="store_true",
+                    help="allow a version below the one this commit's API needs (after its API was changed or stopped)")
     args = parser.parse_args(argv)
     try:
         {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd,

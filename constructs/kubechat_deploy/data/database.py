@@ -13,6 +13,7 @@ import imports.cnpg.io.cnpg.postgresql as pg
 import imports.monitoring.com.coreos.monitoring as mon
 
 from kubechat_deploy import validation as v
+from kubechat_deploy.data.migration_files import API_ROLE
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.observability.monitoring import MonitoringProps
 from kubechat_deploy.delivery.sync import KEEP, Wave, wave
@@ -90,7 +91,7 @@ class DatabaseProps:
 
 
 class KubeChatDatabase(Construct):
-    API_ROLE = "kubechat_api"
+    API_ROLE = API_ROLE
     """The API's database role: migrations/0006_least_privilege.up.sql grants it the application's tables, and
     on the audit trail only SELECT and INSERT of the columns a writer chooses."""
     BACKUP_ROLE = "kubechat_backup"

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FILE = re.compile(r"^(\d{4,})_([a-z0-9_]+)\.(up|down)\.sql$")
+API_ROLE = "kubechat_api"
+"""The API's database role, which the Cluster manages (data/database.py) and the migrations grant."""
+API_ROLE_SCHEMA = 6
+"""The schema version (0006_least_privilege) from which API_ROLE has what the API needs: below it, an API that
+connects as API_ROLE cannot work."""
 
 
 class MigrationError(ValueError):
