@@ -2,12 +2,13 @@
 with argocd-notifications-cm as rendered and the webhook's address in argocd-notifications-secret (where
 External Secrets merges it from the secret store) posts the failure to that webhook, here on loopback.
 
-Production is used: its syncs are manual here (its window), with no retry, so the operation ends Failed at
-once. The catalog's on-sync-failed trigger fires on the final failure: on staging, which auto-syncs with five
+Production is used, its auto-sync off for the test (inside its sync window it would retry), so a manual sync
+with no retry ends Failed at once. The catalog's on-sync-failed trigger fires on the final failure: on staging, which auto-syncs with five
 retries, that comes some fifteen minutes later."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
@@ -35,8 +36,23 @@ def webhook(stack):
     receiver.stop()
 
 
-def test_a_failed_sync_reaches_the_webhook(stack, delivery, webhook):
+@pytest.fixture
+def manual_only(stack, delivery):
+    """Production auto-syncs inside its sync window (Mon-Thu 08:00-17:00 UTC), with five retries: a failed release
+    then stays Running for some fifteen minutes. The test is about the notification of a final failure, whatever
+    the hour it runs at: auto-sync off for it (as an operator does before a manual sync; the ApplicationSet leaves
+    syncPolicy alone), and back as it was afterwards."""
     app = next(a for a, env in delivery.items() if env == ENV)
+    policy = stack.get("applications.argoproj.io", app)["spec"].get("syncPolicy") or {}
+    stack.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
+                        "-p", json.dumps({"spec": {"syncPolicy": {"automated": None}}}))
+    yield app
+    stack.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
+                        "-p", json.dumps({"spec": {"syncPolicy": {"automated": policy.get("automated")}}}))
+
+
+def test_a_failed_sync_reaches_the_webhook(stack, delivery, webhook, manual_only):
+    app = manual_only
     good = publish_under_test(stack.remote, "production before a failing release")
     break_migration(stack.remote.work, ENV)  # a release whose migration hook fails
     bad = stack.remote._commit("a production release whose migration fails")
