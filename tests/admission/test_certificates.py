@@ -39,11 +39,16 @@ def plain_http(traefik, host: str, path: str) -> tuple[int, dict[str, str]]:
 
 
 def wait_ready(plane, namespace: str, name: str, timeout: float = 120) -> dict:
+    """Until the Certificate is Ready and its issuance recorded: cert-manager's readiness controller can mark it
+    Ready from the new Secret a moment before the issuing controller writes status.revision (seen on a slow,
+    cold machine), and the tests read both."""
     deadline = time.monotonic() + timeout
     certificate = {}
     while time.monotonic() < deadline:
         certificate = json.loads(plane.kubectl("get", "certificate", name, "-n", namespace, "-o", "json").stdout)
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in certificate.get("status", {}).get("conditions", [])):
+        status = certificate.get("status", {})
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])) and \
+                status.get("revision"):
             return certificate
         time.sleep(1)
     challenges = plane.kubectl("get", "challenges", "-n", namespace, "-o", "yaml", check=False).stdout
