@@ -46,6 +46,15 @@ def manual_only(stack, delivery):
     policy = stack.get("applications.argoproj.io", app)["spec"].get("syncPolicy") or {}
     stack.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
                         "-p", json.dumps({"spec": {"syncPolicy": {"automated": None}}}))
+    # Until the controller has reconciled the Application since: an auto-sync it starts from its older copy
+    # would merge with the test's manual operation (seen: the manual sync then carried auto-sync's retries).
+    stack.refresh(app)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    time.sleep(2)
+    stack.wait_app(app, lambda a: not (a["spec"].get("syncPolicy") or {}).get("automated")
+                   and (a["status"].get("reconciledAt") or "") > since
+                   and (a["status"].get("operationState") or {}).get("phase") != "Running",
+                   120, "reconciled with auto-sync off and no operation running")
     yield app
     stack.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
                         "-p", json.dumps({"spec": {"syncPolicy": {"automated": policy.get("automated")}}}))

@@ -403,8 +403,9 @@ class DeliveryStack(ProcessGroup):
                                "sync": {"revision": revision, "syncStrategy": {"hook": {}},
                                         **({"prune": True} if prune else {})},
                                "retry": {"limit": 0}}}
-        self.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "merge",
-                           "-p", json.dumps(patch))
+        # The whole operation, replaced (a JSON patch `add`), never merged into one the controller may have set.
+        self.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "json",
+                           "-p", json.dumps([{"op": "add", "path": "/operation", "value": patch["operation"]}]))
 
     def wait_app(self, app: str, predicate, timeout: float, what: str) -> dict:
         deadline = time.monotonic() + timeout
