@@ -61,8 +61,12 @@ def test_kyverno_audits_in_dev_and_enforces_elsewhere(rendered, env, action):
         "require-tag": action, "disallow-latest": action, "allowed-registries": action}
     for binding in [d for d in rendered[env] if d["kind"] == "ValidatingAdmissionPolicyBinding"]:
         assert binding["spec"]["validationActions"] == (["Warn", "Audit"] if env == "dev" else ["Deny"])
-        assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {
-            "kubernetes.io/metadata.name": f"kubechat-{env}"}
+        if binding["metadata"]["name"] == f"kubechat-{env}-api-write-limits":
+            # The API's own requests, wherever its write grant is bound (#31.5): every namespace.
+            assert "matchResources" not in binding["spec"]
+        else:
+            assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": f"kubechat-{env}"}
         assert binding["spec"]["policyName"] == binding["metadata"]["name"]
 
 
