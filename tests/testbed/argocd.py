@@ -397,12 +397,18 @@ class DeliveryStack(ProcessGroup):
         self.plane.kubectl("annotate", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE,
                            "argocd.argoproj.io/refresh=hard", "--overwrite")
 
-    def sync(self, app: str, revision: str, user: str = "delivery-test", prune: bool = False) -> None:
-        """A manual sync, as `argocd app sync [--prune]` requests one: an operation on the Application."""
+    def sync(self, app: str, revision: str, user: str = "delivery-test", prune: bool = False,
+             retry: dict | None = None) -> None:
+        """A manual sync, as `argocd app sync [--prune]` requests one: an operation on the Application.
+
+        `retry` (default none): Argo CD writes a new operation's state with a JSON merge patch of a struct whose
+        zero fields are omitted (argo-cd v3.5.1 controller/appcontroller.go setOperationState), so a manual
+        operation without retries keeps the retry strategy of the operation before it: after an auto-sync,
+        its five retries. Give a non-zero retry to override it."""
         patch = {"operation": {"initiatedBy": {"username": user},
                                "sync": {"revision": revision, "syncStrategy": {"hook": {}},
                                         **({"prune": True} if prune else {})},
-                               "retry": {"limit": 0}}}
+                               "retry": retry or {"limit": 0}}}
         # The whole operation, replaced (a JSON patch `add`), never merged into one the controller may have set.
         self.plane.kubectl("patch", "applications.argoproj.io", app, "-n", ARGOCD_NAMESPACE, "--type", "json",
                            "-p", json.dumps([{"op": "add", "path": "/operation", "value": patch["operation"]}]))
