@@ -89,6 +89,19 @@ class PostgresServer:
         self.psql(f"CREATE DATABASE {name} OWNER {owner}")
         return name
 
+    def rechain_audit_log(self, database: str, before: str = "") -> None:
+        """As the superuser only a test is: with the audit triggers off, run `before` (a test's own edit of the
+        rows), then recompute every row's hashes so the chain starts intact again."""
+        self.psql(f"""
+            ALTER TABLE audit_log DISABLE TRIGGER USER;
+            {before}
+            DO $$ DECLARE r audit_log; prev bytea := '\\x'; BEGIN
+              FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
+                UPDATE audit_log SET prev_hash = prev, row_hash = audit_row_digest(prev, r) WHERE id = r.id;
+                SELECT row_hash INTO prev FROM audit_log WHERE id = r.id;
+              END LOOP; END $$;
+            ALTER TABLE audit_log ENABLE TRIGGER USER;""", database)
+
     def create_managed_roles(self, password: str = "test") -> list[str]:
         """Create the roles the rendered Cluster declares under spec.managed.roles, as CloudNativePG's instance
         manager does (its name, LOGIN, INHERIT and inRoles as declared, a password), and return their names."""

@@ -157,15 +157,7 @@ def test_a_temporary_table_cannot_feed_the_chain_another_previous_hash(server, d
 
 def backdate(server, database, ids: str, age: str) -> None:
     """As the superuser (the only one who could), move rows into the past and chain them again."""
-    server.psql(f"""
-        ALTER TABLE audit_log DISABLE TRIGGER USER;
-        UPDATE audit_log SET occurred_at = now() - interval '{age}' WHERE id IN ({ids});
-        DO $$ DECLARE r audit_log; prev bytea := '\\x'; BEGIN
-          FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
-            UPDATE audit_log SET prev_hash = prev, row_hash = audit_row_digest(prev, r) WHERE id = r.id;
-            SELECT row_hash INTO prev FROM audit_log WHERE id = r.id;
-          END LOOP; END $$;
-        ALTER TABLE audit_log ENABLE TRIGGER USER;""", database)
+    server.rechain_audit_log(database, f"UPDATE audit_log SET occurred_at = now() - interval '{age}' WHERE id IN ({ids});")
 
 
 def test_the_api_role_prunes_only_through_audit_prune_past_the_retention(server, database):

@@ -245,25 +245,26 @@ def test_each_database_role_is_one_name_from_the_cluster_to_its_secret_to_its_us
     assert env_of(migration)["DB_USER"]["valueFrom"]["secretKeyRef"]["name"] == "kubechat-db-app"  # the owner's only user
 
 
+def render_with_schema(tmp_path, env: str, version: int) -> subprocess.CompletedProcess:
+    """`make render`'s render of a copy of the overlays whose `env` deploys SCHEMA_VERSION=`version`."""
+    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
+    kustomization = tmp_path / "overlays" / env / "kustomization.yaml"
+    kustomization.write_text(re.sub(r"SCHEMA_VERSION=\d+", f"SCHEMA_VERSION={version}", kustomization.read_text()))
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
+                           "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
+
+
 def test_render_rejects_a_schema_version_below_the_one_the_api_role_needs(tmp_path):
     """The API connects as kubechat_api, whose privileges migration 6 grants: a release of this render with an
     older SCHEMA_VERSION would leave every request without access."""
-    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
-    kustomization = tmp_path / "overlays" / "staging" / "kustomization.yaml"
-    kustomization.write_text(re.sub(r"SCHEMA_VERSION=\d+", "SCHEMA_VERSION=5", kustomization.read_text()))
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
-                             "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
+    result = render_with_schema(tmp_path, "staging", 5)
     assert result.returncode == 1
     assert ("environment 'staging': SCHEMA_VERSION=5 in overlays/staging/kustomization.yaml, but the API connects as "
             "kubechat_api, whose privileges schema version 6 grants; allowed: 6 or newer") in result.stderr, result.stderr
 
 
 def test_render_rejects_a_schema_version_without_migration(tmp_path):
-    shutil.copytree(ROOT / "overlays", tmp_path / "overlays")
-    kustomization = tmp_path / "overlays" / "production" / "kustomization.yaml"
-    kustomization.write_text(re.sub(r"SCHEMA_VERSION=\d+", "SCHEMA_VERSION=42", kustomization.read_text()))
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--dist", str(tmp_path / "dist"),
-                             "--overlays", str(tmp_path / "overlays")], capture_output=True, text=True)
+    result = render_with_schema(tmp_path, "production", 42)
     assert result.returncode == 1
     assert f"environment 'production': SCHEMA_VERSION: schema version 42 has no migration; allowed: 0 or 1..{latest_version(ROOT / 'migrations')}" in result.stderr
     assert not (tmp_path / "dist").exists()

@@ -144,14 +144,7 @@ def test_audit_retention_prunes_only_past_the_minimum_and_keeps_the_chain_verifi
                 "UPDATE audit_log SET occurred_at = now() - interval '500 days' WHERE id <= 2;"
                 "ALTER TABLE audit_log ENABLE TRIGGER USER", database)
     # Re-chain after the test's own edit so the starting point is an intact chain.
-    server.psql("""
-        ALTER TABLE audit_log DISABLE TRIGGER USER;
-        DO $$ DECLARE r audit_log; prev bytea := '\\x'; BEGIN
-          FOR r IN SELECT * FROM audit_log ORDER BY id LOOP
-            UPDATE audit_log SET prev_hash = prev, row_hash = audit_row_digest(prev, r) WHERE id = r.id;
-            SELECT row_hash INTO prev FROM audit_log WHERE id = r.id;
-          END LOOP; END $$;
-        ALTER TABLE audit_log ENABLE TRIGGER USER;""", database)
+    server.rechain_audit_log(database)
     assert server.psql("SELECT count(*) FROM audit_verify_chain()", database) == "0"
     assert server.psql("SELECT audit_prune(interval '400 days')", database) == "2"
     assert server.psql("SELECT count(*) FROM audit_log", database) == "1"
