@@ -24,7 +24,7 @@ export GOFLAGS := -mod=mod
 CHECKOV_VERSION := 3.3.30
 GO_TOOLS := ./cmd/psa-check github.com/yannh/kubeconform/cmd/kubeconform
 
-.PHONY: help setup crds render validate test check integration delivery-test metrics-test admission-test watch bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
+.PHONY: help setup crds render validate test check integration delivery-test metrics-test admission-test watch bench imports lock clean restore-manifest diff preflight docs dev-deploy dev-open dev-upgrade dev-build dev-rebuild-api dev-rebuild-web dev-status dev-undeploy dev-db-connect dev-db-status dev-db-health dev-db-integrity
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -198,6 +198,9 @@ DEV_PRIMARY = $$(kubectl -n $(DEV_NS) get cluster kubechat-db -o jsonpath='{.sta
 # laptop the last deployer owns dev. API_IMAGE= / WEB_IMAGE= deploy locally built images.
 dev-deploy: $(VENV)/.render-stamp bin/kustomize ## deploy overlays/dev to the current kubectl context, wave by wave (API_IMAGE=, WEB_IMAGE=)
 	@$(PY) scripts/dev_deploy.py $(if $(API_IMAGE),--api-image $(API_IMAGE),) $(if $(WEB_IMAGE),--web-image $(WEB_IMAGE),)
+
+dev-open: $(VENV)/.render-stamp bin/kustomize ## reach dev's web, API, pgAdmin and redis-commander on 127.0.0.1 (kubectl port-forward) until Ctrl-C
+	@$(PY) scripts/dev_open.py $(if $(DRY_RUN),--dry-run,)
 
 dev-upgrade: dev-deploy ## after pulling a new version or schema: the same deployment, the migration runs again
 

@@ -44,13 +44,14 @@ def build_app(props: KubeChatProps | None = None, parts: tuple[str, ...] = PARTS
     if "platform" in parts:
         from kubechat_deploy.platform.charts import (ArgoCdConfigurationChart, DeliveryPlatformChart,
                                                      LoggingPlatformChart, PlatformBootstrapChart,
-                                                     PlatformPrerequisitesChart, PlatformRootChart)
+                                                     PlatformPrerequisitesChart, PlatformRootChart, DeployersChart)
         from kubechat_deploy.platform.props import PlatformProps
 
         platform = platform or PlatformProps()
         LoggingPlatformChart(app, props=platform)
         ArgoCdConfigurationChart(app, props=platform)
         DeliveryPlatformChart(app, props=platform)
+        DeployersChart(app, props=platform)
         PlatformPrerequisitesChart(app, props=platform)
         PlatformRootChart(app, props=platform)
         PlatformBootstrapChart(app, props=platform)

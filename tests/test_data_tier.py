@@ -299,12 +299,13 @@ def test_render_rejects_overlay_values_that_make_no_sense(tmp_path, env, file, o
 def test_dev_tools_reach_only_their_own_backend(rendered):
     docs = rendered["dev"]
     pods = pods_of(docs)
-    laptop = Endpoint(name="browser", ip="192.168.5.1")
-    services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
-    assert services["kubechat-pgadmin"]["ports"][0]["nodePort"] == 30050
-    assert services["kubechat-redis-commander"]["ports"][0]["nodePort"] == 30081
+    laptop = Endpoint(name="another machine on the laptop's network", ip="192.168.5.1")
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for name, port in (("kubechat-pgadmin", "30050"), ("kubechat-redis-commander", "30081")):
+        assert services[name]["spec"].get("type", "ClusterIP") == "ClusterIP"  # reached by make dev-open only
+        assert services[name]["metadata"]["annotations"]["kubechat.io/local-port"] == port
     pgadmin, commander = pods["kubechat-pgadmin"], pods["kubechat-redis-commander"]
-    assert allowed(docs, laptop, pgadmin, "http") and allowed(docs, laptop, commander, "http")
+    assert not allowed(docs, laptop, pgadmin, "http") and not allowed(docs, laptop, commander, "http")
     assert allowed(docs, pgadmin, pods["kubechat-db"], 5432) and not allowed(docs, pgadmin, pods["kubechat-redis"], 6379)
     assert allowed(docs, commander, pods["kubechat-redis"], 6379) and not allowed(docs, commander, pods["kubechat-db"], 5432)
     assert not allowed(docs, pods["kubechat-web"], pods["kubechat-db"], 5432)

@@ -2,6 +2,7 @@
 post-sync smoke test script run against real HTTP(S) servers."""
 from __future__ import annotations
 
+import fnmatch
 import http.server
 import os
 import ssl
@@ -51,16 +52,85 @@ def test_the_application_set_targets_labelled_clusters_and_never_the_laptop_envi
     assert annotations["argocd.argoproj.io/compare-options"] == "ServerSideDiff=true"
 
 
-def test_the_project_allows_exactly_the_cluster_scoped_kinds_the_overlays_render(rendered):
-    project = next(d for d in load_dir(PLATFORM) if d["kind"] == "AppProject")["spec"]
-    allowed = {(r["group"], r["kind"]) for r in project["clusterResourceWhitelist"]}
-    rendered_kinds = {(d["apiVersion"].rsplit("/", 1)[0] if "/" in d["apiVersion"] else "", d["kind"])
-                      for docs in rendered.values() for d in docs if "namespace" not in d["metadata"]}
-    assert rendered_kinds == allowed
-    assert project["destinations"] == [{"namespace": "kubechat-staging", "server": "*"},
-                                       {"namespace": "kubechat-production", "server": "*"}]
-    window = project["syncWindows"][0]
+def api_group(doc: dict) -> str:
+    return doc["apiVersion"].rsplit("/", 1)[0] if "/" in doc["apiVersion"] else ""
+
+
+PLURALS = {"Namespace": "namespaces", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
+           "ClusterIssuer": "clusterissuers", "ClusterPolicy": "clusterpolicies",
+           "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+           "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings"}
+"""The resources RBAC names (the API server's discovery; the delivery tier applies the roles for real)."""
+
+
+def allowed_by(rules: list[dict], group: str, kind: str, name: str) -> bool:
+    """Argo CD v3.5.1 pkg/apis/application/v1alpha1/app_project_types.go IsGroupKindNamePermitted /
+    isNamedResourceInList: group and kind match, and the name matches the item's glob (empty: any)."""
+    return any(fnmatch.fnmatchcase(group, r["group"]) and fnmatch.fnmatchcase(kind, r["kind"]) and
+               (not r.get("name") or fnmatch.fnmatchcase(name, r["name"])) for r in rules)
+
+
+def test_each_environment_has_its_own_project_bounded_to_its_namespace_and_its_named_objects(rendered):
+    """Every cluster-scoped object a delivered environment renders is allowed by its own project and named in
+    its deployer's RBAC (dist/platform/deployers), and nothing of another environment is; the deployer may
+    write no cluster-scoped object that no environment renders."""
+    projects = {d["metadata"]["name"]: d["spec"] for d in load_dir(PLATFORM) if d["kind"] == "AppProject"}
+    assert set(projects) == {"kubechat-staging", "kubechat-production"}
+    roles = {d["metadata"]["name"]: d for d in load_dir(ROOT / "dist" / "platform" / "deployers") if d["kind"] == "ClusterRole"}
+    named = set()
+    for env in ("staging", "production"):
+        project, role = projects[f"kubechat-{env}"], roles[f"kubechat-{env}-deployer"]
+        assert project["destinations"] == [{"namespace": f"kubechat-{env}", "server": "*"}]
+        assert project["destinationServiceAccounts"] == [{"server": "*", "namespace": f"kubechat-{env}",
+                                                          "defaultServiceAccount": f"argocd:kubechat-{env}-deployer"}]
+        writable = {(r["apiGroups"][0], r["resources"][0], n) for r in role["rules"] if "patch" in r["verbs"]
+                    for n in r.get("resourceNames", [])}
+        # Every write is limited by name, but `create` (RBAC cannot name what does not exist yet; the
+        # deployers' delivery-scope admission policy refuses other names, tests/delivery/test_delivery_access.py).
+        assert all(r.get("resourceNames") for r in role["rules"] if set(r["verbs"]) & {"patch", "update", "delete",
+                                                                                        "escalate", "bind"})
+        assert [r["verbs"] for r in role["rules"] if not r.get("resourceNames")] == \
+            [["create"], ["get", "list", "watch"], ["get", "list", "watch"]]
+        for doc in rendered[env]:
+            if "namespace" in doc["metadata"]:
+                continue
+            name, group = doc["metadata"]["name"], api_group(doc)
+            assert allowed_by(project["clusterResourceWhitelist"], group, doc["kind"], name), (env, doc["kind"], name)
+            resource = PLURALS[doc["kind"]]
+            assert (group, resource, name) in writable, f"{env}: the deployer may not write {doc['kind']} {name}: " \
+                "add its name to CLUSTER_SCOPED in constructs/kubechat_deploy/delivery/access.py"
+            named.add((group, resource, name))
+            other = "production" if env == "staging" else "staging"
+            assert not allowed_by(projects[f"kubechat-{other}"]["clusterResourceWhitelist"], group, doc["kind"], name)
+    stale = {w for role in roles.values() for r in role["rules"] if "patch" in r["verbs"]
+             for w in [(r["apiGroups"][0], r["resources"][0], n) for n in r.get("resourceNames", [])]} - named
+    # image-digests is production's only (components/image-digests): staging's name for it is allowed, unused.
+    assert {n for _, _, n in stale} <= {"kubechat-staging-image-digests"}, stale
+    window = projects["kubechat-production"]["syncWindows"][0]
     assert window["applications"] == ["kubechat-production-*"] and window["kind"] == "allow" and window["manualSync"]
+    assert "syncWindows" not in projects["kubechat-staging"]
+    template = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]["template"]
+    assert template["spec"]["project"] == 'kubechat-{{index .metadata.labels "kubechat.io/environment"}}'
+
+
+def test_every_platform_application_is_in_the_platform_project_which_names_its_repositories_and_identity():
+    platform_project = next(d for d in load_dir(ROOT / "dist" / "platform" / "argocd") if d["kind"] == "AppProject")
+    spec = platform_project["spec"]
+    assert platform_project["metadata"]["name"] == "platform"
+    cm = next(d for d in load_dir(ROOT / "dist" / "platform" / "argocd") if d["kind"] == "ConfigMap"
+              and d["metadata"]["name"] == "argocd-cm")
+    assert cm["data"]["application.sync.impersonation.enabled"] == "true"
+    assert spec["destinationServiceAccounts"] == [{"server": "https://kubernetes.default.svc", "namespace": "*",
+                                                   "defaultServiceAccount": "argocd:kubechat-platform-deployer"}]
+    apps = [d for name in ("bootstrap", "root", "prerequisites", "logging")
+            for d in load_dir(ROOT / "dist" / "platform" / name) if d["kind"] == "Application"]
+    assert len(apps) >= 15
+    for app in apps:
+        assert app["spec"]["project"] == "platform", app["metadata"]["name"]
+        for source in [app["spec"].get("source")] + (app["spec"].get("sources") or []):
+            if source:
+                assert source["repoURL"] in spec["sourceRepos"], (app["metadata"]["name"], source["repoURL"])
+        assert app["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "production"])
@@ -366,3 +436,22 @@ def test_monitors_of_the_platform_charts_arrive_after_their_crds_and_keep_the_na
     # Traefik's own `service` label (the canary analysis selects by it) would become exported_service.
     assert values("traefik")["metrics"]["prometheus"]["serviceMonitor"]["honorLabels"] is True
 
+
+
+def test_the_local_admin_is_turned_off_by_a_setting_and_the_roles_follow_the_settings():
+    """What ArgoCdAccessProps renders (the real argocd-server enforces it: tests/delivery/test_argocd_access.py)."""
+    from cdk8s import App
+
+    from kubechat_deploy.platform.charts import ArgoCdConfigurationChart
+    from kubechat_deploy.platform.props import ArgoCdAccessProps, PlatformProps
+
+    app = App()
+    chart = ArgoCdConfigurationChart(app, props=PlatformProps(argocd_access=ArgoCdAccessProps(
+        local_admin=False, production_deployers=("sre-oncall", "release-managers"), platform_admins=())))
+    docs = {d["metadata"]["name"]: d for d in chart.to_json()}
+    assert docs["argocd-cm"]["data"]["admin.enabled"] == "false"
+    policy = docs["argocd-rbac-cm"]["data"]["policy.csv"].splitlines()
+    assert "g, sre-oncall, role:kubechat-production-deployer" in policy
+    assert "g, release-managers, role:kubechat-production-deployer" in policy
+    assert not [line for line in policy if line.endswith("role:admin")]
+    assert docs["argocd-rbac-cm"]["data"]["policy.default"] == "role:readonly"

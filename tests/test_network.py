@@ -1,9 +1,11 @@
 """Which pods may talk to which, evaluated from the rendered NetworkPolicies of every environment."""
+import subprocess
+
 import pytest
 
 from kubechat_tools.netpol import Endpoint, allowed, pods_of
 
-from conftest import cloudnative_pg_operator_pod_labels
+from conftest import ROOT, cloudnative_pg_operator_pod_labels
 
 OPERATOR_POD_LABELS = cloudnative_pg_operator_pod_labels()
 
@@ -13,7 +15,7 @@ PROXY = Endpoint(name="traefik", namespace="traefik", labels={"app.kubernetes.io
 PROMETHEUS = Endpoint(name="prometheus", namespace="monitoring", labels={"app.kubernetes.io/name": "prometheus"})
 DNS = Endpoint(name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"})
 OTHER_TENANT = Endpoint(name="intruder", namespace="team-a", labels={"app": "intruder"})
-LAPTOP = Endpoint(name="browser via NodePort", ip="192.168.5.1")
+LAPTOP = Endpoint(name="another machine on the laptop's network", ip="192.168.5.1")
 KUBERNETES_API = Endpoint(name="kube-apiserver", ip="10.96.0.1")
 INTERNET = Endpoint(name="example.com", ip="93.184.216.34")
 
@@ -73,21 +75,25 @@ def test_other_namespaces_cannot_reach_kubechat(env):
     assert not allowed(docs, api, web, "http"), "nothing calls the front end from inside"
 
 
-def test_nodeports_are_reachable_in_dev_only(rendered):
-    for env_name, namespace in ENVS.items():
+def test_no_environment_listens_beyond_the_cluster_and_dev_is_forwarded_on_loopback_only(rendered, tmp_path):
+    """No NodePort or LoadBalancer Service anywhere (a NodePort listens on every address of every node), no
+    policy admits web or API from outside the cluster; dev is reached by `make dev-open`, which forwards the
+    annotated Services on 127.0.0.1 only (run here as the laptop runs it, with --dry-run: no cluster)."""
+    for env_name in ENVS:
         docs = rendered[env_name]
         pods = pods_of(docs)
-        expected = env_name == "dev"
-        assert allowed(docs, LAPTOP, pods["kubechat-web"], "http") is expected, env_name
-        assert allowed(docs, LAPTOP, pods["kubechat-api"], "http") is expected, env_name
-        assert not allowed(docs, LAPTOP, pods["kubechat-api"], "metrics")
+        assert not allowed(docs, LAPTOP, pods["kubechat-web"], "http"), env_name
+        assert not allowed(docs, LAPTOP, pods["kubechat-api"], "http"), env_name
         services = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Service"}
-        if expected:
-            assert services["kubechat-web"]["type"] == "NodePort" and services["kubechat-web"]["ports"][0]["nodePort"] == 30001
-            assert services["kubechat-api"]["type"] == "NodePort"
-            assert [p["nodePort"] for p in services["kubechat-api"]["ports"] if p["name"] == "http"] == [30080]
-        else:
-            assert {s.get("type", "ClusterIP") for s in services.values()} == {"ClusterIP"}
+        assert {s.get("type", "ClusterIP") for s in services.values()} == {"ClusterIP"}, env_name
+    result = subprocess.run(["make", "--no-print-directory", "dev-open", "DRY_RUN=1"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    forwards = [line for line in result.stdout.splitlines() if line.startswith("+ kubectl port-forward")]
+    assert sorted(forwards) == sorted(
+        f"+ kubectl port-forward --address 127.0.0.1 -n kubechat-dev svc/{svc} {local}:{port}"
+        for svc, local, port in (("kubechat-web", 30001, 3000), ("kubechat-api", 30080, 8080),
+                                 ("kubechat-pgadmin", 30050, 8080), ("kubechat-redis-commander", 30081, 8081)))
 
 
 def test_the_evaluator_itself_denies_by_default_and_allows_without_policies():
@@ -198,3 +204,32 @@ def test_during_a_move_from_ingress_nginx_both_front_doors_reach_web_and_api_and
             assert allowed(docs, PROXY, pods[workload], "http"), workload
             assert allowed(docs, nginx, pods[workload], "http") == bool(legacy), (workload, legacy)
             assert not allowed(docs, OTHER_TENANT, pods[workload], "http")
+
+
+def test_the_monitoring_and_logging_namespaces_admit_only_who_needs_them(rendered):
+    """#31.5: Prometheus, Alertmanager, Grafana and Loki answer without authentication; the platform's
+    NetworkPolicies (dist/platform/delivery for monitoring, dist/platform/logging) admit only their own
+    namespace's pods, Argo Rollouts' analysis queries, the API server's webhook calls and Grafana's Loki
+    queries. Pod labels as the charts render them (constructs/kubechat_deploy/platform/network_policies.py)."""
+    from kubechat_tools.manifests import load_dir
+
+    docs = load_dir(ROOT / "dist" / "platform" / "delivery") + load_dir(ROOT / "dist" / "platform" / "logging")
+    prometheus = Endpoint("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}, {"web": 9090})
+    alertmanager = Endpoint("alertmanager", "monitoring", {"app.kubernetes.io/name": "alertmanager"}, {"web": 9093})
+    grafana = Endpoint("grafana", "monitoring", {"app.kubernetes.io/name": "grafana"}, {"grafana": 3000})
+    operator = Endpoint("prometheus-operator", "monitoring",
+                        {"app.kubernetes.io/name": "kube-prometheus-stack-prometheus-operator"}, {"https": 10250})
+    loki = Endpoint("loki", "logging", {"app.kubernetes.io/name": "loki"}, {"http-metrics": 3100})
+    alloy = Endpoint("alloy", "logging", {"app.kubernetes.io/name": "alloy"})
+    rollouts = Endpoint("argo-rollouts", "argo-rollouts", {"app.kubernetes.io/name": "argo-rollouts"})
+    api_server = Endpoint("kube-apiserver", ip="192.168.1.10")
+    for env_name in ("staging", "production"):
+        api = pods_of(rendered[env_name])["kubechat-api"]
+        for target, port in ((prometheus, "web"), (alertmanager, "web"), (grafana, "grafana"), (loki, "http-metrics")):
+            assert not allowed(docs, api, target, port), (env_name, target.name)
+    assert allowed(docs, grafana, prometheus, "web") and allowed(docs, grafana, alertmanager, "web")
+    assert allowed(docs, prometheus, alertmanager, "web") and allowed(docs, prometheus, grafana, "grafana")
+    assert allowed(docs, rollouts, prometheus, "web") and not allowed(docs, rollouts, alertmanager, "web")
+    assert allowed(docs, api_server, operator, "https") and not allowed(docs, api_server, prometheus, "web")
+    assert allowed(docs, alloy, loki, "http-metrics") and allowed(docs, grafana, loki, "http-metrics")
+    assert not allowed(docs, rollouts, loki, "http-metrics") and not allowed(docs, loki, prometheus, "web")

@@ -9,7 +9,7 @@ from kubechat_deploy.security.namespace import NamespaceProps
 from kubechat_deploy.app.web import WebProps
 from kubechat_deploy.app.workload import Resources, Scaling
 from kubechat_deploy.security.network import NetworkProps
-from kubechat_deploy.platform.props import DeliveryProps
+from kubechat_deploy.platform.props import ArgoCdAccessProps, DeliveryProps
 
 
 @pytest.mark.parametrize("make, field, value, allowed", [
@@ -31,6 +31,10 @@ from kubechat_deploy.platform.props import DeliveryProps
     (lambda: NetworkProps(proxy_namespace="Traefik Proxy"), "network.proxy_namespace", "Traefik Proxy", "DNS-1123"),
     (lambda: DeliveryProps(environments=("staging", "dev")), "delivery.environments", "'dev'", "never dev"),
     (lambda: DeliveryProps(environments=()), "delivery.environments", "()", "names of overlays"),
+    (lambda: ArgoCdAccessProps(production_deployers=("sre, everyone",)), "argocd_access.production_deployers",
+     "sre, everyone", "without spaces, commas or #"),
+    (lambda: ArgoCdAccessProps(staging_deployers="developers"), "argocd_access.staging_deployers", "developers",
+     "a tuple of SSO group names"),
 ])
 def test_invalid_props_name_field_value_and_allowed(make, field, value, allowed):
     with pytest.raises(v.SettingsError) as error:

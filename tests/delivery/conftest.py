@@ -29,6 +29,7 @@ CLUSTERS = {
     "staging-eu": ("https://127.0.0.1:{port}", "staging"),
     "laptop": ("https://localhost:{port}", "dev"),
 }
+DEPLOYERS_COMMAND = "kubectl apply --server-side --field-manager=kubechat-platform -k dist/platform/deployers"
 EXPECTED_APPS = {"kubechat-production-in-cluster": "production", "kubechat-staging-staging-eu": "staging"}
 
 
@@ -112,6 +113,11 @@ def delivery(stack, clusters, head) -> dict[str, str]:
     """The platform's delivery objects (AppProject, ApplicationSet) applied as rendered; every generated
     Application synced to the commit under test. Returns app -> environment."""
     created = time.monotonic()
+    # As docs/install.md registers a cluster for an environment: its namespaces and deployer identities
+    # first, with the command the page gives (here one API server stands for every registered cluster).
+    assert DEPLOYERS_COMMAND in (ROOT / "docs" / "install.md").read_text()
+    *flags, folder = DEPLOYERS_COMMAND.split()[1:]
+    stack.plane.kubectl(*flags, str(ROOT / folder))
     stack.plane.apply_docs(platform_docs("delivery", stack.remote.url))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(stack.applications()) < len(EXPECTED_APPS):

@@ -36,10 +36,10 @@ def test_applications_generated_per_labelled_cluster(stack, clusters, head):
 
 
 def test_project_refuses_the_laptop_environment(stack, clusters, delivery):
-    """Even an Application written by hand for dev is refused by the AppProject (a second guard)."""
+    """Even an Application written by hand for dev is refused by an environment's AppProject (a second guard)."""
     app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
            "metadata": {"name": "kubechat-dev-by-hand", "namespace": "argocd"},
-           "spec": {"project": "kubechat", "source": {"repoURL": stack.remote.url, "path": "overlays/dev",
+           "spec": {"project": "kubechat-staging", "source": {"repoURL": stack.remote.url, "path": "overlays/dev",
                                                       "targetRevision": "main"},
                     "destination": {"server": clusters["laptop"], "namespace": "kubechat-dev"}}}
     stack.plane.apply_docs([app])

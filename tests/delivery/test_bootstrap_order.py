@@ -17,7 +17,7 @@ NAMESPACE = "bootstrap-order"
 def application(name: str, wave: int, path: str, repo: str) -> dict:
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": name, "namespace": "argocd", "annotations": {"argocd.argoproj.io/sync-wave": str(wave)}},
-            "spec": {"project": "default", "source": {"repoURL": repo, "path": path, "targetRevision": "main"},
+            "spec": {"project": "platform", "source": {"repoURL": repo, "path": path, "targetRevision": "main"},
                      "destination": {"server": "https://kubernetes.default.svc", "namespace": NAMESPACE},
                      "syncPolicy": {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]}}}
 

@@ -352,24 +352,35 @@ class DeliveryStack(ProcessGroup):
         the commands that go through Argo CD's API (`argocd app rollback`); returns its address."""
         if getattr(self, "api_address", None):
             return self.api_address
+        self.api_address = self._start_server("argocd-server", "--disable-auth")
+        return self.api_address
+
+    def start_authenticated_api_server(self) -> str:
+        """A second argocd-server on loopback (plaintext) that authenticates and enforces argocd-rbac-cm as a
+        real install does; returns its address (log in with `argocd login <address> --plaintext`)."""
+        if getattr(self, "auth_api_address", None):
+            return self.auth_api_address
+        self.auth_api_address = self._start_server("argocd-server-auth")
+        return self.auth_api_address
+
+    def _start_server(self, name: str, *flags: str) -> str:
         port = free_port()
         (self.workdir / "static").mkdir(exist_ok=True)
-        self._spawn("argocd-server", [str(self.bin / "argocd"), "--insecure", "--disable-auth", "--address", "127.0.0.1",
-                                      "--port", str(port), "--metrics-address", "127.0.0.1", "--metrics-port", str(free_port()),
-                                      "--namespace", ARGOCD_NAMESPACE, "--repo-server", f"127.0.0.1:{self.repo_port}",
-                                      "--repo-server-plaintext", "--redis", f"127.0.0.1:{self.redis_port}",
-                                      "--staticassets", str(self.workdir / "static"), "--loglevel", "info"],
+        self._spawn(name, [str(self.bin / "argocd"), "--insecure", *flags, "--address", "127.0.0.1",
+                           "--port", str(port), "--metrics-address", "127.0.0.1", "--metrics-port", str(free_port()),
+                           "--namespace", ARGOCD_NAMESPACE, "--repo-server", f"127.0.0.1:{self.repo_port}",
+                           "--repo-server-plaintext", "--redis", f"127.0.0.1:{self.redis_port}",
+                           "--staticassets", str(self.workdir / "static"), "--loglevel", "info"],
                     self.argocd_env("argocd-server"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             self.check_running()
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    self.api_address = f"127.0.0.1:{port}"
-                    return self.api_address
+                    return f"127.0.0.1:{port}"
             except OSError:
                 time.sleep(0.5)
-        raise RuntimeError(f"argocd-server did not listen within 60 s:\n{self.log_tail('argocd-server')}")
+        raise RuntimeError(f"{name} did not listen within 60 s:\n{self.log_tail(name)}")
 
     def cli_env(self) -> dict[str, str]:
         """Environment in which `argocd` (on PATH) talks to start_api_server(), as after `argocd login`."""

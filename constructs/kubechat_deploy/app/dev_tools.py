@@ -1,4 +1,5 @@
-"""dev only: pgAdmin (NodePort 30050) and redis-commander (NodePort 30081), wired to the dev
+"""dev only: pgAdmin (http://localhost:30050) and redis-commander (http://localhost:30081, both through
+`make dev-open`: kubectl port-forward on 127.0.0.1 only), wired to the dev
 database and cache. Third-party images that write into their own filesystem at start, so their
 root filesystems stay writable (waived in lint-exceptions.yaml, dev only); everything else is
 restricted as for KubeChat's own pods. Rendered as the component dist/components/dev-tools."""
@@ -19,26 +20,30 @@ from kubechat_deploy.security.pod_security import pod_security_context
 from kubechat_deploy.app.workload import Resources, env_from_secret, env_value
 
 
+LOCAL_PORT = "kubechat.io/local-port"
+"""Service annotation: the port on the laptop's 127.0.0.1 that `make dev-open` (scripts/dev_open.py) forwards."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DevToolsProps:
-    """Images and NodePorts of the dev tools."""
+    """Images of the dev tools and the laptop ports `make dev-open` forwards to them."""
 
     pgadmin_image: str = "docker.io/dpage/pgadmin4:9.8"
     """pgAdmin image, pinned. Default: docker.io/dpage/pgadmin4:9.8."""
-    pgadmin_node_port: int = 30050
-    """NodePort of pgAdmin. Default: 30050."""
+    pgadmin_local_port: int = 30050
+    """Port on the laptop's 127.0.0.1 that `make dev-open` forwards to pgAdmin. Default: 30050."""
     redis_commander_image: str = "ghcr.io/joeferner/redis-commander:0.9.0"
     """redis-commander image, pinned. Default: ghcr.io/joeferner/redis-commander:0.9.0."""
-    redis_commander_node_port: int = 30081
-    """NodePort of redis-commander. Default: 30081."""
+    redis_commander_local_port: int = 30081
+    """Port on the laptop's 127.0.0.1 that `make dev-open` forwards to redis-commander. Default: 30081."""
     login_secret: str = "kubechat-dev-tools"
     """Secret with pgAdmin's login (keys email, password), generated in the dev overlay. Default: kubechat-dev-tools."""
 
     def __post_init__(self) -> None:
-        for name in ("pgadmin_node_port", "redis_commander_node_port"):
+        for name in ("pgadmin_local_port", "redis_commander_local_port"):
             value = getattr(self, name)
-            if not isinstance(value, int) or not 30000 <= value <= 32767:
-                raise v.SettingsError(f"dev_tools.{name}", value, "a NodePort from 30000 to 32767")
+            if not isinstance(value, int) or not 1024 <= value <= 65535:
+                raise v.SettingsError(f"dev_tools.{name}", value, "an unprivileged port from 1024 to 65535")
         for name in ("pgadmin_image", "redis_commander_image"):
             value = getattr(self, name)
             if ":" not in value or value.endswith(":latest"):
@@ -52,7 +57,7 @@ class DevTools(Construct):
         servers = {"Servers": {"1": {"Name": "kubechat (dev)", "Group": "KubeChat", "Host": database.rw_service_name,
                                      "Port": database.port, "MaintenanceDB": database.database,
                                      "Username": database.props.owner, "SSLMode": "require"}}}
-        self._tool("pgadmin", "kubechat-pgadmin", props.pgadmin_image, 8080, props.pgadmin_node_port, uid=5050,
+        self._tool("pgadmin", "kubechat-pgadmin", props.pgadmin_image, 8080, props.pgadmin_local_port, uid=5050,
                    env=[env_value("PGADMIN_LISTEN_PORT", "8080"),
                         env_from_secret("PGADMIN_DEFAULT_EMAIL", props.login_secret, "email"),
                         env_from_secret("PGADMIN_DEFAULT_PASSWORD", props.login_secret, "password"),
@@ -64,7 +69,7 @@ class DevTools(Construct):
                        cpu_request="50m", memory_request="192Mi", cpu_limit="500m", memory_limit="384Mi",
                        ephemeral_storage_limit="1Gi"))  # two 256Mi emptyDirs, logs and the writable layer
         self._tool("redis-commander", "kubechat-redis-commander", props.redis_commander_image, 8081,
-                   props.redis_commander_node_port, uid=1000,
+                   props.redis_commander_local_port, uid=1000,
                    # Host, port and password apart (redis-commander's REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB):
                    # its REDIS_HOSTS form is colon-separated, which a password with a colon breaks.
                    env=[env_from_secret("REDIS_PASSWORD", redis.password_secret, redis.password_key),
@@ -74,7 +79,7 @@ class DevTools(Construct):
                    reaches=(redis.pod_selector, redis.port), resources=Resources(
                        cpu_request="25m", memory_request="64Mi", cpu_limit="250m", memory_limit="128Mi"))
 
-    def _tool(self, component, name, image, port, node_port, *, uid, env, health, writable, config, reaches,
+    def _tool(self, component, name, image, port, local_port, *, uid, env, health, writable, config, reaches,
               resources) -> None:
         labels, selector = standard_labels(component), selector_labels(component)
         meta = k8s.ObjectMeta(name=name, labels=labels)
@@ -111,15 +116,17 @@ class DevTools(Construct):
                         seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault")),
                     volume_mounts=mounts)],
                 volumes=volumes))))
-        k8s.KubeService(self, f"{component}-service", metadata=meta, spec=k8s.ServiceSpec(
-            type="NodePort", selector=selector,
+        # ClusterIP, reached only through `make dev-open` (kubectl port-forward on the laptop's 127.0.0.1, which
+        # enters the pod's own network namespace: no NetworkPolicy admits anything from outside the namespace).
+        k8s.KubeService(self, f"{component}-service", metadata=k8s.ObjectMeta(
+            name=name, labels=labels, annotations={LOCAL_PORT: str(local_port)}), spec=k8s.ServiceSpec(
+            selector=selector,
             ports=[k8s.ServicePort(name="http", port=port, target_port=k8s.IntOrString.from_string("http"),
-                                   node_port=node_port, protocol="TCP")]))
+                                   protocol="TCP")]))
         target, target_port = reaches
         k8s.KubeNetworkPolicy(self, f"{component}-policy", metadata=meta, spec=k8s.NetworkPolicySpec(
             pod_selector=k8s.LabelSelector(match_labels=selector), policy_types=["Ingress", "Egress"],
-            ingress=[k8s.NetworkPolicyIngressRule(from_=[k8s.NetworkPolicyPeer(ip_block=k8s.IpBlock(cidr="0.0.0.0/0"))],
-                                                  ports=ports("http"))],
+            ingress=[],
             egress=[k8s.NetworkPolicyEgressRule(to=[pod_peer(target)], ports=ports(target_port))]))
         k8s.KubeNetworkPolicy(self, f"{component}-target-policy", metadata=k8s.ObjectMeta(
             name=f"{name}-to-{target_port}", labels=labels), spec=k8s.NetworkPolicySpec(

@@ -1,6 +1,7 @@
 """Delivery with Argo CD (platform piece dist/platform/delivery/): the AppProject that bounds what
 KubeChat's Applications may deploy, and the ApplicationSet that creates one Application per cluster
-labelled with an environment (Argo CD's cluster generator): a cluster Secret labelled
+labelled with an environment (Argo CD's cluster generator), each in its environment's project
+(delivery/access.py): a cluster Secret labelled
 `kubechat.io/environment: production` gets overlays/production, so production can be several clusters
 or regions, and adding one is one labelled Secret (docs/install.md). dev, the laptop environment, is
 never generated: no label value selects it and the project refuses its namespace."""
@@ -11,15 +12,13 @@ from constructs import Construct
 import imports.argocd.io.argoproj as argo
 import imports.external_secrets.io.external_secrets as es
 
+from kubechat_deploy.delivery.access import CLUSTER_SCOPED, environment_project
 from kubechat_deploy.platform.argocd_config import NOTIFICATION_SECRET_KEY, TRIGGERS
 from kubechat_deploy.platform.prerequisites import MONITORING_NAMESPACE, RECEIVER_URL_KEYS, RECEIVERS_SECRET
 from kubechat_deploy.platform.props import AlertingProps, DeliveryProps
 from kubechat_deploy.labels import standard_labels
 
-CLUSTER_SCOPED_KINDS = (("", "Namespace"), ("rbac.authorization.k8s.io", "ClusterRole"),
-                        ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("cert-manager.io", "ClusterIssuer"),
-                        ("kyverno.io", "ClusterPolicy"), ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-                        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"))
+CLUSTER_SCOPED_KINDS = tuple((group, kind) for group, kind, _ in CLUSTER_SCOPED)
 """The only cluster-scoped kinds the overlays render (tests keep this list in step with the render)."""
 
 
@@ -40,22 +39,9 @@ class Delivery(Construct):
                                                    creation_policy=es.ExternalSecretSpecTargetCreationPolicy.OWNER),
                 data=[es.ExternalSecretSpecData(secret_key=key, remote_ref=es.ExternalSecretSpecDataRemoteRef(
                     key=alerting.remote_key, property=key)) for key in RECEIVER_URL_KEYS.values()]))
-        argo.AppProject(self, "project", metadata={"name": props.project, "namespace": props.argocd_namespace,
-                                                   "labels": labels},
-                        spec=argo.AppProjectSpec(
-                            description="KubeChat: one Application per environment overlay",
-                            source_repos=[props.repo_url],
-                            # Any registered cluster (the platform team registers them), but only the
-                            # namespaces of the delivered environments: never kubechat-dev.
-                            destinations=[argo.AppProjectSpecDestinations(server="*", namespace=f"kubechat-{env}")
-                                          for env in props.environments],
-                            cluster_resource_whitelist=[argo.AppProjectSpecClusterResourceWhitelist(group=g, kind=k)
-                                                        for g, k in CLUSTER_SCOPED_KINDS],
-                            sync_windows=[argo.AppProjectSpecSyncWindows(
-                                kind="allow", schedule=props.production_sync_window,
-                                duration=props.production_sync_window_duration,
-                                applications=["kubechat-production-*"], manual_sync=True, time_zone="UTC")],
-                        ))
+        # One project per environment: its namespace, its named cluster-scoped objects, its identity.
+        for environment in props.environments:
+            environment_project(self, props, environment, labels)
         # Each Application subscribes to the webhook service of argocd-notifications-cm (platform/argocd_config.py;
         # a webhook's recipient list is empty). Its address comes from the secret store, into the Secret Argo CD's
         # install creates (Merge: External Secrets adds the key, the Secret stays Argo CD's).
@@ -104,7 +90,7 @@ class Delivery(Construct):
                                         # defaults are then no difference, so a synced environment stays Synced.
                                         annotations={**notify, "argocd.argoproj.io/compare-options": "ServerSideDiff=true"}),
                                     spec=t.ApplicationSetSpecTemplateSpec(
-                                        project=props.project,
+                                        project=f"{props.project}-" + env,
                                         source=t.ApplicationSetSpecTemplateSpecSource(
                                             repo_url=props.repo_url, target_revision=props.revision,
                                             path=f"{props.overlay_root}/" + env),

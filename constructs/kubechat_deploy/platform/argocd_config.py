@@ -22,7 +22,8 @@ from constructs import Construct
 
 from cdk8s_plus_28 import k8s
 
-from kubechat_deploy.platform.props import DeliveryProps
+from kubechat_deploy.delivery.access import PlatformDeployer, argocd_rbac, platform_project
+from kubechat_deploy.platform.props import ArgoCdAccessProps, DeliveryProps
 from kubechat_deploy.versions import ARGOCD
 
 HEALTH_CHECKS = Path(__file__).with_name("argocd_health")
@@ -79,15 +80,33 @@ def notifications_configuration(props: DeliveryProps) -> dict[str, str]:
     }
 
 
+IMPERSONATION_KEY = "application.sync.impersonation.enabled"
+
+
 class ArgoCdConfiguration(Construct):
-    def __init__(self, scope: Construct, id: str, *, argocd_namespace: str, delivery: DeliveryProps) -> None:
+    """argocd-cm, argocd-notifications-cm, and the platform project with its identity (delivery/access.py)."""
+
+    def __init__(self, scope: Construct, id: str, *, argocd_namespace: str, delivery: DeliveryProps,
+                 access: ArgoCdAccessProps, platform_repos: list[str]) -> None:
         super().__init__(scope, id)
         # Only the label Argo CD's settings watcher selects on (the install sets the same value): no label
         # another manager of argocd-cm (Helm, a self-managing Argo CD) would fight over.
         labels = {"app.kubernetes.io/part-of": "argocd"}
         k8s.KubeConfigMap(self, "argocd-cm", metadata=k8s.ObjectMeta(
             name="argocd-cm", namespace=argocd_namespace, labels=labels,
-            annotations={"kubechat.io/argocd-version": ARGOCD.version}), data=health_customizations())
+            annotations={"kubechat.io/argocd-version": ARGOCD.version}),
+            data={**health_customizations(),
+                  # Every sync as its project's identity (delivery/access.py); with it on, Argo CD refuses an
+                  # Application whose project names none (enforcement defaults to on: argo-cd v3.5.1
+                  # util/settings/settings.go impersonationEnabledKey, defaultImpersonationEnforcedFlag).
+                  IMPERSONATION_KEY: "true",
+                  # The built-in admin, off once SSO is configured (ArgoCdAccessProps.local_admin).
+                  **({} if access.local_admin else {"admin.enabled": "false"})})
+        k8s.KubeConfigMap(self, "argocd-rbac-cm", metadata=k8s.ObjectMeta(
+            name="argocd-rbac-cm", namespace=argocd_namespace, labels=labels,
+            annotations={"kubechat.io/argocd-version": ARGOCD.version}), data=argocd_rbac(delivery, access))
         k8s.KubeConfigMap(self, "argocd-notifications-cm", metadata=k8s.ObjectMeta(
             name="argocd-notifications-cm", namespace=argocd_namespace, labels=labels,
             annotations={"kubechat.io/argocd-version": ARGOCD.version}), data=notifications_configuration(delivery))
+        platform_project(self, delivery, platform_repos)
+        PlatformDeployer(self, "platform-deployer", props=delivery)

@@ -7,10 +7,13 @@ from cdk8s import Chart
 from constructs import Construct
 
 from kubechat_deploy.platform.argocd_config import ArgoCdConfiguration
+from kubechat_deploy.delivery.access import EnvironmentDeployers
 from kubechat_deploy.delivery.argocd import Delivery
 from kubechat_deploy.layout import PLATFORM_PREFIX
-from kubechat_deploy.platform.log_aggregation import LoggingPlatform
-from kubechat_deploy.platform.prerequisites import PlatformBootstrap, PlatformPrerequisites, PlatformRoot
+from kubechat_deploy.platform.log_aggregation import GRAFANA_CHARTS, LoggingPlatform
+from kubechat_deploy.platform.network_policies import logging_isolation, monitoring_isolation
+from kubechat_deploy.platform.prerequisites import (MONITORING_NAMESPACE, PlatformBootstrap, PlatformPrerequisites,
+                                                    PlatformRoot, platform_source_repos, prerequisite)
 from kubechat_deploy.platform.props import PlatformProps
 
 
@@ -18,12 +21,31 @@ class LoggingPlatformChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "logging", disable_resource_name_hashes=True)
         self.logging = LoggingPlatform(self, "logging", props=props.logging)
+        self.isolation = logging_isolation(self, namespace=props.logging.namespace,
+                                           monitoring_namespace=MONITORING_NAMESPACE)
 
 
 class DeliveryPlatformChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "delivery", disable_resource_name_hashes=True)
         self.delivery = Delivery(self, "delivery", props=props.delivery, alerting=props.alerting)
+        # With the delivery objects, not the operators: this piece syncs after them (the namespace exists).
+        self.monitoring_isolation = monitoring_isolation(self, namespace=MONITORING_NAMESPACE,
+                                                         rollouts_namespace=prerequisite("argo-rollouts").namespace)
+
+
+class DeployersChart(Chart):
+    """dist/platform/deployers/: each delivered environment's namespace and the identity its Application
+    syncs with, applied by hand on every cluster registered for an environment (docs/install.md), never by
+    Argo CD: an Application cannot change the identity it syncs with."""
+
+    def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
+        super().__init__(scope, PLATFORM_PREFIX + "deployers", disable_resource_name_hashes=True)
+        self.deployers = EnvironmentDeployers(self, "deployers", props=props.delivery)
+
+
+def platform_repos() -> list[str]:
+    return [*platform_source_repos(), GRAFANA_CHARTS]
 
 
 class PlatformPrerequisitesChart(Chart):
@@ -39,7 +61,8 @@ class ArgoCdConfigurationChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "argocd", disable_resource_name_hashes=True)
         self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace,
-                                                 delivery=props.delivery)
+                                                 delivery=props.delivery, access=props.argocd_access,
+                                                 platform_repos=platform_repos())
 
 
 class PlatformBootstrapChart(Chart):
@@ -49,7 +72,8 @@ class PlatformBootstrapChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "bootstrap", disable_resource_name_hashes=True)
         self.configuration = ArgoCdConfiguration(self, "argocd", argocd_namespace=props.delivery.argocd_namespace,
-                                                 delivery=props.delivery)
+                                                 delivery=props.delivery, access=props.argocd_access,
+                                                 platform_repos=platform_repos())
         self.root = PlatformBootstrap(self, "root", delivery=props.delivery)
 
 

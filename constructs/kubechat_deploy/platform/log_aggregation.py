@@ -4,6 +4,7 @@ namespaces, parsing their JSON lines. Apply it once per cluster: `kubectl apply 
 (or let the platform root application pick it up)."""
 from __future__ import annotations
 
+from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 import imports.argocd.io.argoproj as argo
@@ -87,6 +88,9 @@ class LoggingPlatform(Construct):
     def __init__(self, scope: Construct, id: str, *, props: LoggingProps) -> None:
         super().__init__(scope, id)
         labels = standard_labels("logging")
+        # Applied with this piece by hand (`kubectl apply -k dist/platform/logging`): its NetworkPolicies live
+        # in this namespace, so it exists before Loki's Application creates anything in it.
+        k8s.KubeNamespace(self, "namespace", metadata=k8s.ObjectMeta(name=props.namespace, labels=labels))
         loki_url = f"http://loki-gateway.{props.namespace}.svc/loki/api/v1/push"
         app = lambda name, chart, version, values: argo.Application(  # noqa: E731
             self, name, metadata={"name": f"platform-{name}", "namespace": props.argocd_namespace, "labels": labels},

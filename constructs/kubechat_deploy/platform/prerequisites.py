@@ -18,6 +18,7 @@ from kubechat_deploy.platform.props import (GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAM
                                             ScanningProps)
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import KEEP, WAVE
+from kubechat_deploy.delivery.access import PLATFORM_PROJECT
 from kubechat_deploy.versions import TRAEFIK_ENTRYPOINTS, TRAEFIK_GATEWAY_CLASS, TRAEFIK_NAMESPACE, operator
 
 
@@ -167,7 +168,7 @@ def _application(scope, id, *, name, namespace, project, labels, wave, source=No
 
 
 class PlatformPrerequisites(Construct):
-    """One Argo CD Application per prerequisite, in the platform project 'default', ordered by wave."""
+    """One Argo CD Application per prerequisite, in the platform project, ordered by wave."""
 
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps,
                  alerting: AlertingProps) -> None:
@@ -186,7 +187,7 @@ class PlatformPrerequisites(Construct):
             if pin.chart is None:
                 # CRDs only: the API's own repository at the pinned tag, never pruned (as the override CRDs below).
                 _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
-                             project="default", labels=labels, wave=p.wave, destination_namespace=p.namespace,
+                             project=PLATFORM_PROJECT, labels=labels, wave=p.wave, destination_namespace=p.namespace,
                              server=delivery.destination_server,
                              source=argo.ApplicationSpecSource(
                                  repo_url=f"https://github.com/{pin.crd_repo}.git", target_revision=pin.version,
@@ -214,13 +215,30 @@ class PlatformPrerequisites(Construct):
                                                 helm=argo.ApplicationSpecSourcesHelm(release_name=p.name,
                                                                                      values_object=values or None))
             _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,
-                         project="default", labels=labels, wave=p.wave, destination_namespace=p.namespace,
+                         project=PLATFORM_PROJECT, labels=labels, wave=p.wave, destination_namespace=p.namespace,
                          server=delivery.destination_server,
                          **({"sources": [chart, *extra]} if extra else
                             {"source": argo.ApplicationSpecSource(repo_url=pin.chart.repo_url, chart=pin.chart.name,
                                                                   target_revision=pin.chart.version,
                                                                   helm=argo.ApplicationSpecSourceHelm(
                                                                       release_name=p.name, values_object=values or None))}))
+
+
+def prerequisite(name: str) -> Prerequisite:
+    return next(p for p in PREREQUISITES if p.name == name)
+
+
+def platform_source_repos() -> list[str]:
+    """Every repository a prerequisite's Application reads (charts and CRD folders): the platform project's
+    sourceRepos, with this repository and the log stack's chart repository."""
+    repos = set()
+    for p in PREREQUISITES:
+        pin = operator(p.name)
+        if pin.chart is not None:
+            repos.add(pin.chart.repo_url)
+        if pin.chart is None or pin.overridden:
+            repos.add(f"https://github.com/{pin.crd_repo}.git")
+    return sorted(repos)
 
 
 MONITORING_NAMESPACE = GRAFANA_NAMESPACE
@@ -301,7 +319,7 @@ class PlatformRoot(Construct):
         for name, path, wave in (("platform-argocd", "dist/platform/argocd", -30),
                                  ("platform-prerequisites", "dist/platform/prerequisites", -20),
                                  ("kubechat-delivery", "dist/platform/delivery", 0)):
-            _application(self, name, name=name, namespace=delivery.argocd_namespace, project="default",
+            _application(self, name, name=name, namespace=delivery.argocd_namespace, project=PLATFORM_PROJECT,
                          labels=labels, wave=wave, destination_namespace=delivery.argocd_namespace,
                          server=delivery.destination_server,
                          source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,
@@ -313,7 +331,7 @@ class PlatformBootstrap(Construct):
 
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps) -> None:
         super().__init__(scope, id)
-        _application(self, "root", name="kubechat-root", namespace=delivery.argocd_namespace, project="default",
+        _application(self, "root", name="kubechat-root", namespace=delivery.argocd_namespace, project=PLATFORM_PROJECT,
                      labels=standard_labels("platform"), wave=0, destination_namespace=delivery.argocd_namespace,
                      server=delivery.destination_server,
                      source=argo.ApplicationSpecSource(repo_url=delivery.repo_url, target_revision=delivery.revision,

@@ -27,7 +27,8 @@ class DeliveryProps:
     argocd_namespace: str = "argocd"
     """Namespace of Argo CD (where Applications live). Default: argocd."""
     project: str = "kubechat"
-    """AppProject name. Default: kubechat."""
+    """Prefix of the environments' AppProjects: each delivered environment has its own, <project>-<env>
+    (delivery/access.py). Default: kubechat."""
     destination_server: str = "https://kubernetes.default.svc"
     """Cluster of the platform's own Applications (prerequisites, root, delivery): the cluster Argo CD runs
     in. KubeChat's environments are not delivered here but to the clusters labelled below. Default: in-cluster."""
@@ -89,8 +90,8 @@ class LoggingProps:
     """Namespace of Loki and Alloy. Default: logging."""
     argocd_namespace: str = "argocd"
     """Namespace Argo CD watches for Applications. Default: argocd."""
-    project: str = "default"
-    """Argo CD project of the platform Applications. Default: default."""
+    project: str = "platform"
+    """Argo CD project of the platform Applications (delivery/access.py: the platform project). Default: platform."""
     loki_chart_version: str = "6.28.0"
     """grafana/loki chart version. Default: 6.28.0."""
     alloy_chart_version: str = "0.12.6"
@@ -158,6 +159,32 @@ class ScanningProps:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ArgoCdAccessProps:
+    """Who may do what in Argo CD (argocd-rbac-cm, delivery/access.py, docs/security.md "Argo CD access"): the
+    groups of your SSO (Dex or OIDC, `groups` claim) mapped to roles. Everyone else who can log in reads only."""
+
+    staging_deployers: tuple[str, ...] = ("kubechat-developers",)
+    """SSO groups that may sync, roll back and change staging's Applications. Default: (kubechat-developers,)."""
+    production_deployers: tuple[str, ...] = ("kubechat-release-managers",)
+    """SSO groups that may sync, roll back and change production's Applications: manual syncs are allowed
+    outside production's sync window (an emergency fix or rollback), to these groups only. Default:
+    (kubechat-release-managers,)."""
+    platform_admins: tuple[str, ...] = ("kubechat-platform-admins",)
+    """SSO groups that administer Argo CD (projects, clusters, repositories, the platform's Applications).
+    Default: (kubechat-platform-admins,)."""
+    local_admin: bool = True
+    """Argo CD's built-in `admin` user. Set False (argocd-cm `admin.enabled: "false"`) once SSO is configured
+    and a platform admin has logged in through it (docs/security.md). Default: True."""
+
+    def __post_init__(self) -> None:
+        for name in ("staging_deployers", "production_deployers", "platform_admins"):
+            groups = getattr(self, name)
+            if not isinstance(groups, tuple) or any(not re.fullmatch(r"[^\s,#]+", g) for g in groups):
+                raise v.SettingsError(f"argocd_access.{name}", groups,
+                                      "a tuple of SSO group names without spaces, commas or #")
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlatformProps:
     """Settings of the cluster-wide platform pieces (dist/platform/); each field's own docstring gives its
     defaults. The platform reads only these, never the application's settings."""
@@ -170,3 +197,5 @@ class PlatformProps:
     """Continuous vulnerability scanning by Trivy Operator (platform prerequisites). Default: ScanningProps()."""
     alerting: AlertingProps = field(default_factory=AlertingProps)
     """Alertmanager's routing of KubeChat's alerts (platform prerequisites, kube-prometheus-stack). Default: AlertingProps()."""
+    argocd_access: ArgoCdAccessProps = field(default_factory=ArgoCdAccessProps)
+    """Argo CD's roles and who holds them (argocd-rbac-cm). Default: ArgoCdAccessProps()."""
