@@ -38,6 +38,10 @@ def test_the_application_set_targets_labelled_clusters_and_never_the_laptop_envi
     template = spec["template"]
     assert template["metadata"]["name"] == f"kubechat-{env}-{{{{.nameNormalized}}}}"
     assert template["spec"]["source"]["path"] == f"overlays/{env}"
+    # staging follows main, every other environment its promotion branch (the real applicationset-controller
+    # renders it: tests/delivery/test_promotion.py)
+    assert template["spec"]["source"]["targetRevision"] == (
+        '{{ if eq (index .metadata.labels "kubechat.io/environment") "staging" }}main{{ else }}promoted/' + env + "{{ end }}")
     assert template["spec"]["destination"] == {"server": "{{.server}}", "namespace": f"kubechat-{env}"}
     for environment in ("staging", "production"):
         assert any(d["kind"] == "Namespace" and d["metadata"]["name"] == f"kubechat-{environment}"
@@ -86,7 +90,7 @@ def test_each_environment_has_its_own_project_bounded_to_its_namespace_and_its_n
         writable = {(r["apiGroups"][0], r["resources"][0], n) for r in role["rules"] if "patch" in r["verbs"]
                     for n in r.get("resourceNames", [])}
         # Every write is limited by name, but `create` (RBAC cannot name what does not exist yet; the
-        # deployers' delivery-scope admission policy refuses other names, tests/delivery/test_delivery_access.py).
+        # deployers' delivery-scope admission policy refuses other names, tests/delivery/test_sync_refusals.py).
         assert all(r.get("resourceNames") for r in role["rules"] if set(r["verbs"]) & {"patch", "update", "delete",
                                                                                         "escalate", "bind"})
         assert [r["verbs"] for r in role["rules"] if not r.get("resourceNames")] == \
@@ -455,3 +459,26 @@ def test_the_local_admin_is_turned_off_by_a_setting_and_the_roles_follow_the_set
     assert "g, release-managers, role:kubechat-production-deployer" in policy
     assert not [line for line in policy if line.endswith("role:admin")]
     assert docs["argocd-rbac-cm"]["data"]["policy.default"] == "role:readonly"
+
+
+def test_the_api_write_limits_policy_carries_the_condition_the_deployers_policy_demands(rendered):
+    """The deployer's admission policy (dist/platform/deployers) lets an environment write its cluster-wide
+    api-write-limits policy only with this matchCondition (so it judges the API's requests only): the
+    render must carry exactly it, or every sync of that object is refused."""
+    from kubechat_deploy.delivery.access import API_ROLE_MATCH, POLICY_RESOURCES, READ_VERBS, WRITE_ROLE
+
+    for env in ("staging", "production"):
+        docs = {(d["kind"], d["metadata"]["name"]): d for d in rendered[env] if "namespace" not in d["metadata"]}
+        limits = docs[("ValidatingAdmissionPolicy", f"kubechat-{env}-api-write-limits")]
+        assert [c["expression"] for c in limits["spec"]["matchConditions"]] == [API_ROLE_MATCH]
+        for (kind, name), doc in docs.items():
+            if kind == "ValidatingAdmissionPolicy":
+                assert all(set(r["resources"]) <= set(POLICY_RESOURCES) for r in doc["spec"]["matchConstraints"]["resourceRules"]), name
+            if kind == "ClusterRole":
+                for rule in doc["rules"]:
+                    if name.endswith("-api-write"):
+                        assert set(rule["verbs"]) <= set(WRITE_ROLE["verbs"]) and set(rule["resources"]) <= set(WRITE_ROLE["resources"])
+                    else:
+                        assert set(rule["verbs"]) <= set(READ_VERBS) and "secrets" not in rule["resources"], name
+            if kind == "Namespace":
+                assert doc["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

@@ -250,3 +250,25 @@ def test_a_canary_pause_shorter_than_the_analysis_delay_is_refused(rendered):
     assert errors == [f"environment 'staging': Rollout/kubechat-api spec.strategy.canary.steps[{index}].pause.duration="
                       "'1m'; allowed: longer than the analysis' initialDelay (60 s), so the canary is measured before "
                       "the next step"], errors
+
+
+def test_promote_refuses_staging_and_what_is_not_on_main_before_it_reads_argo_cd(tmp_path):
+    """The promote command's refusals that need no cluster (the rest runs against the real Argo CD:
+    tests/delivery/test_promotion.py): staging is never promoted; a revision not on origin/main is refused."""
+    bare, work = tmp_path / "remote.git", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch", "main", str(bare)], check=True)
+    subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True, capture_output=True)
+    git = lambda *a: subprocess.run(["git", *a], cwd=work, check=True, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "on main")
+    git("push", "-q", "origin", "HEAD:main")
+    git("checkout", "-q", "-b", "unmerged")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "not merged")
+    script = [sys.executable, str(ROOT / "scripts" / "release.py"), "promote"]
+    staging = subprocess.run([*script, "--env", "staging"], cwd=work, capture_output=True, text=True)
+    assert staging.returncode == 1 and "--env 'staging': allowed: production" in staging.stderr, staging.stderr
+    # No kubectl on PATH: the refusal must come from git alone, before Argo CD is read.
+    env = {**__import__("os").environ, "PATH": "/usr/bin:/bin"}
+    unmerged = subprocess.run([*script, "--env", "production", "--revision", "HEAD"], cwd=work, capture_output=True,
+                              text=True, env=env)
+    assert unmerged.returncode == 1, unmerged.stdout + unmerged.stderr
+    assert "is not on origin/main" in unmerged.stderr, unmerged.stderr

@@ -14,6 +14,14 @@ command before running it; --dry-run prints them and changes nothing.
   release.py rollback-argocd --app APPLICATION --to HISTORY_ID
       Emergency rollback without git: Argo CD refuses `app rollback` while auto-sync is on, so this
       turns auto-sync off, rolls back, and reminds you to revert in git and turn auto-sync back on.
+  release.py promote --env production [--revision REV] [--override REASON]
+      Moves production's promotion branch (promoted/production, which its Applications follow) to REV,
+      only if staging's Applications have synced exactly REV and are Healthy (read from Argo CD, with
+      kubectl), or REV was promoted to production before (a rollback), or --override gives a reason (a
+      hotfix that cannot wait for staging: logged in the promotion's tag). REV defaults to what staging
+      has synced; it must be on origin/main. Shows the rendered change production gets, then pushes the
+      branch and an annotated tag promotion/production/<time> (who, what, why) in one atomic push.
+      Run it in your checkout; `--dry-run` reads git and Argo CD but tags and pushes nothing.
   release.py migrate-down --env ENV --to N [--output FILE]
       Writes the Job that migrates ENV's schema down to version N (docs/upgrade.md, "Migrating the schema
       down"): the rendered migration Job's pod (its labels, which the NetworkPolicies admit to the database;
@@ -224,6 +232,98 @@ def migrate_down(args) -> None:
         sys.stdout.write(text)
 
 
+def git(*args: str) -> str:
+    """A read-only git command in the checkout the command runs in."""
+    result = subprocess.run(["git", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseError(f"git {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
+    return result.stdout.strip()
+
+
+def applications(namespace: str, label: str, env: str) -> list[dict]:
+    """The Applications of `env`, as Argo CD's Application status says (the current kubectl context)."""
+    import json
+
+    command = ["kubectl", "get", "applications.argoproj.io", "-n", namespace, "-l", f"{label}={env}", "-o", "json"]
+    print("+ " + " ".join(command), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseError(f"reading {env}'s Applications failed (is the kubectl context Argo CD's cluster?): "
+                           f"{result.stderr.strip()}")
+    return json.loads(result.stdout)["items"]
+
+
+def promote(args) -> None:
+    from datetime import datetime, timezone
+
+    from kubechat_deploy.platform.props import DeliveryProps
+
+    props = DeliveryProps()
+    env, source = args.env, props.first_environment
+    promoted = [e for e in props.environments if e != source]
+    if env not in promoted:
+        raise ReleaseError(f"--env {env!r}: allowed: {', '.join(promoted)} ({source} follows "
+                           f"{props.revision} and is never promoted)")
+    branch = f"{props.promotion_branch_prefix}{env}"
+    run(["git", "fetch", "--quiet", "--tags", "origin"], False, cwd=Path.cwd())  # a read: also in a dry run
+    def merged(revision: str) -> str:
+        on_main = subprocess.run(["git", "merge-base", "--is-ancestor", revision, f"origin/{props.revision}"],
+                                 capture_output=True).returncode == 0
+        if not on_main:
+            raise ReleaseError(f"{revision[:12]} is not on origin/{props.revision}: only what was merged is "
+                               "promoted (merge the hotfix first)")
+        return revision
+
+    if args.revision:  # checked before Argo CD is read
+        revision = merged(git("rev-parse", "--verify", f"{args.revision}^{{commit}}"))
+    apps = applications(props.argocd_namespace, props.environment_label, source)
+    status = {a["metadata"]["name"]: a.get("status") or {} for a in apps}
+    synced = {name: (s.get("sync") or {}).get("revision") for name, s in status.items()}
+    if not args.revision:
+        if len(set(synced.values())) != 1 or None in synced.values():
+            raise ReleaseError(f"--revision not given and {source}'s Applications are not at one revision: {synced}")
+        revision = merged(next(iter(synced.values())))
+    healthy = [name for name, s in status.items() if synced[name] == revision
+               and (s.get("sync") or {}).get("status") == "Synced" and (s.get("health") or {}).get("status") == "Healthy"]
+    before = subprocess.run(["git", "tag", "--points-at", revision, "-l", f"promotion/{env}/*"],
+                            capture_output=True, text=True).stdout.split()
+    if apps and len(healthy) == len(apps):
+        reason = f"{source} synced and Healthy at it ({', '.join(sorted(healthy))})"
+    elif before:
+        reason = f"promoted to {env} before ({before[0]}): a rollback"
+    elif args.override:
+        reason = f"OVERRIDE, {source} has not run it Healthy: {args.override}"
+    else:
+        states = {name: (synced[name], (s.get("sync") or {}).get("status"), (s.get("health") or {}).get("status"))
+                  for name, s in status.items()}
+        raise ReleaseError(f"{revision[:12]} has not run in {source}: its Applications must have synced exactly it and "
+                           f"be Healthy, found (revision, sync, health): {states or 'no Application'}. Wait for "
+                           f"{source}, fix it, or give --override REASON for a hotfix")
+    current = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
+                             capture_output=True, text=True).stdout.strip()
+    if current == revision:
+        print(f"release: {env} is already promoted to {revision[:12]}: nothing to do")
+        return
+    if current:
+        print(f"release: {env} gets, from {current[:12]} to {revision[:12]} (committed render):", flush=True)
+        print(git("log", "--oneline", f"{current}..{revision}") or "(an older revision: a rollback)")
+        print(git("diff", "--stat", current, revision, "--", f"dist/rendered/{env}", f"overlays/{env}") or
+              "(no change to its rendered manifests)")
+        print(git("diff", current, revision, "--", f"dist/rendered/{env}"), flush=True)
+    user = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True).stdout.strip() or "unknown"
+    tag = f"promotion/{env}/{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
+    message = f"promote {env} to {revision}\nby: {user}\nbecause: {reason}\nprevious: {current or 'none'}"
+    run(["git", "tag", "-a", tag, revision, "-m", message], args.dry_run, cwd=Path.cwd())
+    run(["git", "push", "--atomic", f"--force-with-lease=refs/heads/{branch}:{current}", "origin",
+         f"{revision}:refs/heads/{branch}", f"refs/tags/{tag}"], args.dry_run, cwd=Path.cwd())
+    if args.dry_run:
+        print(f"release: dry run: would promote {env} to {revision[:12]} ({reason}); read git and Argo CD, "
+              "tagged nothing, pushed nothing")
+        return
+    print(f"release: promoted {env} to {revision[:12]} ({reason}); its Applications sync it in their sync "
+          f"window (or `argocd app sync kubechat-{env}-<cluster>` by a {env} deployer)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     ra.add_argument("--to", required=True, type=int, help="history ID from `argocd app history`")
     for p in (up, rv, ra):
         p.add_argument("--dry-run", action="store_true", help="print the commands, change nothing")
+    pr = sub.add_parser("promote", help="move an environment's promotion branch to a revision staging has run")
+    pr.add_argument("--env", required=True)
+    pr.add_argument("--revision", help="commit, tag or branch (default: what staging's Applications have synced)")
+    pr.add_argument("--override", metavar="REASON", help="promote although staging has not run it Healthy (logged)")
+    pr.add_argument("--dry-run", action="store_true", help="read git and Argo CD, tag and push nothing")
     md = sub.add_parser("migrate-down", help="write the Job that migrates an environment's schema down")
     md.add_argument("--env", required=True, choices=ENVIRONMENTS)
     md.add_argument("--to", required=True, type=int, help="the schema version to go down to")
@@ -249,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         {"upgrade": upgrade, "rollback-revert": rollback_revert, "rollback-argocd": rollback_argocd,
-         "migrate-down": migrate_down}[args.command](args)
+         "migrate-down": migrate_down, "promote": promote}[args.command](args)
     except ReleaseError as error:
         print(f"release: FAILED: {error}", file=sys.stderr)
         return 1

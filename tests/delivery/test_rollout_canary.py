@@ -348,9 +348,10 @@ def test_upgrade_and_both_documented_rollbacks_keep_the_data(stack, delivery, me
         "spec"]["metrics"][0]["provider"]["prometheus"]["query"], "the upgrade did not apply this commit's template"
 
     # Argo CD's history rollback: refused while auto-sync is on, so the documented procedure turns it off.
-    refused = stack.argocd_cli("app", "rollback", app, "0")
-    assert refused.returncode != 0 and "auto-sync is enabled" in refused.stderr, refused
     history = stack.get("applications.argoproj.io", app)["status"]["history"]
+    # An entry still in the history (Argo CD keeps the last ten: earlier tests' syncs push the first ones out).
+    refused = stack.argocd_cli("app", "rollback", app, str(history[0]["id"]))
+    assert refused.returncode != 0 and "auto-sync is enabled" in refused.stderr, refused
     target = next(h for h in reversed(history) if h["revision"] == revisions["rollback: git revert"])
     # The documented procedure: scripts/release.py rollback-argocd (auto-sync off, then argocd app rollback).
     # It waits for the rollback's sync, which may run a canary: followed (and measured) meanwhile.

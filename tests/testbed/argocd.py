@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from kubechat_deploy.platform.props import DeliveryProps
 from kubechat_deploy.versions import ARGO_ROLLOUTS, ARGOCD
 
 from testbed.controlplane import ADMIN_TOKEN, ControlPlane, ProcessGroup, build, free_port
@@ -142,6 +143,11 @@ DELIVERED_PATHS = ("overlays", "dist")
 """What Argo CD reads from the repository: the overlays and what they build on."""
 
 
+PROMOTION_PREFIX = DeliveryProps().promotion_branch_prefix
+PROMOTED = tuple(e for e in DeliveryProps().environments if e != DeliveryProps().first_environment)
+"""The environments that follow a promotion branch (the ApplicationSet's targetRevision)."""
+
+
 @dataclass
 class GitRemote:
     """A bare repository on disk (file://) holding the commits under test, and a clone to commit from."""
@@ -199,10 +205,14 @@ class GitRemote:
         self.stage_commit(commit)
         return self._commit(message)
 
-    def _commit(self, message: str) -> str:
+    def _commit(self, message: str, promote: bool = True) -> str:
+        """Commit and push to main. With `promote` (what most tests want: the commit under test everywhere)
+        the promotion branches move along, as if `scripts/release.py promote` had promoted it at once;
+        tests/delivery/test_promotion.py commits without and promotes with the real command."""
         self.git("add", "--all")
         self.git("commit", "--quiet", "--allow-empty", "-m", message)
-        self.git("push", "--quiet", "origin", "HEAD:main")
+        self.git("push", "--quiet", "origin", "HEAD:main",
+                 *([f"+HEAD:refs/heads/{PROMOTION_PREFIX}{env}" for env in PROMOTED] if promote else []))
         return self.git("rev-parse", "HEAD").strip()
 
 

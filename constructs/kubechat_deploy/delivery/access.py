@@ -202,21 +202,92 @@ class EnvironmentDeployers(Construct):
                                                             name=name), subjects=subject)
 
 
+API_ROLE_MATCH = "request.userInfo.username.matches('^system:serviceaccount:[a-z0-9-]+:kubechat-api$')"
+"""The one matchCondition an environment's cluster-wide admission policy (api-write-limits, bound without a
+namespace selector: the API writes in other namespaces) must carry: it judges only the KubeChat API's own
+requests (tests/test_delivery.py checks the render carries exactly this)."""
+
+READ_VERBS = ["get", "list", "watch"]
+WRITE_ROLE = {"apiGroups": ["", "apps"], "verbs": ["get", "patch", "update", "delete"],
+              "resources": ["deployments", "statefulsets", "deployments/scale", "statefulsets/scale", "pods"]}
+"""The most an environment may grant its API for writing (docs/security.md, "Write actions are opt-in"): scale,
+restart and delete a pod. Its read roles may only read, never Secrets."""
+POLICY_RESOURCES = ["pods", "pods/ephemeralcontainers", "deployments", "statefulsets"]
+"""What an environment's ValidatingAdmissionPolicies may judge: namespaced workloads only (a binding's namespace
+selector does not confine a policy on cluster-scoped objects)."""
+
+
+def _cel(value) -> str:
+    return json.dumps(value)
+
+
 class DeliveryScope(Construct):
     """A ValidatingAdmissionPolicy on the environment deployer's own requests (it cannot change this one:
-    not among its names), for what RBAC cannot say: the deployer creates, changes and deletes only its named
-    cluster-scoped objects; its Kyverno ClusterPolicies (which mutate, with Kyverno's rights) act only in its
-    namespace; its ValidatingAdmissionPolicyBindings bind only its own policies."""
+    not among its names), for what RBAC cannot say: which cluster-scoped objects it creates, changes and
+    deletes (its named ones), and what they may contain. Its Namespace stays Pod Security "restricted"; its
+    ClusterRoles grant at most READ_VERBS (never Secrets) and WRITE_ROLE, never aggregate; its
+    ClusterRoleBinding binds only its cluster-wide read role to its own namespace's ServiceAccounts; its
+    Kyverno ClusterPolicies only validate or verify images, in its namespace; its ClusterIssuers are ACME
+    only; its admission policies judge only workloads, bound to its namespace (or, the API's write limits,
+    to the API's own requests)."""
 
     def __init__(self, scope: Construct, id: str, *, env: str, argocd_namespace: str, labels: dict[str, str]) -> None:
         super().__init__(scope, id)
         name, namespace = f"{deployer(env)}-scope", environment_namespace(env)
         allowed = {resource: [object_name(env, n) for n in names] for (_, _, resource), names in CLUSTER_SCOPED.items()}
         names = "{" + ", ".join(f"{json.dumps(r)}: {json.dumps(n)}" for r, n in allowed.items()) + "}"
-        in_namespace = f"has(m.resources) && has(m.resources.namespaces) && m.resources.namespaces.all(n, n == {json.dumps(namespace)})"
+        in_namespace = f"has(m.resources) && has(m.resources.namespaces) && size(m.resources.namespaces) > 0 && " \
+                       f"m.resources.namespaces.all(n, n == {_cel(namespace)})"
         confined = (f"(!has(r.match.any) || r.match.any.all(m, {in_namespace})) && "
                     f"(!has(r.match.all) || r.match.all.all(m, {in_namespace})) && "
-                    "(has(r.match.any) || has(r.match.all)) && !has(r.match.resources)")
+                    "(has(r.match.any) || has(r.match.all)) && !has(r.match.resources) && "
+                    "(has(r.validate) || has(r.verifyImages)) && !has(r.mutate) && !has(r.generate) && !has(r.context)")
+        write_role = object_name(env, "api-write")
+        rule_ok = ("!has(r.nonResourceURLs) && has(r.apiGroups) && has(r.resources) && "
+                   f"(request.name == {_cel(write_role)} ? "
+                   f"(r.apiGroups.all(g, g in {_cel(WRITE_ROLE['apiGroups'])}) && "
+                   f"r.resources.all(x, x in {_cel(WRITE_ROLE['resources'])}) && r.verbs.all(v, v in {_cel(WRITE_ROLE['verbs'])})) : "
+                   f"(r.verbs.all(v, v in {_cel(READ_VERBS)}) && r.resources.all(x, x != 'secrets' && x != '*')))")
+        pss = "object.metadata.labels"
+        ns_selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        only = lambda resource, expression: (f"request.resource.resource != '{resource}' || "  # noqa: E731
+                                             f"request.operation == 'DELETE' || ({expression})")
+        validations = [
+            ("request.name in variables.allowed[request.resource.resource]",
+             f"'the {env} deployer may write only the cluster-scoped objects named in constructs/kubechat_deploy/"
+             "delivery/access.py CLUSTER_SCOPED, not ' + request.resource.resource + ' ' + request.name"),
+            (only("namespaces", f"has({pss}) && 'pod-security.kubernetes.io/enforce' in {pss} && "
+                                f"{pss}['pod-security.kubernetes.io/enforce'] == 'restricted' && "
+                                f"(!('pod-security.kubernetes.io/enforce-version' in {pss}) || "
+                                f"{pss}['pod-security.kubernetes.io/enforce-version'] == 'latest')"),
+             f"'{namespace} stays Pod Security restricted (pod-security.kubernetes.io/enforce: restricted)'"),
+            (only("clusterroles", f"!has(object.aggregationRule) && (!has(object.rules) || object.rules.all(r, {rule_ok}))"),
+             f"'a ClusterRole of {env} may read (never Secrets) or, {write_role}, scale, restart and delete pods of "
+             "workloads; it never aggregates other roles'"),
+            (only("clusterrolebindings", f"object.roleRef.name == {_cel(object_name(env, 'api-read-cluster'))} && "
+                                         f"has(object.subjects) && object.subjects.all(s, s.kind == 'ServiceAccount' && "
+                                         f"s.namespace == {_cel(namespace)})"),
+             f"'the {env} ClusterRoleBinding binds only {object_name(env, 'api-read-cluster')} to ServiceAccounts of "
+             f"{namespace}'"),
+            (only("clusterpolicies", f"object.spec.rules.all(r, {confined})"),
+             f"'a ClusterPolicy of {env} only validates or verifies images, of resources in {namespace} "
+             "(match.any/all with resources.namespaces)'"),
+            (only("clusterissuers", "object.spec.all(k, k == 'acme')"),
+             f"'a ClusterIssuer of {env} is an ACME issuer only'"),
+            (only("validatingadmissionpolicies", "object.spec.matchConstraints.resourceRules.all(rr, "
+                                                 f"rr.resources.all(x, x in {_cel(POLICY_RESOURCES)}))"),
+             f"'an admission policy of {env} judges only pods and workloads'"),
+            (only("validatingadmissionpolicybindings",
+                  "object.spec.policyName in variables.allowed['validatingadmissionpolicies'] && "
+                  f"((has(object.spec.matchResources) && has(object.spec.matchResources.namespaceSelector) && "
+                  f"object.spec.matchResources.namespaceSelector == {_cel(ns_selector)}) || "
+                  f"object.spec.policyName == {_cel(object_name(env, 'api-write-limits'))})"),
+             f"'a binding of {env} binds its own policies to {namespace} (the API's write limits: to the API)'"),
+            (only("validatingadmissionpolicies", f"request.name != {_cel(object_name(env, 'api-write-limits'))} || "
+                  f"(has(object.spec.matchConditions) && object.spec.matchConditions.exists(c, c.expression == "
+                  f"{_cel(API_ROLE_MATCH)}))"),
+             "'the write limits of the API judge only requests of the KubeChat API'"),
+        ]
         policy = ApiObject(self, "policy", api_version="admissionregistration.k8s.io/v1",
                            kind="ValidatingAdmissionPolicy", metadata={"name": name, "labels": labels})
         policy.add_json_patch(JsonPatch.add("/spec", {
@@ -227,21 +298,7 @@ class DeliveryScope(Construct):
             "matchConditions": [{"name": "the-deployer", "expression":
                                  f"request.userInfo.username == 'system:serviceaccount:{argocd_namespace}:{deployer(env)}'"}],
             "variables": [{"name": "allowed", "expression": names}],
-            "validations": [
-                {"expression": "request.name in variables.allowed[request.resource.resource]",
-                 "messageExpression": f"'the {env} deployer may write only the cluster-scoped objects named in constructs/"
-                                      "kubechat_deploy/delivery/access.py CLUSTER_SCOPED, not ' + request.resource.resource + "
-                                      "' ' + request.name",
-                 "reason": "Forbidden"},
-                {"expression": f"request.resource.resource != 'clusterpolicies' || request.operation == 'DELETE' || "
-                               f"object.spec.rules.all(r, {confined})",
-                 "message": f"a ClusterPolicy of {env} must match resources in {namespace} only (match.any/all "
-                            "with resources.namespaces)", "reason": "Forbidden"},
-                {"expression": "request.resource.resource != 'validatingadmissionpolicybindings' || "
-                               "request.operation == 'DELETE' || object.spec.policyName in variables.allowed['validatingadmissionpolicies']",
-                 "message": f"a ValidatingAdmissionPolicyBinding of {env} binds only {env}'s own policies",
-                 "reason": "Forbidden"},
-            ]}))
+            "validations": [{"expression": e, "messageExpression": m, "reason": "Forbidden"} for e, m in validations]}))
         binding = ApiObject(self, "binding", api_version="admissionregistration.k8s.io/v1",
                             kind="ValidatingAdmissionPolicyBinding", metadata={"name": name, "labels": labels})
         binding.add_json_patch(JsonPatch.add("/spec", {"policyName": name, "validationActions": ["Deny"]}))

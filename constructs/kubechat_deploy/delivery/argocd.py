@@ -22,6 +22,15 @@ CLUSTER_SCOPED_KINDS = tuple((group, kind) for group, kind, _ in CLUSTER_SCOPED)
 """The only cluster-scoped kinds the overlays render (tests keep this list in step with the render)."""
 
 
+def target_revision(props: DeliveryProps, env: str) -> str:
+    """The first environment follows the branch changes are merged to; every other one its promotion branch
+    (docs/upgrade.md, "Promotion"): a change reaches production only after it ran in staging, when promoted.
+    A Go template of the ApplicationSet (`env` is the template expression of the cluster's environment)."""
+    inner = env.removeprefix("{{").removesuffix("}}").strip()
+    return (f'{{{{ if eq ({inner}) "{props.first_environment}" }}}}{props.revision}'
+            f'{{{{ else }}}}{props.promotion_branch_prefix}{env}{{{{ end }}}}')
+
+
 class Delivery(Construct):
     def __init__(self, scope: Construct, id: str, *, props: DeliveryProps, alerting: AlertingProps) -> None:
         super().__init__(scope, id)
@@ -92,7 +101,7 @@ class Delivery(Construct):
                                     spec=t.ApplicationSetSpecTemplateSpec(
                                         project=f"{props.project}-" + env,
                                         source=t.ApplicationSetSpecTemplateSpecSource(
-                                            repo_url=props.repo_url, target_revision=props.revision,
+                                            repo_url=props.repo_url, target_revision=target_revision(props, env),
                                             path=f"{props.overlay_root}/" + env),
                                         destination=t.ApplicationSetSpecTemplateSpecDestination(
                                             server="{{.server}}", namespace="kubechat-" + env),

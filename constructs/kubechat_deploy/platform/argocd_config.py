@@ -100,6 +100,10 @@ class ArgoCdConfiguration(Construct):
                   # Application whose project names none (enforcement defaults to on: argo-cd v3.5.1
                   # util/settings/settings.go impersonationEnabledKey, defaultImpersonationEnforcedFlag).
                   IMPERSONATION_KEY: "true",
+                  # Syncing another revision than the Application's (a branch nobody reviewed, or production
+                  # past its promotion) is an override, which only admins hold (argo-cd v3.5.1
+                  # server/application/application.go resolveSourceRevisions).
+                  "application.sync.requireOverridePrivilegeForRevisionSync": "true",
                   # The built-in admin, off once SSO is configured (ArgoCdAccessProps.local_admin).
                   **({} if access.local_admin else {"admin.enabled": "false"})})
         k8s.KubeConfigMap(self, "argocd-rbac-cm", metadata=k8s.ObjectMeta(

@@ -23,7 +23,13 @@ class DeliveryProps:
     repo_url: str = "https://github.com/kubechat/kubechat-deploy.git"
     """Git repository Argo CD reads the overlays from. Default: https://github.com/kubechat/kubechat-deploy.git."""
     revision: str = "main"
-    """Branch, tag or commit. Default: main."""
+    """Branch that changes are merged to; the first environment (below) follows it. Default: main."""
+    first_environment: str = "staging"
+    """The delivered environment that follows `revision` directly. Every other one follows its promotion
+    branch, `promotion_branch_prefix` + its name, which only `scripts/release.py promote` moves, and only to a
+    revision this environment has synced and is Healthy at (docs/upgrade.md, "Promotion"). Default: staging."""
+    promotion_branch_prefix: str = "promoted/"
+    """Prefix of the promotion branches: production follows `promoted/production`. Default: promoted/."""
     argocd_namespace: str = "argocd"
     """Namespace of Argo CD (where Applications live). Default: argocd."""
     project: str = "kubechat"
@@ -72,6 +78,12 @@ class DeliveryProps:
                                   "(deployed with make dev-deploy, never by Argo CD onto a shared cluster)")
         if not re.fullmatch(r"([a-z0-9.-]+/)?[a-z0-9A-Z._-]+", self.environment_label):
             raise v.SettingsError("delivery.environment_label", self.environment_label, "a Kubernetes label key")
+        if self.first_environment not in self.environments:
+            raise v.SettingsError("delivery.first_environment", self.first_environment,
+                                  f"one of delivery.environments ({', '.join(self.environments)})")
+        if not re.fullmatch(r"[a-z][a-z0-9._-]*/", self.promotion_branch_prefix):
+            raise v.SettingsError("delivery.promotion_branch_prefix", self.promotion_branch_prefix,
+                                  "a branch folder ending in /, such as promoted/")
         v.cron("delivery.production_sync_window", self.production_sync_window)
         v.dns_label("delivery.notification_service", self.notification_service)
         v.dns_label("delivery.secret_store", self.secret_store)

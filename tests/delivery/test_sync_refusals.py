@@ -1,4 +1,5 @@
-"""#31.1 with the real Argo CD: a commit cannot make delivery escalate (constructs/kubechat_deploy/delivery/access.py).
+"""#31.1 with the real Argo CD: a commit cannot make delivery escalate. (Named to run after test_first_sync:
+these tests sync staging again.) (constructs/kubechat_deploy/delivery/access.py).
 
 Two layers. staging's project permits only the cluster-scoped objects its overlay renders, by name: a commit
 that adds a ClusterRoleBinding to cluster-admin, or the Namespace kube-system, fails before anything is
@@ -109,3 +110,19 @@ def test_a_commit_adding_the_kube_system_namespace_is_refused_by_the_project_and
     labels = stack.get("namespaces", "kube-system", None)["metadata"].get("labels", {})
     assert "kubechat.io/adopted" not in labels
     assert stack.get("configmaps", PROBE, NAMESPACE) is None, "an object of the refused commit was applied"
+
+
+def test_a_commit_loosening_its_namespaces_pod_security_is_refused_by_the_deployers_admission_policy(stack, staging_app):
+    """A privileged pod in its own namespace would be root on a node: the environment's Namespace must stay
+    Pod Security restricted (kubechat-staging-deployer-scope, dist/platform/deployers)."""
+    bad = commit_with(stack.remote, [], "a release that allows privileged pods", patches=[{
+        "target": {"kind": "Namespace", "name": NAMESPACE},
+        "patch": yaml.safe_dump([{"op": "replace", "path": "/metadata/labels/pod-security.kubernetes.io~1enforce",
+                                  "value": "privileged"}])}])
+    stack.refresh(staging_app)
+    app = stack.wait_app(staging_app, failed_at(bad), 300, f"failed at {bad[:8]}")
+    text = messages(app)
+    assert f"kubechat-{ENV}-deployer-scope" in text and "Pod Security restricted" in text, text
+    labels = stack.get("namespaces", NAMESPACE, None)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert stack.get("configmaps", PROBE, NAMESPACE) is None, "an object of a later wave was applied"
