@@ -307,8 +307,8 @@ def promote(args) -> None:
     if current:
         print(f"release: {env} gets, from {current[:12]} to {revision[:12]} (committed render):", flush=True)
         print(git("log", "--oneline", f"{current}..{revision}") or "(an older revision: a rollback)")
-        print(git("diff", "--stat", current, revision, "--", f"dist/rendered/{env}", f"overlays/{env}") or
-              "(no change to its rendered manifests)")
+        print(git("diff", "--stat", current, revision, "--", f"dist/rendered/{env}", f"overlays/{env}", "dist/base",
+                  "dist/components", f"dist/environments/{env}") or "(no change to what it builds from)")
         print(git("diff", current, revision, "--", f"dist/rendered/{env}"), flush=True)
     user = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True).stdout.strip() or "unknown"
     tag = f"promotion/{env}/{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"

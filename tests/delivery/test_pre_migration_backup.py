@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from testbed.argocd import synced_healthy
+from testbed.argocd import PROMOTION_PREFIX, synced_healthy
 from kubechat_tools.release import overlay_version, release_tree, stand_in_digests
 
 from .conftest import publish_under_test
@@ -73,7 +73,7 @@ def test_the_safety_backup_is_taken_once_per_schema_version(stack, delivery):
     # 3. The rollback: the commit before the raise again. No Backup is taken, none is waited for.
     rolled = {name: b["metadata"]["uid"] for name, b in after.items()}
     stack.remote.git("revert", "--no-edit", raised)
-    stack.remote.git("push", "--quiet", "origin", "HEAD:main")
+    stack.remote.git("push", "--quiet", "origin", "HEAD:main", f"+HEAD:refs/heads/{PROMOTION_PREFIX}{ENV}")  # promoted
     revert = stack.remote.git("rev-parse", "HEAD").strip()
     deliver(stack, app, revert, "the rollback (git revert)")
     assert {name: b["metadata"]["uid"] for name, b in backups(stack).items()} == rolled

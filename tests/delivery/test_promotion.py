@@ -81,10 +81,12 @@ def probe(stack, env: str) -> str | None:
 
 
 def test_a_change_on_main_reaches_staging_and_not_production(stack, operator):
-    base = stack.remote.work / "dist" / "base" / "service-kubechat-redis.yaml"
-    doc = yaml.safe_load(base.read_text())
-    doc["metadata"].setdefault("annotations", {})[PROBE] = "c1"
-    base.write_text(yaml.safe_dump(doc))
+    # The base both overlays build on, and the committed renders as `make render` would write them.
+    for path in ("dist/base", "dist/rendered/staging", "dist/rendered/production"):
+        file = stack.remote.work / path / "service-kubechat-redis.yaml"
+        doc = yaml.safe_load(file.read_text())
+        doc["metadata"].setdefault("annotations", {})[PROBE] = "c1"
+        file.write_text(yaml.safe_dump(doc))
     c1 = HISTORY["C1"] = stack.remote._commit("a change to the base of every environment", promote=False)
     for app in (STAGING, PRODUCTION):
         stack.refresh(app)

@@ -260,33 +260,33 @@ class DeliveryScope(Construct):
                                 f"{pss}['pod-security.kubernetes.io/enforce'] == 'restricted' && "
                                 f"(!('pod-security.kubernetes.io/enforce-version' in {pss}) || "
                                 f"{pss}['pod-security.kubernetes.io/enforce-version'] == 'latest')"),
-             f"'{namespace} stays Pod Security restricted (pod-security.kubernetes.io/enforce: restricted)'"),
+             f"{namespace} stays Pod Security restricted (pod-security.kubernetes.io/enforce: restricted)"),
             (only("clusterroles", f"!has(object.aggregationRule) && (!has(object.rules) || object.rules.all(r, {rule_ok}))"),
-             f"'a ClusterRole of {env} may read (never Secrets) or, {write_role}, scale, restart and delete pods of "
-             "workloads; it never aggregates other roles'"),
+             f"a ClusterRole of {env} may read (never Secrets) or, {write_role}, scale, restart and delete pods of "
+             "workloads; it never aggregates other roles"),
             (only("clusterrolebindings", f"object.roleRef.name == {_cel(object_name(env, 'api-read-cluster'))} && "
                                          f"has(object.subjects) && object.subjects.all(s, s.kind == 'ServiceAccount' && "
                                          f"s.namespace == {_cel(namespace)})"),
-             f"'the {env} ClusterRoleBinding binds only {object_name(env, 'api-read-cluster')} to ServiceAccounts of "
-             f"{namespace}'"),
+             f"the {env} ClusterRoleBinding binds only {object_name(env, 'api-read-cluster')} to ServiceAccounts of "
+             f"{namespace}"),
             (only("clusterpolicies", f"object.spec.rules.all(r, {confined})"),
-             f"'a ClusterPolicy of {env} only validates or verifies images, of resources in {namespace} "
-             "(match.any/all with resources.namespaces)'"),
+             f"a ClusterPolicy of {env} only validates or verifies images, of resources in {namespace} "
+             "(match.any/all with resources.namespaces)"),
             (only("clusterissuers", "object.spec.all(k, k == 'acme')"),
-             f"'a ClusterIssuer of {env} is an ACME issuer only'"),
+             f"a ClusterIssuer of {env} is an ACME issuer only"),
             (only("validatingadmissionpolicies", "object.spec.matchConstraints.resourceRules.all(rr, "
                                                  f"rr.resources.all(x, x in {_cel(POLICY_RESOURCES)}))"),
-             f"'an admission policy of {env} judges only pods and workloads'"),
+             f"an admission policy of {env} judges only pods and workloads"),
             (only("validatingadmissionpolicybindings",
                   "object.spec.policyName in variables.allowed['validatingadmissionpolicies'] && "
                   f"((has(object.spec.matchResources) && has(object.spec.matchResources.namespaceSelector) && "
                   f"object.spec.matchResources.namespaceSelector == {_cel(ns_selector)}) || "
                   f"object.spec.policyName == {_cel(object_name(env, 'api-write-limits'))})"),
-             f"'a binding of {env} binds its own policies to {namespace} (the API's write limits: to the API)'"),
+             f"a binding of {env} binds its own policies to {namespace} (the API's write limits: to the API)"),
             (only("validatingadmissionpolicies", f"request.name != {_cel(object_name(env, 'api-write-limits'))} || "
                   f"(has(object.spec.matchConditions) && object.spec.matchConditions.exists(c, c.expression == "
                   f"{_cel(API_ROLE_MATCH)}))"),
-             "'the write limits of the API judge only requests of the KubeChat API'"),
+             "the write limits of the API judge only requests of the KubeChat API"),
         ]
         policy = ApiObject(self, "policy", api_version="admissionregistration.k8s.io/v1",
                            kind="ValidatingAdmissionPolicy", metadata={"name": name, "labels": labels})
@@ -298,7 +298,9 @@ class DeliveryScope(Construct):
             "matchConditions": [{"name": "the-deployer", "expression":
                                  f"request.userInfo.username == 'system:serviceaccount:{argocd_namespace}:{deployer(env)}'"}],
             "variables": [{"name": "allowed", "expression": names}],
-            "validations": [{"expression": e, "messageExpression": m, "reason": "Forbidden"} for e, m in validations]}))
+            # The first message names the refused object (an expression); the others are plain text.
+            "validations": [{"expression": e, ("messageExpression" if i == 0 else "message"): m, "reason": "Forbidden"}
+                            for i, (e, m) in enumerate(validations)]}))
         binding = ApiObject(self, "binding", api_version="admissionregistration.k8s.io/v1",
                             kind="ValidatingAdmissionPolicyBinding", metadata={"name": name, "labels": labels})
         binding.add_json_patch(JsonPatch.add("/spec", {"policyName": name, "validationActions": ["Deny"]}))
