@@ -125,16 +125,19 @@ def test_the_lint_gate_runs_both_linters(tmp_path):
 
 
 def test_kube_score_waivers_apply_only_to_their_environment_and_resource(tmp_path):
-    # service-type (NodePort) is waived in dev for Service/kubechat-api only
-    def node_port(name):
-        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "fixture"},
-                "spec": {"type": "NodePort", "selector": {"app.kubernetes.io/name": "good"},
-                         "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
-    path = write_docs(tmp_path, "svc.yaml", good_docs() + [node_port("kubechat-api"), node_port("other")])
+    # horizontalpodautoscaler-replicas (one replica) is waived in dev for HorizontalPodAutoscaler/kubechat-api
+    # and kubechat-web only
+    def hpa(name):
+        return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name, "namespace": "fixture"},
+                "spec": {"minReplicas": 1, "maxReplicas": 3,
+                         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "good"}}}
+    path = write_docs(tmp_path, "hpa.yaml", good_docs() + [hpa("kubechat-api"), hpa("other")])
+    check = "kube-score horizontalpodautoscaler-replicas"
     dev = kube_score_lint([path], "dev")
-    assert any("kube-score service-type" in f and "Service/other" in f for f in dev)
-    assert not any("Service/kubechat-api" in f for f in dev)
-    assert any("kube-score service-type" in f and "Service/kubechat-api" in f for f in kube_score_lint([path], "production"))
+    assert any(check in f and "HorizontalPodAutoscaler/other" in f for f in dev), dev
+    assert not any(check in f and "HorizontalPodAutoscaler/kubechat-api" in f for f in dev)
+    assert any(check in f and "HorizontalPodAutoscaler/kubechat-api" in f for f in kube_score_lint([path], "production"))
 
 
 def test_every_kube_score_waiver_is_used():

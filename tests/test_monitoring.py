@@ -212,7 +212,7 @@ def test_logging_platform_component_is_valid_and_collects_kubechat_json_logs():
 
     folder = ROOT / "dist" / "platform" / "logging"
     assert schema_gate([folder]) == []
-    apps = {d["metadata"]["name"]: d["spec"] for d in load_dir(folder)}
+    apps = {d["metadata"]["name"]: d["spec"] for d in load_dir(folder) if d["kind"] == "Application"}
     assert set(apps) == {"platform-loki", "platform-alloy"}
     for spec in apps.values():
         assert re.fullmatch(r"\d+\.\d+\.\d+", spec["source"]["targetRevision"]), "charts are pinned to exact versions"
