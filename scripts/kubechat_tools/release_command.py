@@ -232,10 +232,12 @@ def migrate_down(args) -> None:
         sys.stdout.write(text)
 
 
-def git(*args: str) -> str:
-    """A read-only git command in the checkout the command runs in."""
+def git(*args: str, check: bool = True) -> str:
+    """A read-only git command in the checkout the command runs in; without `check` a failure reads as ""."""
     result = subprocess.run(["git", *args], capture_output=True, text=True)
     if result.returncode != 0:
+        if not check:
+            return ""
         raise ReleaseError(f"git {' '.join(args)} failed: {(result.stderr or result.stdout).strip()}")
     return result.stdout.strip()
 
@@ -285,8 +287,7 @@ def promote(args) -> None:
         revision = merged(next(iter(synced.values())))
     healthy = [name for name, s in status.items() if synced[name] == revision
                and (s.get("sync") or {}).get("status") == "Synced" and (s.get("health") or {}).get("status") == "Healthy"]
-    before = subprocess.run(["git", "tag", "--points-at", revision, "-l", f"promotion/{env}/*"],
-                            capture_output=True, text=True).stdout.split()
+    before = git("tag", "--points-at", revision, "-l", f"promotion/{env}/*", check=False).split()
     if apps and len(healthy) == len(apps):
         reason = f"{source} synced and Healthy at it ({', '.join(sorted(healthy))})"
     elif before:
@@ -299,8 +300,7 @@ def promote(args) -> None:
         raise ReleaseError(f"{revision[:12]} has not run in {source}: its Applications must have synced exactly it and "
                            f"be Healthy, found (revision, sync, health): {states or 'no Application'}. Wait for "
                            f"{source}, fix it, or give --override REASON for a hotfix")
-    current = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
-                             capture_output=True, text=True).stdout.strip()
+    current = git("rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}", check=False)
     if current == revision:
         print(f"release: {env} is already promoted to {revision[:12]}: nothing to do")
         return
@@ -310,7 +310,7 @@ def promote(args) -> None:
         print(git("diff", "--stat", current, revision, "--", f"dist/rendered/{env}", f"overlays/{env}", "dist/base",
                   "dist/components", f"dist/environments/{env}") or "(no change to what it builds from)")
         print(git("diff", current, revision, "--", f"dist/rendered/{env}"), flush=True)
-    user = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True).stdout.strip() or "unknown"
+    user = git("config", "user.email", check=False) or "unknown"
     tag = f"promotion/{env}/{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}"
     message = f"promote {env} to {revision}\nby: {user}\nbecause: {reason}\nprevious: {current or 'none'}"
     run(["git", "tag", "-a", tag, revision, "-m", message], args.dry_run, cwd=Path.cwd())
