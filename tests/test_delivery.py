@@ -112,6 +112,10 @@ def test_each_environment_has_its_own_project_bounded_to_its_namespace_and_its_n
     assert {n for _, _, n in stale} <= {"kubechat-staging-image-digests"}, stale
     window = projects["kubechat-production"]["syncWindows"][0]
     assert window["applications"] == ["kubechat-production-*"] and window["kind"] == "allow" and window["manualSync"]
+    assert window["syncOverrun"], "a sync running when the window ends would stop half-applied"
+    # What docs/upgrade.md and docs/troubleshooting.md tell people: Mon-Thu 08:00-17:00 UTC (the delivery tier
+    # holds the window open or closed at will, tests/delivery/test_sync_window.py, so this is its only check).
+    assert (window["schedule"], window["duration"], window["timeZone"]) == ("0 8 * * 1-4", "9h", "UTC")
     assert "syncWindows" not in projects["kubechat-staging"]
     template = next(d for d in load_dir(PLATFORM) if d["kind"] == "ApplicationSet")["spec"]["template"]
     assert template["spec"]["project"] == 'kubechat-{{index .metadata.labels "kubechat.io/environment"}}'

@@ -90,3 +90,17 @@ def test_every_argocd_command_names_an_application_the_applicationset_creates():
                     or re.fullmatch(r"kubechat-(<env>|staging|production|\{[a-z.]+\})-(<cluster>|in-cluster|[a-z0-9-]+-cluster)", name)):
                 wrong.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
     assert wrong == [], "\n".join(wrong)
+
+
+def test_every_argocd_proj_command_names_a_project_the_platform_renders():
+    """The projects were renamed once (#31: `kubechat` became one per environment); a troubleshooting command
+    naming the old one answers "not found" to the person who needs it."""
+    import re
+
+    projects = {d["metadata"]["name"] for path in (ROOT / "dist" / "platform").rglob("appproject-*.yaml")
+                for d in yaml.safe_load_all(path.read_text()) if d}
+    assert {"kubechat-staging", "kubechat-production", "platform"} <= projects
+    named = [(path.relative_to(ROOT), m.group(1)) for path in [*ROOT.glob("docs/**/*.md"), ROOT / "README.md"]
+             for m in re.finditer(r"argocd proj (?:get|windows list|windows \S+ \d+)\s+([^\s`]+)", path.read_text())]
+    assert named, "no `argocd proj` command found: the pattern is stale"
+    assert [(p, n) for p, n in named if n not in projects and n != "kubechat-<env>"] == []

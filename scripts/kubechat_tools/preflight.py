@@ -7,8 +7,11 @@
                                               a real release: no example value (host, e-mail, repository,
                                               bucket) is left, production's KubeChat images carry digests
   preflight.py --cluster [--env production]   live (kubectl, current context): Kubernetes version in the
-                                              supported range, the pinned CRDs served, the operators
-                                              running, the storage and ingress classes present
+                                              supported range, the pinned CRDs served, and of what
+                                              the environment's render uses: its operators running,
+                                              the metrics API, its storage classes and a default one,
+                                              its gateway class, its secret stores Ready, DNS pods
+                                              labelled as its NetworkPolicies expect
 """
 from __future__ import annotations
 
@@ -26,15 +29,29 @@ from kubechat_tools.manifests import load_dir  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402
 
 SUPPORTED = ((1, 30), (1, 37))  # 1.30: the first with ValidatingAdmissionPolicy v1
-OPERATORS = {  # namespace -> deployments that must be available
-    "cert-manager": ["cert-manager", "cert-manager-webhook"],
-    "cnpg-system": ["cloudnative-pg"],
-    "external-secrets": ["external-secrets"],
-    "traefik": ["traefik"],
-    "argo-rollouts": ["argo-rollouts"],
-    "kyverno": ["kyverno-admission-controller"],
-    "trivy-system": ["trivy-operator"],
-}
+# What shows an operator runs (namespace and Deployments, as the platform's prerequisites install them), and the
+# kinds of an environment's render that need it (group/Kind): an environment is told only of what it uses.
+# Deployment names are the charts' for the release names dist/platform/prerequisites gives:
+# kube-prometheus-stack's operator is "<fullname>-operator" (prometheus-community/helm-charts
+# charts/kube-prometheus-stack/templates/_helpers.tpl, kube-prometheus-stack.operator.fullname); the barman
+# plugin's is the release's name (cloudnative-pg/charts charts/plugin-barman-cloud/test/simple-deployment/
+# 01-simple_deployment-assert.yaml).
+OPERATORS = (
+    ("cert-manager", "cert-manager", ("cert-manager", "cert-manager-webhook"),
+     {"cert-manager.io/Certificate", "cert-manager.io/ClusterIssuer", "cert-manager.io/Issuer"}),
+    ("cloudnative-pg", "cnpg-system", ("cloudnative-pg",), {"postgresql.cnpg.io/Cluster"}),
+    ("plugin-barman-cloud", "cnpg-system", ("plugin-barman-cloud",), {"barmancloud.cnpg.io/ObjectStore"}),
+    ("external-secrets", "external-secrets", ("external-secrets",), {"external-secrets.io/ExternalSecret"}),
+    ("traefik", "traefik", ("traefik",), {"gateway.networking.k8s.io/Gateway", "gateway.networking.k8s.io/HTTPRoute"}),
+    ("argo-rollouts", "argo-rollouts", ("argo-rollouts",), {"argoproj.io/Rollout"}),
+    ("kyverno", "kyverno", ("kyverno-admission-controller",), {"kyverno.io/ClusterPolicy", "kyverno.io/Policy"}),
+    ("kube-prometheus-stack", "monitoring", ("kube-prometheus-stack-operator",),
+     {"monitoring.coreos.com/ServiceMonitor", "monitoring.coreos.com/PodMonitor", "monitoring.coreos.com/PrometheusRule"}),
+    # The vulnerability alert reads the trivy-operator's metrics: needed where the render carries that rule.
+    ("trivy-operator", "trivy-system", ("trivy-operator",), {"trivy"}),
+)
+METRICS_API = "v1beta1.metrics.k8s.io"
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
 def offline(version: str, dist: Path) -> list[str]:
@@ -73,20 +90,31 @@ def cluster(env: str) -> list[str]:
             problems.append(f"CRD {name} is not installed")
         elif not wanted <= served[name]:
             problems.append(f"CRD {name} does not serve {sorted(wanted)} (serves {sorted(served[name])})")
-    for namespace, deployments in OPERATORS.items():
-        for name in deployments:
-            try:
-                status = kubectl("get", "deployment", name, "-n", namespace).get("status", {})
-                if not status.get("availableReplicas"):
-                    problems.append(f"{namespace}/{name} has no available replica")
-            except RuntimeError:
-                problems.append(f"operator {namespace}/{name} is not running")
     docs = load_dir(DIST / "rendered" / env)
-    classes = {c["metadata"]["name"] for c in kubectl("get", "storageclass")["items"]}
+    uses = kinds_of(docs)
+    for name, namespace, deployments, needed_by in OPERATORS:
+        if not uses & needed_by:
+            continue
+        for deployment in deployments:
+            try:
+                status = kubectl("get", "deployment", deployment, "-n", namespace).get("status", {})
+                if not status.get("availableReplicas"):
+                    problems.append(f"{namespace}/{deployment} has no available replica")
+            except RuntimeError:
+                problems.append(f"operator {namespace}/{deployment} is not running: {install(name)}")
+    classes = {c["metadata"]["name"]: c for c in kubectl("get", "storageclass")["items"]}
     wanted_classes = {d["spec"]["storage"]["storageClass"] for d in docs
                       if d["kind"] == "Cluster" and d["spec"].get("storage", {}).get("storageClass")}
-    for name in sorted(wanted_classes - classes):
+    for name in sorted(wanted_classes - set(classes)):
         problems.append(f"StorageClass {name} does not exist (set it in overlays/{env}/database.yaml)")
+    unnamed = claims_without_class(docs)
+    if unnamed and not any((c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true" for c in classes.values()):
+        problems.append(f"no default StorageClass (annotation {DEFAULT_CLASS}: \"true\"): {', '.join(unnamed)} "
+                        "claim volumes without naming a class; mark one StorageClass as the default")
+    if "autoscaling/HorizontalPodAutoscaler" in uses:
+        problems += metrics_api()
+    problems += secret_stores(docs)
+    problems += dns_pods(docs)
     try:
         gateway_classes = {c["metadata"]["name"]: c for c in kubectl("get", "gatewayclass")["items"]}
     except RuntimeError:
@@ -102,6 +130,111 @@ def cluster(env: str) -> list[str]:
         elif not accepted:
             problems.append(f"GatewayClass {name} is not Accepted by its controller (is Traefik running?)")
     return problems
+
+
+def kinds_of(docs: list[dict]) -> set[str]:
+    """group/Kind of every object of a render ("autoscaling/HorizontalPodAutoscaler"), and "trivy" when a
+    PrometheusRule reads the trivy-operator's metrics."""
+    kinds = {f"{d['apiVersion'].rpartition('/')[0]}/{d['kind']}".lstrip("/") for d in docs}
+    if any(d["kind"] == "PrometheusRule" and "trivy_" in json.dumps(d["spec"]) for d in docs):
+        kinds.add("trivy")
+    return kinds
+
+
+def install(name: str) -> str:
+    """What to install for an operator, at the version the platform pins (constructs/kubechat_deploy/versions.py)."""
+    from kubechat_deploy.versions import operator
+
+    pin = operator(name)
+    chart = f"chart {pin.chart.name} {pin.chart.version} from {pin.chart.repo_url}" if pin.chart else "its CRDs"
+    return (f"install {pin.name} {pin.version} ({chart}); the platform's Application platform-{pin.name} "
+            "(dist/platform/prerequisites) installs it")
+
+
+def pod_specs(docs: list[dict]):
+    for d in docs:
+        spec = d.get("spec") or {}
+        template = (spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template") or {})
+        if template.get("spec"):
+            yield d, template["spec"]
+
+
+def claims_without_class(docs: list[dict]) -> list[str]:
+    """Objects whose volumes are claimed without a storageClassName: the cluster's default class serves them."""
+    found = []
+    for d, spec in pod_specs(docs):
+        for volume in spec.get("volumes") or []:
+            claim = (volume.get("ephemeral") or {}).get("volumeClaimTemplate", {}).get("spec")
+            if claim is not None and not claim.get("storageClassName"):
+                found.append(f"{d['kind']} {d['metadata']['name']} (volume {volume['name']})")
+    for d in docs:
+        if d["kind"] == "PersistentVolumeClaim" and not d["spec"].get("storageClassName"):
+            found.append(f"PersistentVolumeClaim {d['metadata']['name']}")
+        claims = (d.get("spec") or {}).get("volumeClaimTemplates") or [] if d["kind"] == "StatefulSet" else []
+        for claim in claims:
+            if not claim["spec"].get("storageClassName"):
+                found.append(f"StatefulSet {d['metadata']['name']} (claim {claim['metadata']['name']})")
+    return sorted(set(found))
+
+
+def metrics_api() -> list[str]:
+    """The HorizontalPodAutoscalers read the resource metrics API; without it they report
+    FailedGetResourceMetric and Argo CD assesses them Degraded, which fails the sync at their wave."""
+    try:
+        service = kubectl("get", "apiservice", METRICS_API)
+    except RuntimeError:
+        return [f"the resource metrics API ({METRICS_API}) is not served: the HorizontalPodAutoscalers cannot "
+                "scale and Argo CD reports them Degraded; install metrics-server (kubernetes-sigs/metrics-server)"]
+    available = any(c.get("type") == "Available" and c.get("status") == "True"
+                    for c in service.get("status", {}).get("conditions", []))
+    return [] if available else [f"APIService {METRICS_API} is not Available (is metrics-server running?)"]
+
+
+def secret_stores(docs: list[dict]) -> list[str]:
+    """Every store the render's ExternalSecrets read from exists and is Ready."""
+    readers: dict[tuple[str, str], list[str]] = {}
+    for d in docs:
+        if d["kind"] == "ExternalSecret":
+            ref = d["spec"]["secretStoreRef"]
+            readers.setdefault((ref.get("kind", "SecretStore"), ref["name"]), []).append(d["metadata"]["name"])
+    problems = []
+    for (kind, name), secrets in sorted(readers.items()):
+        scope = [] if kind == "ClusterSecretStore" else ["-n", next(d["metadata"]["namespace"] for d in docs
+                                                                   if d["kind"] == "ExternalSecret")]
+        try:
+            store = kubectl("get", kind.lower(), name, *scope)
+        except RuntimeError:
+            problems.append(f"{kind} {name} does not exist: the ExternalSecrets {', '.join(sorted(secrets))} read "
+                            "from it (docs/install.md, the secret store)")
+            continue
+        if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in store.get("status", {}).get("conditions", [])):
+            problems.append(f"{kind} {name} is not Ready (External Secrets cannot read the store: check its "
+                            "provider settings and credentials)")
+    return problems
+
+
+def dns_pods(docs: list[dict]) -> list[str]:
+    """The NetworkPolicies admit DNS only to pods with the labels they name: a cluster whose DNS pods carry
+    others resolves nothing once they apply."""
+    problems = []
+    for d in docs:
+        if d["kind"] != "NetworkPolicy":
+            continue
+        for rule in d["spec"].get("egress") or []:
+            if not any(p.get("port") == 53 for p in rule.get("ports") or []):
+                continue
+            for peer in rule.get("to") or []:
+                namespace = (peer.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                labels = (peer.get("podSelector") or {}).get("matchLabels") or {}
+                if not namespace or not labels:
+                    continue
+                selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+                if not kubectl("get", "pods", "-n", namespace, "-l", selector)["items"]:
+                    problems.append(f"no DNS pod in {namespace} carries {selector}, which NetworkPolicy "
+                                    f"{d['metadata']['name']} admits DNS to: label the cluster's DNS pods so, or "
+                                    "pods resolve nothing")
+    return sorted(set(problems))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,10 @@ plane of its own (kwok fails pods labelled kubechat.io/test-fail=true, so a test
 Everything here is package-scoped: started once for tests/delivery, stopped when it is done."""
 from __future__ import annotations
 
+import json
 import os
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -118,24 +120,48 @@ def delivery(stack, clusters, head) -> dict[str, str]:
     assert DEPLOYERS_COMMAND in (ROOT / "docs" / "install.md").read_text()
     *flags, folder = DEPLOYERS_COMMAND.split()[1:]
     stack.plane.kubectl(*flags, str(ROOT / folder))
-    stack.plane.apply_docs(platform_docs("delivery", stack.remote.url))
+    stack.plane.apply_docs(with_production_window(platform_docs("delivery", stack.remote.url), *ALWAYS_OPEN))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(stack.applications()) < len(EXPECTED_APPS):
         time.sleep(0.5)
     apps = {a["metadata"]["name"]: a["metadata"]["labels"].get("kubechat.io/environment") for a in stack.applications()}
-    for app in apps:
-        # Production auto-syncs only inside its sync window; outside it an operator's manual sync is
-        # allowed (manualSync: true) and is what runs here when the window is closed.
-        if app.startswith("kubechat-production"):
-            time.sleep(5)
-            current = stack.get("applications.argoproj.io", app)
-            if not (current.get("status", {}).get("operationState")):
-                stack.sync(app, head)
     timeout = float(os.environ.get("KUBECHAT_DELIVERY_SYNC_TIMEOUT", "600"))
     for app in apps:
         stack.wait_app(app, synced_healthy(head), timeout, f"Synced and Healthy at {head[:8]}")
         SYNC_SECONDS[app] = time.monotonic() - created
     return apps
+
+
+ALWAYS_OPEN = ("* * * * *", "1h")
+"""A sync window that opens every minute for an hour: open whenever it is read (argo-cd v3.5.1
+pkg/apis/application/v1alpha1/types.go SyncWindows.active: open if the schedule's next start after now minus
+the duration is before now)."""
+
+
+def closed_for_hours(now: datetime | None = None) -> tuple[str, str]:
+    """A daily window of an hour that opens twelve hours from now: closed for the next eleven hours."""
+    hour = ((now or datetime.now(timezone.utc)).hour + 12) % 24
+    return f"0 {hour} * * *", "1h"
+
+
+def with_production_window(docs: list[dict], schedule: str, duration: str) -> list[dict]:
+    """The platform's delivery objects with production's sync window (rendered: Mon-Thu 08:00-17:00 UTC) at a
+    schedule the tier chooses, because the tests run at any hour and what Argo CD does must not depend on it:
+    open for the tier (production auto-syncs, as in its window), closed by tests/delivery/test_sync_window.py.
+    Only the schedule and duration are replaced; kind, applications, manualSync and time zone stay as rendered
+    (tests/test_delivery.py checks the rendered schedule)."""
+    projects = [d for d in docs if d["kind"] == "AppProject" and d["metadata"]["name"] == "kubechat-production"]
+    (window,) = projects[0]["spec"]["syncWindows"]
+    window.update(schedule=schedule, duration=duration)
+    return docs
+
+
+def set_production_window(stack, schedule: str, duration: str) -> None:
+    """The live project's window moved (what an operator's `argocd proj windows update` does)."""
+    stack.plane.kubectl("patch", "appprojects.argoproj.io", "kubechat-production", "-n", ARGOCD_NAMESPACE,
+                        "--type", "json", "-p", json.dumps([
+                            {"op": "replace", "path": "/spec/syncWindows/0/schedule", "value": schedule},
+                            {"op": "replace", "path": "/spec/syncWindows/0/duration", "value": duration}]))
 
 
 def namespace_of(env: str) -> str:

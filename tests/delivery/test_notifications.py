@@ -38,9 +38,9 @@ def webhook(stack):
 
 @pytest.fixture
 def manual_only(stack, delivery):
-    """Production auto-syncs inside its sync window (Mon-Thu 08:00-17:00 UTC), with five retries: an auto-sync of
-    the failing release would stay Running for some fifteen minutes. The test is about the notification of a final failure, whatever
-    the hour it runs at: auto-sync off for it (as an operator does before a manual sync; the ApplicationSet leaves
+    """Production auto-syncs inside its sync window (held open by the tier), with five retries: an auto-sync of
+    the failing release would stay Running for some fifteen minutes. The test is about the notification of a
+    final failure: auto-sync off for it (as an operator does before a manual sync; the ApplicationSet leaves
     syncPolicy alone), and back as it was afterwards."""
     app = next(a for a, env in delivery.items() if env == ENV)
     policy = stack.get("applications.argoproj.io", app)["spec"].get("syncPolicy") or {}

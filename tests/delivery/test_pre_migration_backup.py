@@ -1,5 +1,5 @@
 """#26.2: production's safety backup is taken once per schema version, not on every sync. With the real Argo CD
-(production syncs manually here: its sync window), starting from the commit under test:
+(production synced by hand here, as outside its sync window), starting from the commit under test:
 - a release that keeps the schema (a backup setting changes) creates no Backup;
 - a release that raises SCHEMA_VERSION creates the Backup of the new schema, and it completed before the
   migration Job of that sync was created; the previous schema's Backup stays, and the Application is Synced;

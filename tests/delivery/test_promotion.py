@@ -8,19 +8,19 @@ repository, with kubectl pointed at Argo CD's cluster. The tests run in order, o
 C1 a change to the base both environments build on (committed to main only), C2 a release that breaks
 staging. Production stays at the commit under test (P0) until C1 is promoted; C2 is refused, then promoted
 with a logged override (a hotfix: C2 changes nothing of production's render); a rollback promotes C1 again,
-and staging is untouched by all of it."""
+and staging is untouched by all of it. Production auto-syncs what is promoted (the tier holds its sync window
+open; tests/delivery/test_sync_window.py shows the closed window)."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from kubechat_tools.paths import ROOT
-from testbed.argocd import PROMOTION_PREFIX, synced_healthy
+from testbed.argocd import PROMOTION_PREFIX, at_revision, synced_healthy
 
 from .conftest import publish_under_test
 from .test_hook_failure import break_migration
@@ -48,9 +48,7 @@ def operator(stack, delivery, tmp_path_factory):
     good = publish_under_test(stack.remote, "the commit under test again, everywhere")
     for app in (STAGING, PRODUCTION):
         stack.refresh(app)
-        if app == PRODUCTION:
-            sync_production(stack, good)
-        stack.wait_app(app, synced_healthy(good), 420, f"Synced and Healthy at {good[:8]}")
+        stack.wait_app(app, at_revision(good), 420, f"Synced and Healthy at {good[:8]}")
 
 
 def promote(operator, *args: str) -> subprocess.CompletedProcess:
@@ -61,18 +59,6 @@ def promote(operator, *args: str) -> subprocess.CompletedProcess:
 
 def branch_head(stack) -> str:
     return stack.remote.git("ls-remote", "origin", f"refs/heads/{BRANCH}").split()[0]
-
-
-def sync_production(stack, revision: str) -> None:
-    """Production auto-syncs in its sync window; outside it (the tests run at any hour) a production deployer
-    syncs by hand, as docs/upgrade.md says."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        op = (stack.get("applications.argoproj.io", PRODUCTION).get("status") or {}).get("operationState") or {}
-        if op.get("operation", {}).get("sync", {}).get("revision") == revision:
-            return
-        time.sleep(2)
-    stack.sync(PRODUCTION, revision, retry={"limit": 2, "backoff": {"duration": "5s"}})
 
 
 def probe(stack, env: str) -> str | None:
@@ -111,8 +97,7 @@ def test_promotion_moves_production_to_exactly_what_staging_runs(stack, operator
     stack.refresh(PRODUCTION)
     stack.wait_app(PRODUCTION, lambda a: a.get("status", {}).get("sync", {}).get("revision") == c1, 120,
                    f"production compares itself to the promoted {c1[:8]}")
-    sync_production(stack, c1)
-    stack.wait_app(PRODUCTION, synced_healthy(c1), 420, f"production Synced and Healthy at {c1[:8]}")
+    stack.wait_app(PRODUCTION, at_revision(c1), 420, f"production Synced and Healthy at {c1[:8]}")
     assert probe(stack, "production") == "c1"
     tags = stack.remote.git("ls-remote", "--tags", "origin", "refs/tags/promotion/production/*")
     assert len(tags.splitlines()) == 2  # the annotated tag and its peeled commit
@@ -137,8 +122,8 @@ def test_promotion_is_refused_until_staging_has_run_it_and_an_override_is_logged
                              text=True, check=True).stdout
     assert "OVERRIDE" in message and "hotfix drill" in message and "release-manager@example.com" in message, message
     stack.refresh(PRODUCTION)
-    sync_production(stack, c2)
-    stack.wait_app(PRODUCTION, synced_healthy(c2), 420, f"production Synced and Healthy at {c2[:8]}")
+    # C2 changes nothing of production's render: Synced at it without a sync.
+    stack.wait_app(PRODUCTION, at_revision(c2), 420, f"production Synced and Healthy at {c2[:8]}")
 
 
 def test_a_production_rollback_promotes_the_previous_revision_and_leaves_staging_alone(stack, operator):
@@ -148,6 +133,5 @@ def test_a_production_rollback_promotes_the_previous_revision_and_leaves_staging
     assert back.returncode == 0 and "a rollback" in back.stdout, back.stdout + back.stderr
     assert branch_head(stack) == c1
     stack.refresh(PRODUCTION)
-    sync_production(stack, c1)
-    stack.wait_app(PRODUCTION, synced_healthy(c1), 420, f"production Synced and Healthy at {c1[:8]}")
+    stack.wait_app(PRODUCTION, at_revision(c1), 420, f"production Synced and Healthy at {c1[:8]}")
     assert stack.get("applications.argoproj.io", STAGING)["status"]["sync"]["revision"] == staging_before

@@ -2,10 +2,12 @@
 the laptop targets `make dev-deploy`, `dev-status`, `dev-undeploy`), THEN each does what the docs say."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -13,10 +15,12 @@ from kubechat_tools.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
-OPERATORS = {"cert-manager": ["cert-manager", "cert-manager-webhook"], "cnpg-system": ["cloudnative-pg"],
+OPERATORS = {"cert-manager": ["cert-manager", "cert-manager-webhook"], "cnpg-system": ["cloudnative-pg", "plugin-barman-cloud"],
              "external-secrets": ["external-secrets"], "traefik": ["traefik"],
              "argo-rollouts": ["argo-rollouts"], "kyverno": ["kyverno-admission-controller"],
-             "trivy-system": ["trivy-operator"]}
+             "monitoring": ["kube-prometheus-stack-operator"], "trivy-system": ["trivy-operator"]}
+DEV_NEVER_USES = {"cert-manager", "cert-manager-webhook", "plugin-barman-cloud", "external-secrets", "traefik", "argo-rollouts"}
+STORE = "kubechat-production-secret-store"
 
 
 def environ(cluster) -> dict[str, str]:
@@ -40,50 +44,91 @@ def stand_in_operator(namespace: str, name: str) -> list[dict]:
                  "spec": {"containers": [{"name": "operator", "image": f"registry.example/{name}:1.0.0"}]}}}}]
 
 
-def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster):
+def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster, tmp_path):
     if not cluster.with_controllers:
         pytest.fail("preflight's operator check needs the controllers and fake nodes")
     before = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
     assert before.returncode != 0
     for namespace, names in OPERATORS.items():
         for name in names:
-            assert f"operator {namespace}/{name} is not running" in before.stdout, before.stdout
+            assert f"operator {namespace}/{name} is not running: install " in before.stdout, before.stdout
+    # What to install, at the pinned version (constructs/kubechat_deploy/versions.py).
+    assert "install plugin-barman-cloud v0.14.0 (chart plugin-barman-cloud 0.7.0 from https://cloudnative-pg.github.io/charts)" \
+        in before.stdout, before.stdout
     assert "StorageClass fast-ssd does not exist" in before.stdout
     assert "GatewayClass traefik does not exist" in before.stdout
+    assert "the resource metrics API (v1beta1.metrics.k8s.io) is not served" in before.stdout
+    assert "no default StorageClass" in before.stdout and "CronJob kubechat-logical-backup (volume tmp)" in before.stdout
+    assert f"ClusterSecretStore {STORE} does not exist: the ExternalSecrets " in before.stdout
+    assert "no DNS pod in kube-system carries k8s-app=kube-dns" in before.stdout
     assert "CRD " not in before.stdout, "the pinned CRDs are installed: none may be reported"
+
+    # A laptop is told only of what dev uses: no ingress, certificates, secret store or object store there.
+    dev = make(cluster, "preflight", "CLUSTER=1", "ENV=dev")
+    assert dev.returncode != 0 and "operator cnpg-system/cloudnative-pg is not running" in dev.stdout, dev.stdout
+    for name in DEV_NEVER_USES:
+        assert f"/{name} is not running" not in dev.stdout, dev.stdout
+    assert "SecretStore" not in dev.stdout and "GatewayClass" not in dev.stdout, dev.stdout
 
     docs = [doc for namespace, names in OPERATORS.items() for name in names for doc in stand_in_operator(namespace, name)]
     docs += [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast-ssd"},
               "provisioner": "example.com/ssd"},
+             {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {
+                 "name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+              "provisioner": "example.com/standard"},
              {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "traefik"},
-              "spec": {"controllerName": "traefik.io/gateway-controller"}}]
+              "spec": {"controllerName": "traefik.io/gateway-controller"}},
+             {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": STORE},
+              "spec": {"provider": {"fake": {"data": []}}}}]
+    docs += [d for d in stand_in_operator("kube-system", "coredns") if d["kind"] == "Deployment"]
+    docs[-1]["spec"]["selector"]["matchLabels"] = docs[-1]["spec"]["template"]["metadata"]["labels"] = {"k8s-app": "kube-dns"}
     cluster.apply_docs(docs)
     for namespace, names in OPERATORS.items():
         for name in names:
             cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=90s")
-    # A GatewayClass no controller has accepted (Traefik not running) is no front door yet.
+    cluster.kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=90s")
+    # A GatewayClass no controller has accepted (Traefik not running) is no front door yet, a store External
+    # Secrets has not validated is no store yet.
     unaccepted = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
     assert unaccepted.returncode != 0 and "GatewayClass traefik is not Accepted" in unaccepted.stdout, unaccepted.stdout
+    assert f"ClusterSecretStore {STORE} is not Ready" in unaccepted.stdout, unaccepted.stdout
+    condition = {"status": "True", "reason": "Accepted", "message": "", "lastTransitionTime": "2026-12-07T00:00:00Z"}
     cluster.kubectl("patch", "gatewayclass", "traefik", "--subresource", "status", "--type", "merge", "-p", json.dumps(
-        {"status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
-                                    "observedGeneration": 1, "lastTransitionTime": "2026-12-07T00:00:00Z"}]}}))
-    after = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
+        {"status": {"conditions": [{"type": "Accepted", "observedGeneration": 1, **condition}]}}))
+    cluster.kubectl("patch", "clustersecretstore", STORE, "--subresource", "status", "--type", "merge", "-p", json.dumps(
+        {"status": {"conditions": [{**condition, "type": "Ready", "reason": "Valid"}]}}))
+    # metrics.k8s.io served (the tiers' metrics-server stand-in, through the real API server's aggregator).
+    with stand_ins(cluster, tmp_path):
+        deadline = time.monotonic() + 60
+        while True:
+            after = make(cluster, "preflight", "CLUSTER=1", "ENV=production")
+            if after.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+    cluster.kubectl("annotate", "storageclass", "standard", "storageclass.kubernetes.io/is-default-class-")
     assert after.returncode == 0, after.stdout + after.stderr
     assert "preflight: passed" in after.stdout
+
+
+@contextlib.contextmanager
+def stand_ins(cluster, workdir):
+    """The delivery tier's stand-ins (tests/testbed/standins.py) as a process of their own."""
+    process = subprocess.Popen([sys.executable, "-m", "testbed.standins", str(cluster.kubeconfig), str(workdir)],
+                               env={**os.environ, "PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 @pytest.fixture
 def operators(cluster, tmp_path):
     """The delivery tier's stand-ins (CloudNativePG's Cluster status, a volume provisioner, ...), so
     dev-deploy's waits see what a laptop's operators would report."""
-    import sys
-
-    process = subprocess.Popen([sys.executable, "-m", "testbed.standins", str(cluster.kubeconfig), str(tmp_path)],
-                               env={**os.environ, "PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    yield
-    process.terminate()
-    process.wait(timeout=15)
+    with stand_ins(cluster, tmp_path):
+        yield
 
 
 def test_dev_deploy_status_and_undeploy_keep_the_data(applied, cluster, operators):

@@ -425,9 +425,17 @@ class DeliveryStack(ProcessGroup):
         `retry` (default none): Argo CD writes a new operation's state with a JSON merge patch of a struct whose
         zero fields are omitted (argo-cd v3.5.1 controller/appcontroller.go setOperationState), so a manual
         operation without retries keeps the retry strategy of the operation before it: after an auto-sync,
-        its five retries. Give a non-zero retry to override it."""
+        its five retries. Give a non-zero retry to override it.
+
+        The sync options are the Application's own, as argocd-server copies them into the operation of a sync
+        request that names none (argo-cd v3.5.1 server/application/application.go Sync): the controller reads
+        only the operation's (controller/sync.go). Without ServerSideApply=true an RBAC object is applied
+        through `kubectl auth reconcile`, whose create names no object, so a deployer allowed to escalate
+        only named ClusterRoles could not create them."""
+        options = ((self.get("applications.argoproj.io", app) or {}).get("spec", {}).get("syncPolicy") or {}).get("syncOptions")
         patch = {"operation": {"initiatedBy": {"username": user},
                                "sync": {"revision": revision, "syncStrategy": {"hook": {}},
+                                        **({"syncOptions": options} if options else {}),
                                         **({"prune": True} if prune else {})},
                                "retry": retry or {"limit": 0}}}
         # The whole operation, replaced (a JSON patch `add`), never merged into one the controller may have set.
@@ -467,6 +475,17 @@ def synced_healthy(revision: str):
                 and status.get("sync", {}).get("revision") == revision
                 and status.get("health", {}).get("status") == "Healthy"
                 and op.get("phase") == "Succeeded" and op.get("syncResult", {}).get("revision") == revision)
+    return check
+
+
+def at_revision(revision: str):
+    """Compared with `revision`, Synced and Healthy, and no operation running, whether or not it took a sync: a
+    commit that changes nothing of an environment's render is Synced without one (auto-sync starts none)."""
+    def check(app: dict) -> bool:
+        status = app.get("status", {})
+        return (status.get("sync", {}).get("status") == "Synced" and status.get("sync", {}).get("revision") == revision
+                and status.get("health", {}).get("status") == "Healthy"
+                and (status.get("operationState") or {}).get("phase") != "Running")
     return check
 
 

@@ -61,7 +61,10 @@ ESCALATE = ("api-read", "api-write")
 """ClusterRoles whose rules the deployer may write without holding them (RBAC `escalate`, by name): the
 API's roles, bound only by RoleBindings (the environment's own, and those an operator adds in namespaces
 the API may act in, docs/security.md). They may grant no more than an operator bound them for: the
-deployer cannot bind them cluster-wide (no `bind`, and it does not hold their rules)."""
+deployer cannot bind them cluster-wide (no `bind`, and it does not hold their rules). RBAC checks `escalate`
+against the request's object name, which a create names only through server-side apply (a PATCH to the
+object): the ApplicationSet's `ServerSideApply=true` is what lets the first sync create them (Argo CD's
+client-side path, `kubectl auth reconcile`, creates with a POST that names nothing and is refused)."""
 
 HELD = [k8s.PolicyRule(api_groups=[""], resources=["namespaces", "nodes"], verbs=["get", "list", "watch"])]
 """What the deployer holds cluster-wide: the rules of the API's cluster-wide ClusterRole (api-read-cluster,
@@ -88,9 +91,13 @@ def project_name(props: DeliveryProps, env: str) -> str:
 def environment_project(scope: Construct, props: DeliveryProps, env: str, labels: dict[str, str]) -> argo.AppProject:
     windows = []
     if is_production(env):
+        # syncOverrun: a sync that started inside the window finishes after it ends. Without it the controller
+        # stops a running operation at the window's end (argo-cd v3.5.1 controller/sync.go syncWindowPreventsSync,
+        # "Sync operation blocked by sync window"): half of a release's waves applied until the next morning,
+        # and `argocd app sync` refused meanwhile ("another operation is already in progress").
         windows = [argo.AppProjectSpecSyncWindows(
             kind="allow", schedule=props.production_sync_window, duration=props.production_sync_window_duration,
-            applications=[f"kubechat-{env}-*"], manual_sync=True, time_zone="UTC")]
+            applications=[f"kubechat-{env}-*"], manual_sync=True, sync_overrun=True, time_zone="UTC")]
     return argo.AppProject(scope, f"project-{env}", metadata={
         "name": project_name(props, env), "namespace": props.argocd_namespace, "labels": labels},
         spec=argo.AppProjectSpec(
