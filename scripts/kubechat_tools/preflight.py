@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kubechat_tools.crds import load_crds  # noqa: E402
 from kubechat_tools.gates import schema_gate  # noqa: E402
-from kubechat_tools.manifests import load_dir  # noqa: E402
+from kubechat_tools.manifests import load_dir, pod_template  # noqa: E402
 from kubechat_tools.paths import DIST, ENVIRONMENTS  # noqa: E402
 
 SUPPORTED = ((1, 30), (1, 37))  # 1.30: the first with ValidatingAdmissionPolicy v1
@@ -151,18 +151,11 @@ def install(name: str) -> str:
             "(dist/platform/prerequisites) installs it")
 
 
-def pod_specs(docs: list[dict]):
-    for d in docs:
-        spec = d.get("spec") or {}
-        template = (spec.get("jobTemplate", {}).get("spec", {}).get("template") or spec.get("template") or {})
-        if template.get("spec"):
-            yield d, template["spec"]
-
-
 def claims_without_class(docs: list[dict]) -> list[str]:
     """Objects whose volumes are claimed without a storageClassName: the cluster's default class serves them."""
     found = []
-    for d, spec in pod_specs(docs):
+    for d in docs:
+        spec = (pod_template(d) or {}).get("spec") or {}
         for volume in spec.get("volumes") or []:
             claim = (volume.get("ephemeral") or {}).get("volumeClaimTemplate", {}).get("spec")
             if claim is not None and not claim.get("storageClassName"):
