@@ -48,7 +48,7 @@ def pytest_terminal_summary(terminalreporter):
         f"built from the module proxy: README), in a network namespace of the tier's own where the pods' addresses "
         f"are local; stand-ins: the acmesolver's process and the workloads' processes (the test serves the pods' "
         f"ports), the pod network's NetworkPolicies (the project's NetworkPolicy model: no CNI), Argo Rollouts "
-        f"setting the split's selectors and weights; Pebble skips its own HTTP-01 request; the images are one-layer "
+        f"setting the split's selectors and weights; the images are one-layer "
         f"test images signed with key pairs of the test (keyless signing needs the public Sigstore services); a "
         f"scan older than the limit is admitted and reported (docs/security.md: the scan's age is audited, not "
         f"enforced), where issue #15 lists it among the refusals")
@@ -201,8 +201,10 @@ def traefik_http(traefik) -> str:
 
 
 @pytest.fixture(scope="package")
-def pebble(tmp_path_factory):
-    server = certificates.Pebble(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("pebble"))
+def pebble(traefik, tmp_path_factory):
+    """Pebble validating HTTP-01 through Traefik's plain-HTTP entry point (testbed.cert_manager.Pebble)."""
+    server = certificates.Pebble(folder=certificates.binaries(), workdir=tmp_path_factory.mktemp("pebble"),
+                                 http_port=traefik.port("web"))
     try:
         server.start()
         yield server

@@ -2,7 +2,7 @@
 staging and production ClusterIssuers as rendered except for the ACME server (Pebble on loopback, trusted
 through the issuer's caBundle), the environment's ValidatingAdmissionPolicies and Kyverno policies
 enforcing, its LimitRange, ResourceQuota and NetworkPolicies in place (tests/testbed/cert_manager.py says
-what stands in for Traefik and the solver's process)."""
+what stands in for the solver's process and how Pebble validates through Traefik)."""
 from __future__ import annotations
 
 import base64
@@ -162,6 +162,19 @@ def test_the_solver_pods_were_admitted_and_reachable(kyverno, issuance, traefik,
         # Any other path of the host is the redirect's: Traefik answers 301 to HTTPS.
         status, headers = plain_http(traefik, domain, "/api/clusters")
         assert (status, headers.get("Location")) == (301, f"https://{domain}/api/clusters"), (status, headers)
+
+
+@pytest.mark.parametrize("env", ISSUING_ENVIRONMENTS)
+def test_pebble_validated_each_domain_through_traefik(kyverno, issuance, pebble, traefik, env):
+    """The ACME server's own HTTP-01 validation (no PEBBLE_VA_ALWAYS_VALID): Pebble resolved each rendered domain
+    and fetched its challenge from Traefik's plain-HTTP entry point (va/va.go fetchHTTP), and the solver pod
+    served the key to Pebble's validation agent (User-Agent "LetsEncrypt-Pebble-VA", va/va.go userAgentBase)."""
+    validated = pebble.validations()
+    for domain in rendered_certificate(kyverno, env)["spec"]["dnsNames"]:
+        urls = [u for u in validated if u.startswith(f"http://{domain}:{traefik.port('web')}/.well-known/acme-challenge/")]
+        assert urls, f"Pebble never validated {domain} through Traefik: {validated}"
+        agents = issuance["solvers"].asked_by.get((rendered_certificate(kyverno, env)["metadata"]["namespace"], domain), set())
+        assert any(a.startswith("LetsEncrypt-Pebble-VA") for a in agents), f"{domain}: key served only to {agents}"
 
 
 def test_the_policies_refuse_the_solver_pod_altered(kyverno, plane, issuance):

@@ -14,14 +14,18 @@ solver's HTTPRoute against the rendered redirect, the solver's Service and its e
 What stands in: the solver's process (kwok runs no containers; `Solvers` answers on the pod's address in the tier's pod network
 as cert-manager's acmesolver does, with the pod's own arguments) and the pod network (the NetworkPolicies
 between Traefik and the solver pod, as the project's NetworkPolicy model evaluates them: no CNI runs here).
-Pebble skips its own HTTP-01 request (PEBBLE_VA_ALWAYS_VALID), which would need name resolution for the
-rendered domains.
+Pebble validates each domain itself, as Let's Encrypt does: it resolves the rendered domain through its DNS server
+(pebble-challtestsrv, from Pebble's own module, answering every A query with 127.0.0.1 and no AAAA) and fetches
+http://<domain>:<port>/.well-known/acme-challenge/<token> (va/va.go fetchHTTP), where <port> is Traefik's plain-HTTP
+entry point relayed to loopback (Pebble's `httpPort`; a public ACME server uses 80, the chart's `web` port
+exposes 80): the request goes through the same Gateway, solver HTTPRoute and NetworkPolicies as the self-check.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import urllib.request
@@ -43,7 +47,8 @@ from kubechat_tools.crds import load_crds
 from kubechat_tools.paths import CACHE, DIST
 
 MODULES = {"cert-manager": [(".", "cert-manager")],
-           "pebble": [("github.com/letsencrypt/pebble/v2/cmd/pebble", "pebble")]}
+           "pebble": [("github.com/letsencrypt/pebble/v2/cmd/pebble", "pebble"),
+                      ("github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv", "pebble-challtestsrv")]}
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 """The chart's --cluster-resource-namespace=$(POD_NAMESPACE): the platform installs it into cert-manager."""
@@ -100,6 +105,19 @@ def chart_solver_image() -> str:
             f"{go_module_version('cert-manager', CERT_MANAGER_MODULE)}")
 
 
+def free_udp_and_tcp_port() -> int:
+    """A loopback port free for both UDP and TCP (a DNS server listens on both)."""
+    for _ in range(20):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no loopback port free for both UDP and TCP")
+
+
 def upstream_defaults() -> dict[str, str]:
     """The solver defaults of cert-manager's configuration API (internal/apis/config/controller/v1alpha1/
     defaults.go), which tools/cert-manager/main.go's flags must equal."""
@@ -111,13 +129,17 @@ def upstream_defaults() -> dict[str, str]:
 
 @dataclass
 class Pebble(ProcessGroup):
-    """Pebble on 127.0.0.1 with a serving certificate for 127.0.0.1 from a CA of this test."""
+    """Pebble on 127.0.0.1 with a serving certificate for 127.0.0.1 from a CA of this test, validating HTTP-01 on
+    `http_port` of the address its DNS server (pebble-challtestsrv on loopback) gives every name: 127.0.0.1."""
 
     folder: Path
     workdir: Path
+    http_port: int
+    """Where Pebble sends each HTTP-01 request: Traefik's plain-HTTP entry point (testbed.traefik `port("web")`)."""
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
     port: int = 0
     management_port: int = 0
+    dns_port: int = 0
 
     @property
     def directory(self) -> str:
@@ -131,24 +153,38 @@ class Pebble(ProcessGroup):
         w = self.workdir
         w.mkdir(parents=True, exist_ok=True)
         serving_certificate(w, ca_subject="/CN=pebble-test-ca", subject="/CN=127.0.0.1", san="IP:127.0.0.1")
-        self.port, self.management_port = free_port(), free_port()
+        self.port, self.management_port, self.dns_port = free_port(), free_port(), free_udp_and_tcp_port()
+        env = {"PATH": os.environ.get("PATH", "")}
+        # Only the DNS server and its management API (on loopback); its own challenge servers are off.
+        self.spawn("pebble-challtestsrv", [str(self.folder / "pebble-challtestsrv"), "-dnsserver", f"127.0.0.1:{self.dns_port}",
+                                           "-management", f"127.0.0.1:{free_port()}", "-defaultIPv4", "127.0.0.1",
+                                           "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", ""],
+                   env)
+        self._wait_log("pebble-challtestsrv", "Answering A queries with 127.0.0.1", timeout)
         (w / "pebble.json").write_text(json.dumps({"pebble": {
             "listenAddress": f"127.0.0.1:{self.port}", "managementListenAddress": f"127.0.0.1:{self.management_port}",
             "certificate": str(w / "tls.crt"), "privateKey": str(w / "tls.key"),
-            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False,
+            "httpPort": self.http_port, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False,
             "retryAfter": {"authz": 1, "order": 1}, "keyAlgorithm": "ecdsa",
             "profiles": {"default": {"description": "default", "validityPeriod": 7776000}}}}))
-        env = {"PATH": os.environ.get("PATH", ""),
-               "PEBBLE_VA_ALWAYS_VALID": "1",  # the HTTP-01 request itself is skipped (see the module docstring)
-               "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_CHAIN_LENGTH": "2"}
-        self.spawn("pebble", [str(self.folder / "pebble"), "-config", str(w / "pebble.json"), "-strict"], env)
+        env.update({"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_CHAIN_LENGTH": "2"})
+        self.spawn("pebble", [str(self.folder / "pebble"), "-config", str(w / "pebble.json"), "-strict",
+                              "-dnsserver", f"127.0.0.1:{self.dns_port}"], env)
+        self._wait_log("pebble", "Listening on", timeout)
+        return self
+
+    def _wait_log(self, name: str, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_running()
-            if "Listening on" in (w / "pebble.log").read_text(errors="replace"):
-                return self
+            if text in (self.workdir / f"{name}.log").read_text(errors="replace"):
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"Pebble did not start in {timeout:.0f} s:\n{self.log_tail('pebble')}")
+        raise RuntimeError(f"{name} did not start in {timeout:.0f} s:\n{self.log_tail(name)}")
+
+    def validations(self) -> list[str]:
+        """The HTTP-01 URLs Pebble's VA fetched (its log line "Attempting to validate w/ HTTP: <url>")."""
+        return re.findall(r"Attempting to validate w/ HTTP: (\S+)", (self.workdir / "pebble.log").read_text(errors="replace"))
 
     def issuing_root(self) -> bytes:
         """The root of the chains Pebble issues (its management API's /roots/0), PEM."""
@@ -187,10 +223,12 @@ class Solvers(PodPorts):
     --domain/--token/--key (pkg/issuer/acme/http/solver/solver.go challengeHandler: the key for
     /.well-known/acme-challenge/<token> of that host, 404 for another host, path or token, 200 for / and
     /healthz), reached from Traefik only through the NetworkPolicies on the cluster (testbed.pod_network).
-    `served_from`: (namespace, domain) -> the pod (as the API server stored it) whose key was served."""
+    `served_from`: (namespace, domain) -> the pod (as the API server stored it) whose key was served;
+    `asked_by`: (namespace, domain) -> the User-Agents of the requests it was served to."""
 
     def __init__(self, plane: ControlPlane, network: PodNetwork) -> None:
         self.served_from: dict[tuple[str, str], dict] = {}
+        self.asked_by: dict[tuple[str, str], set[str]] = {}
         super().__init__(plane, network, TRAEFIK, "acme.cert-manager.io/http01-solver=true", self._answer)
 
     def _answer(self, pod: dict, port: int, request) -> tuple[int, dict[str, str], bytes] | None:
@@ -206,6 +244,7 @@ class Solvers(PodPorts):
         if base != "/.well-known/acme-challenge" or host != args.get("domain") or token != args.get("token"):
             return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
         self.served_from[(pod["metadata"]["namespace"], host)] = pod
+        self.asked_by.setdefault((pod["metadata"]["namespace"], host), set()).add(request.headers.get("User-Agent") or "")
         return 200, {"Cache-Control": "no-cache, no-store, must-revalidate"}, args["key"].encode()
 
 
