@@ -283,6 +283,20 @@ def test_staging_pauses_less_than_production(rendered):
     assert 0 < total_pause("staging") < total_pause("production")
 
 
+def test_the_wait_after_an_aborted_web_canary_in_the_docs_is_the_web_analysis_rate_window(rendered):
+    """docs/upgrade.md tells the operator how long an aborted web canary's failures stay in the next web canary's
+    measurement: the rate window of the rendered web analysis (the delivery tier waits it out with the real
+    Traefik and Prometheus)."""
+    import re
+    text = (ROOT / "docs" / "upgrade.md").read_text()
+    said = re.search(r"After an aborted web canary, wait (\d+) minutes before the next release.*?`\[(\d+)m\]`", text, re.S)
+    assert said and said.group(1) == said.group(2), "docs/upgrade.md: the wait after an aborted web canary"
+    for env in ("staging", "production"):
+        template = next(d for d in rendered[env] if d["kind"] == "AnalysisTemplate" and d["metadata"]["name"] == "kubechat-web-canary")
+        windows = {w for m in template["spec"]["metrics"] for w in re.findall(r"\[(\d+)m\]", m["provider"]["prometheus"]["query"])}
+        assert windows == {said.group(1)}, (env, windows)
+
+
 def test_dev_deploys_without_canaries(rendered):
     assert not [d for d in rendered["dev"] if d["kind"] in ("Rollout", "AnalysisTemplate")]
     assert find(rendered["dev"], "HorizontalPodAutoscaler", "kubechat-api")["spec"]["scaleTargetRef"]["kind"] == "Deployment"

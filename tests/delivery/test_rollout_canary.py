@@ -1,9 +1,13 @@
 """5. The canary, end to end with the real controllers: a release of staging is synced by Argo CD, the
 Rollouts controller runs its canary with the rendered AnalysisTemplates, and a real Prometheus answers
-their queries from the series a traffic exporter serves for the canary's pod-template hash
-(tests/testbed/canary.py). A healthy canary is promoted (and the PostSync smoke test runs only
-after it); a canary answering errors, or answering slowly, is aborted while the stable version keeps
-serving; a canary with no data is not promoted.
+their queries. The API's series come from a traffic exporter serving them for the canary's pod-template
+hash (tests/testbed/canary.py). The web's come from the real front door: Traefik (testbed.traefik) serves the
+rendered Gateway, HTTPRoute and TraefikService split that Argo Rollouts moves, in front of the web pods' port
+(testbed.web_traffic), with users' requests sent through it all along; Prometheus scrapes Traefik's own
+/metrics. A healthy canary is promoted (and the PostSync smoke test runs only after it), the web pods seeing
+the split's weights; a canary answering errors, or answering slowly, is aborted while the stable version
+keeps serving; a web canary failing about 3 % of its requests is aborted by the web analysis reading
+Traefik's series; a canary with no data is not promoted.
 
 What the test changes in the commit it delivers, and only that: the image tag (the release), the
 AnalysisTemplates' Prometheus address (the test's Prometheus on loopback instead of the
@@ -13,7 +17,9 @@ check check_canary_measured requires). The queries and the success and failure c
 rendered ones."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,8 +27,12 @@ import time
 import pytest
 import yaml
 
+from testbed import traefik
 from testbed.canary import PrometheusServer, TrafficExporter
 from testbed.argocd import synced_healthy
+from testbed.controlplane import POD_CIDR
+from testbed.netns import PodNetwork
+from testbed.web_traffic import WebLoad, WebPods
 from kubechat_tools.manifests import load_dir
 from kubechat_tools.paths import DIST, ROOT
 from kubechat_tools.release import overlay_version, previous_release_commit
@@ -43,11 +53,37 @@ def web_canary_weight(stack) -> int:
     return next(s["weight"] for s in split["spec"]["weighted"]["services"] if s["name"] == "kubechat-web-canary")
 
 
+def web_host() -> str:
+    return next(d for d in load_dir(DIST / "rendered" / ENV)
+                if d["kind"] == "HTTPRoute" and d["metadata"]["name"] == "kubechat-web")["spec"]["hostnames"][0]
+
+
 @pytest.fixture(scope="module")
-def measured(stack):
-    exporter = TrafficExporter(NS, canary_weight=lambda: web_canary_weight(stack))
+def front_door(stack, delivery, tmp_path_factory):
+    """Traefik in a pod network of this module's own, the web pods' port served there, users' requests to the
+    web host through it (module docstring)."""
+    network = PodNetwork(POD_CIDR)
+    proxy = traefik.Traefik(folder=traefik.binaries(), workdir=tmp_path_factory.mktemp("traefik"), plane=stack.plane,
+                            network=network, keep_installed_crds=True)
+    pods = load = None
+    try:
+        proxy.start()
+        pods = WebPods(stack.plane, network)
+        load = WebLoad((proxy.ip, proxy.port("websecure")), web_host())
+        yield proxy, pods, load
+    finally:
+        for part in (load, pods, proxy):
+            if part is not None:
+                part.stop()
+        network.stop()
+
+
+@pytest.fixture(scope="module")
+def measured(stack, front_door):
+    proxy, pods, load = front_door
+    exporter = TrafficExporter(NS)
     prometheus = PrometheusServer(binary=stack.bin / "prometheus", workdir=stack.workdir / "prometheus",
-                                  exporter_port=exporter.port)
+                                  exporter_port=exporter.port, traefik_metrics_port=proxy.port("metrics"))
     try:
         prometheus.start()
         yield exporter, prometheus
@@ -118,7 +154,8 @@ def rollout(stack, name: str = "kubechat-api") -> dict:
     return stack.get("rollouts.argoproj.io", name, NS)
 
 
-def wait(what: str, check, timeout: float, stack):
+def wait(what: str, check, timeout: float, stack, workload: str = "kubechat-api", detail=lambda: ""):
+    """Until `check()` is true; else fail with `workload`'s Rollout status, `detail()` and the controller's log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         stack.check_running()
@@ -126,9 +163,19 @@ def wait(what: str, check, timeout: float, stack):
         if value:
             return value
         time.sleep(1)
-    raise AssertionError(f"not {what} after {timeout:.0f} s: kubechat-api Rollout status:\n"
-                         f"{yaml.safe_dump(rollout(stack).get('status'))}\nrollouts-controller log:\n"
+    raise AssertionError(f"not {what} after {timeout:.0f} s: {workload} Rollout status:\n"
+                         f"{yaml.safe_dump(rollout(stack, workload).get('status'))}\n{detail()}\nrollouts-controller log:\n"
                          f"{stack.log_tail('rollouts-controller', 20)}")
+
+
+def web_detail(stack, front_door) -> str:
+    """The web's AnalysisRuns' results, the requests the web pods answered per pod-template hash, and the
+    statuses the users' requests got."""
+    runs = json.loads(stack.plane.kubectl("get", "analysisruns.argoproj.io", "-n", NS, "-o", "json").stdout)["items"]
+    results = {r["metadata"]["name"]: r["status"].get("metricResults") for r in runs
+               if r["metadata"]["name"].startswith("kubechat-web-")}
+    return (f"web AnalysisRuns: {yaml.safe_dump(results)}\nweb pods answered (by hash): {dict(front_door[1].counts())}"
+            f"\nusers' requests (by status): {dict(front_door[2].statuses)}")
 
 
 SEEN: set[str] = set()
@@ -158,8 +205,6 @@ def start_canary(stack, exporter: TrafficExporter, stable: str, profile: str, ex
 
 
 def analysis_runs(stack, pod_hash: str, workload: str = "kubechat-api") -> list[dict]:
-    import json
-
     out = stack.plane.kubectl("get", "analysisruns.argoproj.io", "-n", NS, "-l",
                               f"rollouts-pod-template-hash={pod_hash},rollout-type=Background", "-o", "json").stdout
     return [r for r in json.loads(out)["items"] if r["metadata"]["name"].startswith(f"{workload}-")]
@@ -168,21 +213,56 @@ def analysis_runs(stack, pod_hash: str, workload: str = "kubechat-api") -> list[
 def stable_keeps_serving(stack, stable: str) -> None:
     status = rollout(stack)["status"]
     assert status["stableRS"] == stable, f"the stable ReplicaSet changed: {status['stableRS']} (was {stable})"
-    import json
-
     sets = json.loads(stack.plane.kubectl("get", "replicasets", "-n", NS, "-l",
                                           f"rollouts-pod-template-hash={stable}", "-o", "json").stdout)["items"]
     assert sets and (sets[0]["status"].get("readyReplicas") or 0) >= 1, "the stable version has no ready pod"
 
 
-def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery, measured):
+def web_sees_the_canary_weight(stack, pods: WebPods, web_stable: str) -> None:
+    """While the web Rollout holds its canary step's weight in the live split, the web pods of each side answer
+    that share of the requests Traefik sends them (the rendered step: setWeight 50)."""
+    steps = rollout(stack, "kubechat-web")["spec"]["strategy"]["canary"]["steps"]
+    weight = next(step["setWeight"] for step in steps if "setWeight" in step)
+    wait("the web canary at its first weight", lambda: web_canary_weight(stack) == weight, 240, stack)
+    canary = rollout(stack, "kubechat-web")["status"]["currentPodHash"]
+    assert canary != web_stable
+    before = pods.counts()
+    time.sleep(8)
+    assert web_canary_weight(stack) == weight, "the step ended while counting: the pause is too short"
+    seen = pods.counts() - before
+    total = seen[canary] + seen[web_stable]
+    assert total >= 20 and sum(seen.values()) == total, f"requests by pod-template hash: {dict(seen)}"
+    assert abs(seen[canary] / total - weight / 100) <= 0.15, (weight, dict(seen))
+
+
+def web_residue_gone(stack, prometheus: PrometheusServer) -> None:
+    """What docs/upgrade.md ("After an aborted canary") tells the operator after an aborted web canary: Traefik's
+    series of the canary Service carry no release, so for the rendered query's rate window after the abort they
+    still hold the aborted release's failures, and a web canary measured then would be aborted by them. Returns
+    once the failures are out of the window (found by running it: back-to-back releases failed here)."""
+    template = next(d for d in load_dir(DIST / "rendered" / ENV)
+                    if d["kind"] == "AnalysisTemplate" and d["metadata"]["name"] == "kubechat-web-canary")
+    query = template["spec"]["metrics"][0]["provider"]["prometheus"]["query"].replace("{{args.namespace}}", NS)
+    failures = re.search(r"sum\(rate\(traefik_service_requests_total\{[^}]*code=~\"5\.\.\"\}\[(\d+)m\]\)\)", query)
+    assert failures, query
+    window = int(failures.group(1)) * 60
+    residue = lambda: prometheus.query(failures.group(0))  # noqa: E731
+    assert residue() and float(residue()[0]["value"][1]) > 0, "no failures counted right after the abort"
+    wait("the aborted web canary's failures out of the rate window",
+         lambda: not residue() or float(residue()[0]["value"][1]) == 0, window + 60, stack, "kubechat-web")
+
+
+def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery, measured, front_door):
     exporter, prometheus = measured
     app = app_of(stack)
     stable = first = rollout(stack)["status"]["stableRS"]
 
-    # A healthy canary: measured successful and promoted; the PostSync smoke test only after that.
+    # A healthy canary: measured successful and promoted; the PostSync smoke test only after that. Meanwhile
+    # the web pods see the weight Argo Rollouts set in the split, through Traefik.
+    web_stable = rollout(stack, "kubechat-web")["status"]["stableRS"]
     revision = release(stack, prometheus, "1.0.1-healthy")
     canary = start_canary(stack, exporter, stable, "healthy")
+    web_sees_the_canary_weight(stack, front_door[1], web_stable)
     wait("promoted", lambda: rollout(stack)["status"].get("stableRS") == canary, 240, stack)
     promoted_at = time.time()
     runs = analysis_runs(stack, canary)
@@ -209,25 +289,26 @@ def test_canaries_promoted_aborted_or_held_by_their_measurements(stack, delivery
         assert metric in failed, f"{profile}: aborted, but not by {metric}: {[r['status'] for r in runs]}"
         stable_keeps_serving(stack, stable)
 
-    # A web canary failing 3% of its requests, among healthy stable pods: Traefik counts the canary's Service
-    # apart (the split Argo Rollouts moved), so its own success rate fails and the web's canary is aborted;
-    # the API's canary of the same release is healthy.
-    exporter.web_canary_errors = 0.03
-    try:
-        release(stack, prometheus, "1.0.5-web-errors")
-        canary = start_canary(stack, exporter, stable, "healthy")
-        wait("web canary aborted", lambda: rollout(stack, "kubechat-web")["status"].get("abort") is True, 240, stack)
-        web_canary = rollout(stack, "kubechat-web")["status"]["currentPodHash"]
-        runs = [r for r in analysis_runs(stack, web_canary, "kubechat-web")]
-        failed = {m["name"] for r in runs for m in r["status"].get("metricResults", []) if m["phase"] == "Failed"}
-        assert "success-rate" in failed, [r["status"] for r in runs]
-        # The aborted web canary never became the stable version (the web's earlier healthy canaries may have).
-        assert rollout(stack, "kubechat-web")["status"]["stableRS"] != web_canary
-        # The API's canary of that release answers well: promoted, whatever the web's does.
-        wait("the API's healthy canary promoted", lambda: rollout(stack)["status"].get("stableRS") == canary, 240, stack)
-        stable = canary
-    finally:
-        exporter.web_canary_errors = 0.0
+    # A web release whose pods fail 1 request in 30 (from their first), among healthy stable pods: Traefik counts the canary's
+    # Service apart (the split Argo Rollouts moved), so its own success rate fails and the web's canary is
+    # aborted; the API's canary of the same release is healthy.
+    release(stack, prometheus, "1.0.5-web-errors")
+    canary = start_canary(stack, exporter, stable, "healthy")
+    wait("web canary aborted", lambda: rollout(stack, "kubechat-web")["status"].get("abort") is True, 240, stack,
+         "kubechat-web", lambda: web_detail(stack, front_door))
+    web_canary = rollout(stack, "kubechat-web")["status"]["currentPodHash"]
+    runs = [r for r in analysis_runs(stack, web_canary, "kubechat-web")]
+    failed = [m for r in runs for m in r["status"].get("metricResults", []) if m["phase"] == "Failed"]
+    assert [m["name"] for m in failed] == ["success-rate"], [r["status"] for r in runs]
+    measured_rate = float(failed[0]["measurements"][-1]["value"].strip("[]"))
+    assert 0.8 < measured_rate < 0.99, f"the canary's success rate as Traefik counted it: {measured_rate}"
+    assert front_door[1].counts()[web_canary] > 0, "the web canary's pods never answered through Traefik"
+    # The aborted web canary never became the stable version (the web's earlier healthy canaries may have).
+    assert rollout(stack, "kubechat-web")["status"]["stableRS"] != web_canary
+    web_residue_gone(stack, prometheus)
+    # The API's canary of that release answers well: promoted, whatever the web's does.
+    wait("the API's healthy canary promoted", lambda: rollout(stack)["status"].get("stableRS") == canary, 240, stack)
+    stable = canary
 
     # A canary with no data: Inconclusive, the rollout pauses and is not promoted (well past its pause).
     release(stack, prometheus, "1.0.4-silent")

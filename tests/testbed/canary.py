@@ -1,18 +1,15 @@
 """The canary's measurements for the delivery tier: a real Prometheus server (tools/prometheus, built with
-the delivery binaries) on loopback scraping a traffic exporter that serves the series KubeChat's API and
-Traefik export (names and labels from constructs/kubechat_deploy/observability/metrics_catalog.py, labels as they
-are after the ServiceMonitors' relabeling). The API's, per pod-template hash, with a behaviour the test chooses:
+the delivery binaries) on loopback scraping a traffic exporter that serves the series KubeChat's API exports
+(names and labels from constructs/kubechat_deploy/observability/metrics_catalog.py, labels as they are after
+the ServiceMonitors' relabeling). The API's, per pod-template hash, with a behaviour the test chooses:
 
 - healthy: 20 requests/s, all 2xx, answered within 0.1 s;
 - errors: a fifth of the requests answer 5xx;
 - slow: every request takes between 1 and 2.5 s;
 - silent: no series at all (the pods receive no traffic, or nothing scrapes them).
 
-The web front end's series are Traefik's, per Service of the web's TraefikService split (stable and canary):
-the web host receives RATE requests/s, all 2xx, shared by the split's live weights, which the exporter reads
-from the cluster every second (`canary_weight`), as a proxy would send them. So the web canary is measured
-only when Argo Rollouts has moved the weights (no weight, no canary series: Inconclusive, the Rollout pauses).
-The tests' verdicts are about the API's canary.
+The web front end's series are not emulated: they are the real Traefik's (testbed.traefik, fed by
+testbed.web_traffic), which the same Prometheus scrapes (`traefik_metrics_port`).
 
 The Rollouts controller then queries that Prometheus with the rendered AnalysisTemplates' own queries
 (the test points their address at it)."""
@@ -36,19 +33,11 @@ BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class TrafficExporter(LoopbackServer):
     """Counters that grow with time, per (namespace, pod-template hash), as a /metrics page on loopback."""
 
-    def __init__(self, namespace: str, canary_weight=None) -> None:
+    def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self.profiles: dict[str, tuple[str, float]] = {}
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.web = {("stable", "200"): 0.0, ("canary", "200"): 0.0, ("canary", "503"): 0.0}
-        """Requests the web split's two Services received so far, by status."""
-        self.web_canary_errors = 0.0
-        """The share of the web canary's requests answering 503 (the test sets it)."""
-        self.canary_weight = canary_weight
-        self.stopping = threading.Event()
-        if canary_weight is not None:
-            threading.Thread(target=self._route_web_traffic, daemon=True).start()
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,25 +49,6 @@ class TrafficExporter(LoopbackServer):
 
         self._serve_in_background(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
-    def _route_web_traffic(self) -> None:
-        last = time.monotonic()
-        while not self.stopping.wait(1.0):
-            try:
-                weight = max(0, min(100, int(self.canary_weight())))
-            except Exception:  # the split is not there yet, or the API server is busy: no traffic this second
-                continue
-            now = time.monotonic()
-            with self.lock:
-                canary = RATE * (now - last) * weight / 100
-                self.web[("canary", "503")] += canary * self.web_canary_errors
-                self.web[("canary", "200")] += canary * (1 - self.web_canary_errors)
-                self.web[("stable", "200")] += RATE * (now - last) * (100 - weight) / 100
-            last = now
-
-    def stop(self) -> None:
-        self.stopping.set()
-        super().stop()
-
     def set(self, pod_hash: str, profile: str) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile {profile!r}: allowed: {', '.join(PROFILES)}")
@@ -89,8 +59,7 @@ class TrafficExporter(LoopbackServer):
     def page(self) -> str:
         now = time.monotonic()
         lines = ["# TYPE kubechat_http_requests_total counter",
-                 "# TYPE kubechat_http_request_duration_seconds histogram",
-                 "# TYPE traefik_service_requests_total counter"]
+                 "# TYPE kubechat_http_request_duration_seconds histogram"]
         with self.lock:
             profiles = dict(self.profiles)
         for pod_hash, (profile, since) in sorted(profiles.items()):
@@ -108,28 +77,23 @@ class TrafficExporter(LoopbackServer):
                 lines.append(f'kubechat_http_request_duration_seconds_bucket{{{labels},route="/api/clusters",le="{le}"}} {count:.3f}')
             lines.append(f'kubechat_http_request_duration_seconds_bucket{{{labels},route="/api/clusters",le="+Inf"}} {total:.3f}')
             lines.append(f'kubechat_http_request_duration_seconds_count{{{labels},route="/api/clusters"}} {total:.3f}')
-        # The web front end, measured by Traefik per Service of its split: it answers well throughout, so its
-        # canary is promoted whatever the API's does once it receives traffic. A Service that never received a
-        # request has no series (Traefik creates them with the first request).
-        with self.lock:
-            web = dict(self.web)
-        for (side, code), count in sorted(web.items()):
-            if count > 0:
-                service = f"{self.namespace}-kubechat-web-{side}-http@kubernetescrd"
-                lines.append(f'traefik_service_requests_total{{code="{code}",method="GET",protocol="http",service="{service}"}} {count:.3f}')
         return "\n".join(lines) + "\n"
 
 
 @dataclass(kw_only=True)
 class PrometheusServer(Prometheus):
-    """The canary's Prometheus: scrapes the traffic exporter every second; `stop()` ends exactly it."""
+    """The canary's Prometheus: scrapes the traffic exporter and Traefik's metrics entry point every second;
+    `stop()` ends exactly it."""
 
     exporter_port: int
+    traefik_metrics_port: int
 
     def start(self) -> "PrometheusServer":  # type: ignore[override]
         # The jobs are named like the ServiceMonitors' jobs, so the queries' job="kubechat-api" matches.
         super().start({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": "kubechat-api", "honor_labels": True,
-                                "static_configs": [{"targets": [f"127.0.0.1:{self.exporter_port}"]}]}]})
+                                "static_configs": [{"targets": [f"127.0.0.1:{self.exporter_port}"]}]},
+                               {"job_name": "traefik",
+                                "static_configs": [{"targets": [f"127.0.0.1:{self.traefik_metrics_port}"]}]}]})
         return self

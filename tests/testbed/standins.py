@@ -9,14 +9,19 @@ writes and what Argo CD's health assessment reads, following the operator's sour
 - external-secrets: an ExternalSecret gets condition Ready=True, reason SecretSynced, and its target
   Secret (apis/externalsecrets/v1/externalsecret_types.go). v2.x is not served by the module proxy.
 - cert-manager: a ClusterIssuer gets Ready=True once "registered", a Certificate Ready=True and its
-  kubernetes.io/tls Secret (pkg/apis/certmanager/v1/types_certificate.go). The real cert-manager with
-  an ACME server is the admission tier's subject.
+  kubernetes.io/tls Secret (pkg/apis/certmanager/v1/types_certificate.go) holding a self-signed certificate
+  for the Certificate's dnsNames with an ECDSA P-256 key, so a real Traefik can serve the Gateway's HTTPS
+  listener with it (the delivery tier's web canary). The real cert-manager with an ACME server is the
+  admission tier's subject.
 - Traefik (the Gateway API implementation): a Gateway of class `traefik` gets Accepted and Programmed and a
   status per listener; an HTTPRoute gets, for each parent, Accepted and ResolvedRefs at its generation (what
   Argo CD v3.5.1's resource_customizations/gateway.networking.k8s.io health checks wait for), with
   ResolvedRefs False, as Traefik reports it, when a TraefikService backend or a Middleware filter it names
   does not exist in the route's namespace (traefik v3.7.13 pkg/provider/kubernetes/gateway/httproute.go:
-  RouteReasonBackendNotFound, RouteReasonInvalidKind). Traefik itself is not built here yet.
+  RouteReasonBackendNotFound, RouteReasonInvalidKind). The real Traefik (testbed.traefik) runs in the modules
+  that route through it (test_rollout_canary, test_front_door_exposure) and writes its own status from then on
+  (the stand-in leaves a Gateway alone once its Programmed condition is at the Gateway's generation, and a
+  route once every condition is True at its generation).
 - ingress-nginx, for releases from before the front door moved to Traefik (the upgrade tests deliver one):
   an Ingress gets status.loadBalancer.ingress (what the controller publishes; Argo CD's Ingress health
   waits for it).
@@ -32,6 +37,7 @@ import json
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -47,6 +53,16 @@ STANDINS = ("cloudnative-pg (Cluster, Backup status)", "external-secrets (Extern
             "volume provisioner (hostPath PersistentVolumes)", "metrics-server (metrics.k8s.io PodMetrics)")
 CLUSTER_STATUS_DELAY = 3.0
 """Seconds a new CloudNativePG Cluster stays without status (the operator's first reconcile)."""
+
+
+def self_signed(names: list[str]) -> dict[str, str]:
+    """tls.crt and tls.key (base64) of a self-signed certificate for `names`, ECDSA P-256, valid a year."""
+    with tempfile.TemporaryDirectory() as folder:
+        key, crt = Path(folder) / "tls.key", Path(folder) / "tls.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-subj", f"/CN={names[0]}", "-addext", "subjectAltName=" + ",".join(f"DNS:{n}" for n in names),
+                        "-days", "365", "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+        return {"tls.crt": base64.b64encode(crt.read_bytes()).decode(), "tls.key": base64.b64encode(key.read_bytes()).decode()}
 
 
 def now() -> str:
@@ -197,7 +213,7 @@ class StandIns:
                 "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                 "metadata": {"name": cert["spec"]["secretName"], "namespace": meta["namespace"],
                              "annotations": {"cert-manager.io/certificate-name": meta["name"]}},
-                "data": {"tls.crt": "", "tls.key": ""}})
+                "data": self_signed(cert["spec"].get("dnsNames") or [meta["name"]])})
             self.api.patch_status(ns_path("cert-manager.io/v1", meta["namespace"], "certificates", meta["name"]), {
                 "conditions": ready("Ready", "Certificate is up to date and has not expired"),
                 "notAfter": "2099-01-01T00:00:00Z", "revision": 1})

@@ -1,4 +1,4 @@
-"""A real Traefik on loopback (tools/traefik) for the admission tier: the front door that routes each public host
+"""A real Traefik on loopback (tools/traefik) for the admission tier and the delivery tier's canaries: the front door that routes each public host
 and path, terminates TLS with the certificate cert-manager issued from Pebble, sends the rendered headers,
 splits canary traffic by the TraefikServices' weights, and carries cert-manager's HTTP-01 self-check to the
 solver. Stopped by `stop()` (exactly its own process).
@@ -123,13 +123,21 @@ class Traefik(ProcessGroup):
     ip: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     """Entry point -> the loopback port (outside the namespace) relayed to it."""
+    keep_installed_crds: bool = False
+    """Install only the CRDs the control plane does not serve yet (the delivery tier has the project's pinned
+    ones, which Traefik's v3.6.12 copies must not replace)."""
 
     def port(self, entry_point: str) -> int:
         return self.ports[entry_point]
 
     def start(self, timeout: float = 60) -> "Traefik":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.plane.install_crds(crds())
+        wanted = crds()
+        if self.keep_installed_crds:
+            served = set(self.plane.kubectl("get", "crd", "-o", "name").stdout.replace("customresourcedefinition.apiextensions.k8s.io/", "").split())
+            wanted = [c for c in wanted if c["metadata"]["name"] not in served]
+        if wanted:
+            self.plane.install_crds(wanted)
         self.plane.apply_docs([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TRAEFIK_NAMESPACE}}])
         self.plane.apply_docs(chart_objects())
         config = yaml.safe_load(self.plane.kubeconfig.read_text())
