@@ -52,3 +52,72 @@ def test_a_misspelt_value_is_refused_by_the_chart_schema():
                                         "kubernetesCRD": {**defaults["providers"]["kubernetesCRD"], "safeNameing": False}}}
     with pytest.raises(jsonschema.ValidationError, match="safeNameing"):
         jsonschema.validate(broken, schema)
+
+
+def merged_with_defaults(chart, values: dict) -> dict:
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())
+
+    def merged(base, override):
+        if isinstance(base, dict) and isinstance(override, dict):
+            return {**base, **{k: merged(base.get(k), v) for k, v in override.items()}}
+        return override
+    return merged(defaults, values)
+
+
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort", "HostPort"])
+def test_each_front_door_exposure_is_valid_for_the_pinned_chart_and_read_by_its_templates(service_type):
+    """FrontDoorProps.service_type (docs/platform.md "Clusters without a load balancer"): the Traefik values of each
+    choice pass chart 41.6.0's schema, and the keys it sets are the ones the chart's templates read
+    (templates/_service.tpl writes `service.spec` into the Service's spec and each port's `nodePort`;
+    _podtemplate.tpl each port's `hostPort`)."""
+    from kubechat_deploy.platform.prerequisites import traefik_exposure, traefik_values
+    from kubechat_deploy.platform.props import FrontDoorProps
+
+    chart = chart_folder("traefik")
+    values = traefik_exposure(traefik_values(), FrontDoorProps(service_type=service_type))
+    jsonschema.validate(merged_with_defaults(chart, values), json.loads((chart / "values.schema.json").read_text()))
+    templates = {name: (chart / "templates" / name).read_text() for name in ("_service.tpl", "_podtemplate.tpl")}
+    assert "$config.nodePort" in templates["_service.tpl"] and "$config.hostPort" in templates["_podtemplate.tpl"]
+    assert "{{- with .service.spec }}\n    {{- toYaml . | nindent 2 }}" in templates["_service.tpl"]
+    spec, ports = values["service"]["spec"], values["ports"]
+    if service_type == "LoadBalancer":
+        assert spec == {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+        assert "nodePort" not in ports["web"] and "hostPort" not in ports["web"]
+    elif service_type == "NodePort":
+        assert spec == {"type": "NodePort", "externalTrafficPolicy": "Local"}
+        assert (ports["web"]["nodePort"], ports["websecure"]["nodePort"]) == FrontDoorProps().node_ports
+    else:
+        assert spec == {"type": "ClusterIP"}, "externalTrafficPolicy is refused on a ClusterIP Service"
+        assert (ports["web"]["hostPort"], ports["websecure"]["hostPort"]) == (80, 443)
+    # The entry points' own ports and settings stay as the platform sets them.
+    assert ports["web"]["port"] == traefik_values()["ports"]["web"]["port"]
+    assert ports["websecure"]["transport"] == traefik_values()["ports"]["websecure"]["transport"]
+
+
+@pytest.mark.parametrize("settings, field", [({"service_type": "hostNetwork"}, "front_door.service_type"),
+                                             ({"node_ports": (80, 443)}, "front_door.node_ports"),
+                                             ({"node_ports": (30080, 30080)}, "front_door.node_ports")])
+def test_a_front_door_setting_outside_what_is_allowed_is_refused_by_name(settings, field):
+    from kubechat_deploy import validation as v
+    from kubechat_deploy.platform.props import FrontDoorProps
+
+    with pytest.raises(v.SettingsError) as refused:
+        FrontDoorProps(**settings)
+    assert field in str(refused.value) and str(next(iter(settings.values()))) in str(refused.value)
+
+
+def test_the_front_door_setting_reaches_the_platforms_traefik_application():
+    """PlatformProps(front_door=...) is what the rendered platform-traefik Application carries (the default render
+    is LoadBalancer: dist/platform/prerequisites)."""
+    from cdk8s import App
+
+    from kubechat_deploy.platform.charts import PlatformPrerequisitesChart
+    from kubechat_deploy.platform.props import FrontDoorProps, PlatformProps
+
+    chart = PlatformPrerequisitesChart(App(), props=PlatformProps(front_door=FrontDoorProps(service_type="NodePort",
+                                                                                            node_ports=(31080, 31443))))
+    app = next(d for d in chart.to_json() if d["metadata"]["name"] == "platform-traefik")
+    values = app["spec"]["source"]["helm"]["valuesObject"]
+    assert values["service"]["spec"]["type"] == "NodePort"
+    assert (values["ports"]["web"]["nodePort"], values["ports"]["websecure"]["nodePort"]) == (31080, 31443)
+    assert values_of("traefik")["service"]["spec"]["type"] == "LoadBalancer"

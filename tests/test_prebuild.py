@@ -28,8 +28,8 @@ def test_groups_follow_the_order_the_collected_tests_ask_in():
              Item("tests/test_kyverno.py"),
              Item("tests/test_render.py")]
     assert prebuild.groups_for(items) == ["controlplane", "kyverno", "registry", "certificates", "traefik",
-                                          "delivery", "metrics", "kyverno-cli"]
-    assert prebuild.groups_for(items[1:2]) == ["controlplane", "delivery"]
+                                          "delivery", "helm", "metrics", "kyverno-cli"]
+    assert prebuild.groups_for(items[1:2]) == ["controlplane", "delivery", "traefik", "helm"]
     assert prebuild.groups_for(items[-1:]) == []  # make check's tests: nothing is built ahead
 
 

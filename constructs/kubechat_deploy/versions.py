@@ -121,6 +121,13 @@ OPERATORS: tuple[Operator, ...] = (
     Operator("traefik", TRAEFIK.version, "traefik/traefik",
              Chart("https://traefik.github.io/charts", "traefik", "41.6.0", TRAEFIK.version,
                    "traefik/traefik-helm-chart traefik/Chart.yaml at v41.6.0 (module zip v41.6.0+incompatible)")),
+    # The resource metrics API the HorizontalPodAutoscalers read (v1beta1.metrics.k8s.io): without it they report
+    # FailedGetResourceMetric, Argo CD assesses them Degraded and the sync stops at their wave. No CRD. Chart
+    # 3.13.1 ships app 0.8.1 (its Chart.yaml at the chart's release tag); v0.9.0 is tagged, but no chart ships it.
+    Operator("metrics-server", "v0.8.1", None,
+             Chart("https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1", "0.8.1",
+                   "kubernetes-sigs/metrics-server charts/metrics-server/Chart.yaml at 842dcc8c "
+                   "(tag metrics-server-helm-chart-3.13.1)")),
     # Prerequisites whose CRDs KubeChat does not import: the chart version is the pin and whatever app
     # version it ships is what runs (their Chart.yaml was not read: the stored history is older).
     Operator("trivy-operator", "chart 0.31.0", None,

@@ -177,10 +177,11 @@ def metrics_api() -> list[str]:
         service = kubectl("get", "apiservice", METRICS_API)
     except RuntimeError:
         return [f"the resource metrics API ({METRICS_API}) is not served: the HorizontalPodAutoscalers cannot "
-                "scale and Argo CD reports them Degraded; install metrics-server (kubernetes-sigs/metrics-server)"]
+                f"scale and Argo CD reports them Degraded; {install('metrics-server')}"]
     available = any(c.get("type") == "Available" and c.get("status") == "True"
                     for c in service.get("status", {}).get("conditions", []))
-    return [] if available else [f"APIService {METRICS_API} is not Available (is metrics-server running?)"]
+    return [] if available else [f"APIService {METRICS_API} is not Available (is kube-system/metrics-server running? "
+                                 f"{install('metrics-server')})"]
 
 
 def secret_stores(docs: list[dict]) -> list[str]:

@@ -58,6 +58,8 @@ def test_preflight_names_what_the_cluster_lacks_then_passes(applied, cluster, tm
     assert "StorageClass fast-ssd does not exist" in before.stdout
     assert "GatewayClass traefik does not exist" in before.stdout
     assert "the resource metrics API (v1beta1.metrics.k8s.io) is not served" in before.stdout
+    assert "install metrics-server v0.8.1 (chart metrics-server 3.13.1 from https://kubernetes-sigs.github.io/metrics-server/)" \
+        in before.stdout, before.stdout
     assert "no default StorageClass" in before.stdout and "CronJob kubechat-logical-backup (volume tmp)" in before.stdout
     assert f"ClusterSecretStore {STORE} does not exist: the ExternalSecrets " in before.stdout
     assert "no DNS pod in kube-system carries k8s-app=kube-dns" in before.stdout

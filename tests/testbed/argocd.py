@@ -308,8 +308,17 @@ class DeliveryStack(ProcessGroup):
                 "ARGOCD_SSH_DATA_PATH": str(w / "ssh"), "ARGOCD_GNUPGHOME": str(w / "gnupg"),
                 "ARGOCD_GPG_ENABLED": "false", "ARGOCD_SYNC_WAVE_DELAY": "0", "TMPDIR": str(w / "tmp"),
                 "HOME": str(w / "home"),
-                # git, the project's kustomize and git-verify-wrapper.sh for the repo-server.
-                "PATH": os.pathsep.join([str(self.bin), str(BIN), os.environ.get("PATH", "")])}
+                # git, the project's kustomize and git-verify-wrapper.sh for the repo-server; `tools/` for the
+                # programs a test provides later (provide_tool: Helm, for the tests that render a chart).
+                "PATH": os.pathsep.join([str(self.bin), str(BIN), str(w / "tools"), os.environ.get("PATH", "")])}
+
+    def provide_tool(self, program: Path) -> None:
+        """Put `program` on the Argo CD components' PATH (the repo-server looks a program up at each use)."""
+        folder = self.workdir / "tools"
+        folder.mkdir(exist_ok=True)
+        link = folder / program.name
+        link.unlink(missing_ok=True)
+        link.symlink_to(program)
 
     def _start_all(self) -> None:
         plane = self.plane

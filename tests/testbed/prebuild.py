@@ -42,6 +42,11 @@ def _traefik() -> Path:
     return traefik.binaries()
 
 
+def _helm() -> Path:
+    from testbed import helm
+    return helm.binaries()
+
+
 def _delivery() -> Path:
     from testbed import argocd
     return argocd.binaries()
@@ -59,13 +64,13 @@ def _kyverno_cli() -> Path:
 
 GROUPS: dict[str, Callable[[], Path]] = {
     "controlplane": _controlplane, "kyverno": _kyverno, "registry": _registry, "certificates": _certificates,
-    "traefik": _traefik, "delivery": _delivery, "metrics": _metrics, "kyverno-cli": _kyverno_cli,
+    "traefik": _traefik, "delivery": _delivery, "helm": _helm, "metrics": _metrics, "kyverno-cli": _kyverno_cli,
 }
 """Build group -> the function its tests call (the same one, so the same pins, cache folder and lock)."""
 
 NEEDS: dict[str, tuple[str, ...]] = {
     "admission": ("controlplane", "kyverno", "registry", "certificates", "traefik"),
-    "delivery": ("controlplane", "delivery"),
+    "delivery": ("controlplane", "delivery", "traefik", "helm"),
     "integration": ("controlplane",),
     "metrics": ("controlplane", "metrics"),
 }

@@ -52,7 +52,8 @@ class PlatformPrerequisitesChart(Chart):
     def __init__(self, scope: Construct, *, props: PlatformProps) -> None:
         super().__init__(scope, PLATFORM_PREFIX + "prerequisites", disable_resource_name_hashes=True)
         self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery,
-                                                   scanning=props.scanning, alerting=props.alerting)
+                                                   scanning=props.scanning, alerting=props.alerting,
+                                                   front_door=props.front_door)
 
 
 class ArgoCdConfigurationChart(Chart):

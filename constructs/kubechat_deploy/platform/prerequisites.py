@@ -15,7 +15,7 @@ import imports.argocd.io.argoproj as argo
 from kubechat_deploy import validation as v
 from kubechat_deploy.layout import ENVIRONMENTS
 from kubechat_deploy.platform.props import (GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAMESPACE, AlertingProps, DeliveryProps,
-                                            ScanningProps)
+                                            FrontDoorProps, ScanningProps)
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import KEEP, WAVE
 from kubechat_deploy.delivery.access import PLATFORM_PROJECT
@@ -94,6 +94,25 @@ def traefik_values() -> dict:
     }
 
 
+def traefik_exposure(values: dict, front_door: FrontDoorProps) -> dict:
+    """traefik_values with the front door's Service type (FrontDoorProps.service_type), in chart 41.6.0's values:
+    `service.spec` goes into the Service's spec (templates/service.yaml), `ports.<name>.nodePort` and
+    `ports.<name>.hostPort` into its ports and the pods' (templates/_service.tpl, _podtemplate.tpl).
+    externalTrafficPolicy Local stays for both Service types that have it (the API's rate limit counts the
+    client's own address); a host port is the node's own, so the client's address arrives as it is."""
+    if front_door.service_type == "LoadBalancer":
+        return values
+    if front_door.service_type == "NodePort":
+        values = _set(values, "service.spec.type", "NodePort")
+        for name, port in zip(("web", "websecure"), front_door.node_ports):
+            values = _set(values, f"ports.{name}.nodePort", port)
+        return values
+    values = _set(values, "service.spec", {"type": "ClusterIP"})
+    for name, port in (("web", 80), ("websecure", 443)):
+        values = _set(values, f"ports.{name}.hostPort", port)
+    return values
+
+
 @dataclass(frozen=True)
 class Prerequisite:
     name: str
@@ -133,6 +152,11 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
                      "grafana": grafana_values()}),
     Prerequisite("plugin-barman-cloud", "cnpg-system", -9, {}),
     Prerequisite("traefik", TRAEFIK_NAMESPACE, -9, traefik_values()),
+    # Before the environments' HPAs (their wave needs the metrics API). Two replicas behind a PodDisruptionBudget:
+    # while none runs, every HPA in the cluster stops scaling (metrics-server chart 3.13.1 values.yaml: replicas 1,
+    # podDisruptionBudget off by default). kube-system, where the chart's documentation installs it.
+    Prerequisite("metrics-server", "kube-system", -9, {"replicas": 2,
+                                                       "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}),
     # Canary traffic is split by weight in a TraefikService (trafficRouting.traefik); the controller's default
     # API group is Traefik v2's traefik.containo.us (argo-rollouts v1.9.1 utils/defaults/defaults.go
     # DefaultTraefikAPIGroup; flags in cmd/rollouts-controller/main.go), which Traefik v3 no longer serves. The
@@ -171,7 +195,7 @@ class PlatformPrerequisites(Construct):
     """One Argo CD Application per prerequisite, in the platform project, ordered by wave."""
 
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps,
-                 alerting: AlertingProps) -> None:
+                 alerting: AlertingProps, front_door: FrontDoorProps = FrontDoorProps()) -> None:
         super().__init__(scope, id)
         labels = standard_labels("platform")
         settings = {"trivy-operator": {"targetNamespaces": ",".join(scanning.namespaces),
@@ -184,6 +208,8 @@ class PlatformPrerequisites(Construct):
             if p.name == "kube-prometheus-stack":
                 values = _set(values, "prometheus.prometheusSpec.excludedFromEnforcement",
                               excluded_from_enforcement(delivery))
+            if p.name == "traefik":
+                values = traefik_exposure(values, front_door)
             if pin.chart is None:
                 # CRDs only: the API's own repository at the pinned tag, never pruned (as the override CRDs below).
                 _application(self, p.name, name=f"platform-{p.name}", namespace=delivery.argocd_namespace,

@@ -170,6 +170,32 @@ class ScanningProps:
                                   f"a non-empty subset of {', '.join(allowed)} that includes CRITICAL (the alert needs it)")
 
 
+SERVICE_TYPES = ("LoadBalancer", "NodePort", "HostPort")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrontDoorProps:
+    """How users reach Traefik, the front door (platform prerequisites, platform-traefik; docs/platform.md "Clusters
+    without a load balancer")."""
+
+    service_type: str = "LoadBalancer"
+    """'LoadBalancer': the cloud's (or MetalLB's) load balancer gives Traefik's Service an address; Argo CD assesses
+    the Service Progressing until it has one, so a cluster without a load-balancer provider never finishes its
+    bootstrap. 'NodePort': every node serves Traefik on node_ports (put your own load balancer or DNS in front).
+    'HostPort': each node running a Traefik pod serves it on 80 and 443 (the pods' ports published on the node;
+    the Service stays ClusterIP). Default: 'LoadBalancer'."""
+    node_ports: tuple[int, int] = (30080, 30443)
+    """HTTP and HTTPS node ports for 'NodePort', within the cluster's node port range. Default: (30080, 30443)."""
+
+    def __post_init__(self) -> None:
+        if self.service_type not in SERVICE_TYPES:
+            raise v.SettingsError("front_door.service_type", self.service_type, f"one of {', '.join(SERVICE_TYPES)}")
+        if len(self.node_ports) != 2 or len(set(self.node_ports)) != 2 or \
+                any(not isinstance(port, int) or not 30000 <= port <= 32767 for port in self.node_ports):
+            raise v.SettingsError("front_door.node_ports", self.node_ports,
+                                  "two different ports (HTTP, HTTPS) in the default node port range 30000-32767")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ArgoCdAccessProps:
     """Who may do what in Argo CD (argocd-rbac-cm, delivery/access.py, docs/security.md "Argo CD access"): the
@@ -211,3 +237,5 @@ class PlatformProps:
     """Alertmanager's routing of KubeChat's alerts (platform prerequisites, kube-prometheus-stack). Default: AlertingProps()."""
     argocd_access: ArgoCdAccessProps = field(default_factory=ArgoCdAccessProps)
     """Argo CD's roles and who holds them (argocd-rbac-cm). Default: ArgoCdAccessProps()."""
+    front_door: FrontDoorProps = field(default_factory=FrontDoorProps)
+    """How users reach Traefik: load balancer, node ports or host ports (platform prerequisites). Default: FrontDoorProps()."""
