@@ -89,6 +89,9 @@ def test_each_front_door_exposure_is_valid_for_the_pinned_chart_and_read_by_its_
     else:
         assert spec == {"type": "ClusterIP"}, "externalTrafficPolicy is refused on a ClusterIP Service"
         assert (ports["web"]["hostPort"], ports["websecure"]["hostPort"]) == (80, 443)
+        # No surge: the chart's default (maxSurge 1) needs a node with 80 and 443 free for the new pod.
+        assert values["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0}
+        assert "updateStrategy" not in traefik_values()
     # The entry points' own ports and settings stay as the platform sets them.
     assert ports["web"]["port"] == traefik_values()["ports"]["web"]["port"]
     assert ports["websecure"]["transport"] == traefik_values()["ports"]["websecure"]["transport"]
@@ -121,3 +124,27 @@ def test_the_front_door_setting_reaches_the_platforms_traefik_application():
     assert values["service"]["spec"]["type"] == "NodePort"
     assert (values["ports"]["web"]["nodePort"], values["ports"]["websecure"]["nodePort"]) == (31080, 31443)
     assert values_of("traefik")["service"]["spec"]["type"] == "LoadBalancer"
+
+
+def test_metrics_server_is_left_out_or_told_to_skip_kubelet_certificates_by_its_settings():
+    """MetricsServerProps: install=False renders no platform-metrics-server (a cluster that runs its own);
+    kubelet_insecure_tls adds the flag through the chart's `args` (metrics-server chart 3.13.1
+    templates/deployment.yaml appends .Values.args after its defaultArgs)."""
+    from cdk8s import App
+
+    from kubechat_deploy.platform.charts import PlatformPrerequisitesChart
+    from kubechat_deploy.platform.props import MetricsServerProps, PlatformProps
+
+    def apps(**settings):
+        chart = PlatformPrerequisitesChart(App(), props=PlatformProps(metrics_server=MetricsServerProps(**settings)))
+        return {d["metadata"]["name"]: d for d in chart.to_json() if d["kind"] == "Application"}
+    assert "platform-metrics-server" not in apps(install=False)
+    default = values_of("metrics-server")
+    assert "args" not in default and default["replicas"] == 2
+    spread = default["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    # The chart's selector labels (templates/_helpers.tpl metrics-server.selectorLabels) for release metrics-server.
+    assert spread["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "metrics-server",
+                                                      "app.kubernetes.io/instance": "metrics-server"}
+    insecure = apps(kubelet_insecure_tls=True)["platform-metrics-server"]["spec"]["source"]["helm"]["valuesObject"]
+    assert insecure["args"] == ["--kubelet-insecure-tls"] and insecure["replicas"] == 2

@@ -53,7 +53,7 @@ class PlatformPrerequisitesChart(Chart):
         super().__init__(scope, PLATFORM_PREFIX + "prerequisites", disable_resource_name_hashes=True)
         self.prerequisites = PlatformPrerequisites(self, "prerequisites", delivery=props.delivery,
                                                    scanning=props.scanning, alerting=props.alerting,
-                                                   front_door=props.front_door)
+                                                   front_door=props.front_door, metrics_server=props.metrics_server)
 
 
 class ArgoCdConfigurationChart(Chart):

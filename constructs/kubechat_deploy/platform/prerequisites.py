@@ -15,7 +15,7 @@ import imports.argocd.io.argoproj as argo
 from kubechat_deploy import validation as v
 from kubechat_deploy.layout import ENVIRONMENTS
 from kubechat_deploy.platform.props import (GRAFANA_DASHBOARDS_ROLE, GRAFANA_NAMESPACE, AlertingProps, DeliveryProps,
-                                            FrontDoorProps, ScanningProps)
+                                            FrontDoorProps, MetricsServerProps, ScanningProps)
 from kubechat_deploy.labels import standard_labels
 from kubechat_deploy.delivery.sync import KEEP, WAVE
 from kubechat_deploy.delivery.access import PLATFORM_PROJECT
@@ -97,7 +97,8 @@ def traefik_values() -> dict:
 def traefik_exposure(values: dict, front_door: FrontDoorProps) -> dict:
     """traefik_values with the front door's Service type (FrontDoorProps.service_type), in chart 41.6.0's values:
     `service.spec` goes into the Service's spec (templates/service.yaml), `ports.<name>.nodePort` and
-    `ports.<name>.hostPort` into its ports and the pods' (templates/_service.tpl, _podtemplate.tpl).
+    `ports.<name>.hostPort` into its ports and the pods' (templates/_service.tpl, _podtemplate.tpl), and
+    `updateStrategy` into the Deployment's strategy.
     externalTrafficPolicy Local stays for both Service types that have it (the API's rate limit counts the
     client's own address); a host port is the node's own, so the client's address arrives as it is."""
     if front_door.service_type == "LoadBalancer":
@@ -110,7 +111,10 @@ def traefik_exposure(values: dict, front_door: FrontDoorProps) -> dict:
     values = _set(values, "service.spec", {"type": "ClusterIP"})
     for name, port in (("web", 80), ("websecure", 443)):
         values = _set(values, f"ports.{name}.hostPort", port)
-    return values
+    # The chart's update surges a pod first (maxSurge 1, maxUnavailable 0), which needs a node with 80 and 443
+    # free: none may have them, and the update would wait forever. Replace one pod at a time instead.
+    return _set(values, "updateStrategy", {"type": "RollingUpdate",
+                                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
 
 
 @dataclass(frozen=True)
@@ -155,8 +159,14 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
     # Before the environments' HPAs (their wave needs the metrics API). Two replicas behind a PodDisruptionBudget:
     # while none runs, every HPA in the cluster stops scaling (metrics-server chart 3.13.1 values.yaml: replicas 1,
     # podDisruptionBudget off by default). kube-system, where the chart's documentation installs it.
-    Prerequisite("metrics-server", "kube-system", -9, {"replicas": 2,
-                                                       "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}),
+    Prerequisite("metrics-server", "kube-system", -9, {
+        "replicas": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        # On two nodes where there are (the chart sets no spreading: affinity and topologySpreadConstraints empty),
+        # so losing one node does not stop every HPA; on a one-node cluster both still run there.
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                       "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "metrics-server",
+                                                                         "app.kubernetes.io/instance": "metrics-server"}}}]}),
     # Canary traffic is split by weight in a TraefikService (trafficRouting.traefik); the controller's default
     # API group is Traefik v2's traefik.containo.us (argo-rollouts v1.9.1 utils/defaults/defaults.go
     # DefaultTraefikAPIGroup; flags in cmd/rollouts-controller/main.go), which Traefik v3 no longer serves. The
@@ -195,14 +205,19 @@ class PlatformPrerequisites(Construct):
     """One Argo CD Application per prerequisite, in the platform project, ordered by wave."""
 
     def __init__(self, scope: Construct, id: str, *, delivery: DeliveryProps, scanning: ScanningProps,
-                 alerting: AlertingProps, front_door: FrontDoorProps = FrontDoorProps()) -> None:
+                 alerting: AlertingProps, front_door: FrontDoorProps = FrontDoorProps(),
+                 metrics_server: MetricsServerProps = MetricsServerProps()) -> None:
         super().__init__(scope, id)
         labels = standard_labels("platform")
         settings = {"trivy-operator": {"targetNamespaces": ",".join(scanning.namespaces),
                                        "trivy": {"severity": ",".join(scanning.severities),
                                                  "ignoreUnfixed": scanning.ignore_unfixed}},
                     "kube-prometheus-stack": {"alertmanager": alertmanager_values(alerting)}}
+        if metrics_server.kubelet_insecure_tls:
+            settings["metrics-server"] = {"args": ["--kubelet-insecure-tls"]}
         for p in PREREQUISITES:
+            if p.name == "metrics-server" and not metrics_server.install:
+                continue
             pin = operator(p.name)
             values = {**p.values, **settings.get(p.name, {})}
             if p.name == "kube-prometheus-stack":

@@ -181,9 +181,11 @@ class FrontDoorProps:
     service_type: str = "LoadBalancer"
     """'LoadBalancer': the cloud's (or MetalLB's) load balancer gives Traefik's Service an address; Argo CD assesses
     the Service Progressing until it has one, so a cluster without a load-balancer provider never finishes its
-    bootstrap. 'NodePort': every node serves Traefik on node_ports (put your own load balancer or DNS in front).
-    'HostPort': each node running a Traefik pod serves it on 80 and 443 (the pods' ports published on the node;
-    the Service stays ClusterIP). Default: 'LoadBalancer'."""
+    bootstrap. 'NodePort': the nodes running a Traefik pod serve it on node_ports (externalTrafficPolicy Local:
+    the others drop it; put a load balancer that health-checks the nodes in front). 'HostPort': each node running
+    a Traefik pod serves it on 80 and 443 (the pods' ports published on the node; the Service stays ClusterIP;
+    updates replace a pod before starting its successor, since no spare node has the ports free). Default:
+    'LoadBalancer'."""
     node_ports: tuple[int, int] = (30080, 30443)
     """HTTP and HTTPS node ports for 'NodePort', within the cluster's node port range. Default: (30080, 30443)."""
 
@@ -194,6 +196,23 @@ class FrontDoorProps:
                 any(not isinstance(port, int) or not 30000 <= port <= 32767 for port in self.node_ports):
             raise v.SettingsError("front_door.node_ports", self.node_ports,
                                   "two different ports (HTTP, HTTPS) in the default node port range 30000-32767")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsServerProps:
+    """The resource metrics API the HorizontalPodAutoscalers read (platform prerequisite platform-metrics-server;
+    docs/platform.md)."""
+
+    install: bool = True
+    """Install metrics-server with the platform. False where the cluster already runs one (most managed
+    offerings, or an earlier manual install): the chart's objects have the same names (Deployment
+    kube-system/metrics-server, APIService v1beta1.metrics.k8s.io) with another pod selector, so installing over
+    it fails the sync and can take the metrics API down. Default: True."""
+    kubelet_insecure_tls: bool = False
+    """Scrape the kubelets without checking their serving certificates (`--kubelet-insecure-tls`). Needed where
+    the kubelets serve self-signed certificates (kubeadm's default, kind): otherwise metrics-server never becomes
+    ready and the bootstrap stops at its wave. Prefer turning on the kubelets' serving-certificate rotation
+    (serverTLSBootstrap) and leaving this False. Default: False."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,5 +256,7 @@ class PlatformProps:
     """Alertmanager's routing of KubeChat's alerts (platform prerequisites, kube-prometheus-stack). Default: AlertingProps()."""
     argocd_access: ArgoCdAccessProps = field(default_factory=ArgoCdAccessProps)
     """Argo CD's roles and who holds them (argocd-rbac-cm). Default: ArgoCdAccessProps()."""
+    metrics_server: MetricsServerProps = field(default_factory=MetricsServerProps)
+    """Whether the platform installs metrics-server, and how it reaches the kubelets. Default: MetricsServerProps()."""
     front_door: FrontDoorProps = field(default_factory=FrontDoorProps)
     """How users reach Traefik: load balancer, node ports or host ports (platform prerequisites). Default: FrontDoorProps()."""
