@@ -34,13 +34,7 @@ def test_the_platform_values_are_valid_for_the_pinned_chart(name):
     chart = chart_folder(name)
     assert yaml.safe_load((chart / "Chart.yaml").read_text())["version"] == operator(name).chart.version
     schema = json.loads((chart / "values.schema.json").read_text())
-    defaults = yaml.safe_load((chart / "values.yaml").read_text())
-
-    def merged(base, override):  # Helm's merge of user values over the chart's (maps merge, the rest replaces)
-        if isinstance(base, dict) and isinstance(override, dict):
-            return {**base, **{k: merged(base.get(k), v) for k, v in override.items()}}
-        return override
-    jsonschema.validate(merged(defaults, values_of(name)), schema)
+    jsonschema.validate(merged_with_defaults(chart, values_of(name)), schema)
 
 
 def test_a_misspelt_value_is_refused_by_the_chart_schema():
@@ -55,6 +49,7 @@ def test_a_misspelt_value_is_refused_by_the_chart_schema():
 
 
 def merged_with_defaults(chart, values: dict) -> dict:
+    """Helm's merge of user values over the chart's values.yaml (maps merge, the rest replaces)."""
     defaults = yaml.safe_load((chart / "values.yaml").read_text())
 
     def merged(base, override):

@@ -32,8 +32,6 @@ from kubechat_deploy.versions import TRAEFIK_NAMESPACE, operator
 from kubechat_tools.crds import go_module_download
 from kubechat_tools.paths import DIST
 from testbed import helm, traefik
-from testbed.controlplane import POD_CIDR
-from testbed.netns import PodNetwork
 
 pytestmark = pytest.mark.delivery
 
@@ -43,15 +41,8 @@ APP = "platform-traefik"
 @pytest.fixture(scope="module")
 def accepting_gateway_classes(stack, delivery, tmp_path_factory):
     """The real Traefik, which accepts the GatewayClass `traefik` (Argo CD's GatewayClass health waits for it)."""
-    network = PodNetwork(POD_CIDR)
-    proxy = traefik.Traefik(folder=traefik.binaries(), workdir=tmp_path_factory.mktemp("traefik"), plane=stack.plane,
-                            network=network, keep_installed_crds=True)
-    try:
-        proxy.start()
+    with traefik.in_own_network(stack.plane, tmp_path_factory.mktemp("traefik")) as (proxy, _):
         yield proxy
-    finally:
-        proxy.stop()
-        network.stop()
 
 
 def chart_in_remote(stack) -> str:

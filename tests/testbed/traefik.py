@@ -27,8 +27,10 @@ The chart's own objects that the routes depend on are made here as the chart mak
 (templates/gatewayclass.yaml) and the `default` TLSOption (templates/tlsoption.yaml)."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,7 +42,7 @@ from kubechat_deploy.versions import GATEWAY_API, TRAEFIK_GATEWAY_CLASS, TRAEFIK
 from kubechat_tools.crds import go_module_download
 from kubechat_tools.paths import CACHE
 from testbed.argocd import go_module_dir, go_module_version
-from testbed.controlplane import ControlPlane, ProcessGroup, build
+from testbed.controlplane import POD_CIDR, ControlPlane, ProcessGroup, build
 from testbed.netns import PodNetwork
 
 MODULE = "github.com/traefik/traefik/v3"
@@ -195,3 +197,17 @@ def middleware_response_headers(spec: dict, *, tls: bool) -> dict[str, str]:
     if not tls:
         headers.pop("Strict-Transport-Security", None)
     return headers
+
+
+@contextlib.contextmanager
+def in_own_network(plane: ControlPlane, workdir: Path) -> Iterator[tuple[Traefik, PodNetwork]]:
+    """Traefik in a pod network of its own (POD_CIDR) against `plane`, keeping the CRDs it already serves (the
+    delivery tier's modules that route through it); stops both."""
+    network = PodNetwork(POD_CIDR)
+    proxy = Traefik(folder=binaries(), workdir=workdir, plane=plane, network=network, keep_installed_crds=True)
+    try:
+        proxy.start()
+        yield proxy, network
+    finally:
+        proxy.stop()
+        network.stop()
